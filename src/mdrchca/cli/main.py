@@ -1,0 +1,307 @@
+"""The ``mdrchca`` command: train, evaluate, recommend, data."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+import pandas as pd
+import torch
+
+from mdrchca.config import Config
+from mdrchca.errors import MdrchcaError
+
+log = logging.getLogger("mdrchca")
+
+
+class _Group(click.Group):
+    """Prints an :class:`MdrchcaError` as one line (no traceback) and exits with status 2."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except MdrchcaError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group)
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+def cli(verbose: bool, quiet: bool) -> None:
+    """MDR-CHCA multimodal recommendation: train, evaluate and recommend with MMRec's protocol."""
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
+
+
+# -- train ---------------------------------------------------------------------------------------
+@cli.command()
+@click.option(
+    "--model",
+    "model_name",
+    default=None,
+    help="Registered model name (e.g. lightgcn, bpr). Default: the config file's, else lightgcn.",
+)
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Dataset folder (MMRec layout). Default: the bundled catalogue.",
+)
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None, help="YAML config file.")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override one option, e.g. --set epochs=2 (repeatable).",
+)
+@click.option(
+    "--out",
+    "run_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Run folder for config, log, checkpoint and metrics.",
+)
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--progress/--no-progress", default=None, help="Per-batch progress bar (default: when on a terminal).")
+def train(
+    model_name: str | None,
+    data_path: Path | None,
+    config_file: Path | None,
+    overrides: tuple[str, ...],
+    run_dir: Path,
+    resume: bool,
+    progress: bool | None,
+) -> None:
+    """Train a model with early stopping on validation; report test metrics at the best epoch.
+
+    Writes RUN_DIR/config.yaml, log.csv, best.pt, last.pt, split.inter and metrics.json.
+    """
+    from mdrchca.data.dataset import load_dataset, write_atomic_text
+    from mdrchca.training import Trainer
+
+    if resume:
+        if not (run_dir / "config.yaml").is_file():
+            raise MdrchcaError(f"{run_dir}: no config.yaml to resume; start the run without --resume")
+        config = Config.load(config_file=run_dir / "config.yaml", overrides=overrides)
+    else:
+        config = Config.load(model=model_name, config_file=config_file, overrides=overrides)
+        if data_path is not None:
+            config.data.data_path = str(data_path.resolve())
+    dataset = load_dataset(config.data.data_path, config.data)
+    if config.data.data_path is None and dataset.path is not None:
+        config.data.data_path = str(dataset.path)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        dataset.save_split(run_dir / "split.inter")
+        config.data.split_file = str((run_dir / "split.inter").resolve())
+        write_atomic_text(run_dir / "config.yaml", config.to_yaml())
+    log.info(
+        "%s on %s: %s",
+        config.model,
+        dataset.name,
+        json.dumps({k: round(v, 6) if isinstance(v, float) else v for k, v in dataset.summary().items()}),
+    )
+    trainer = Trainer(config, dataset, run_dir, progress=sys.stderr.isatty() if progress is None else progress)
+    if resume:
+        trainer.resume()
+    result = trainer.fit()
+    click.echo(json.dumps(result.to_json(config.model, dataset.name), indent=2))
+
+
+def _load_run(run_dir: Path):
+    from mdrchca.data.dataset import load_dataset
+    from mdrchca.training import build_model
+
+    if not (run_dir / "config.yaml").is_file() or not (run_dir / "best.pt").is_file():
+        raise MdrchcaError(
+            f"{run_dir}: not a finished run (needs config.yaml and best.pt); "
+            f"train one with mdrchca train --out {run_dir}"
+        )
+    config = Config.load(config_file=run_dir / "config.yaml")
+    config.train.device = "cpu" if not torch.cuda.is_available() else config.train.device
+    dataset = load_dataset(config.data.data_path, config.data)
+    model = build_model(config, dataset)
+    state = torch.load(run_dir / "best.pt", map_location="cpu", weights_only=False)
+    model.load_state_dict(state["model"])
+    model.eval()
+    return config, dataset, model
+
+
+# -- evaluate ------------------------------------------------------------------------------------
+@cli.command()
+@click.option(
+    "--run", "run_dir", type=click.Path(path_type=Path), required=True, help="A run folder written by mdrchca train."
+)
+@click.option(
+    "--split",
+    type=click.Choice(["valid", "test"]),
+    multiple=True,
+    default=("valid", "test"),
+    help="Splits to evaluate.",
+)
+def evaluate(run_dir: Path, split: tuple[str, ...]) -> None:
+    """Re-evaluate a run's best checkpoint with full ranking."""
+    from mdrchca.evaluation import Evaluator
+
+    config, dataset, model = _load_run(run_dir)
+    evaluator = Evaluator(dataset, config.train.topk, config.train.eval_batch_size)
+    out = {name: evaluator.evaluate(model, name) for name in split}
+    click.echo(json.dumps({"model": config.model, "dataset": dataset.name, **out}, indent=2))
+
+
+# -- recommend -----------------------------------------------------------------------------------
+@cli.command()
+@click.option(
+    "--run", "run_dir", type=click.Path(path_type=Path), required=True, help="A run folder written by mdrchca train."
+)
+@click.option("--user", "user_id", type=int, default=None, help="userID to recommend for.")
+@click.option("--all", "all_users", is_flag=True, help="Recommend for every user (needs --out).")
+@click.option("--k", default=20, show_default=True, help="Number of items per user.")
+@click.option("--out", "out_file", type=click.Path(path_type=Path), default=None, help="Output file, .csv or .parquet.")
+def recommend(run_dir: Path, user_id: int | None, all_users: bool, k: int, out_file: Path | None) -> None:
+    """Top-K items per user from a trained run, excluding every item the user has interacted with."""
+    from mdrchca.data.dataset import write_atomic_text
+    from mdrchca.evaluation.evaluator import rank_items
+
+    if (user_id is None) == (not all_users):
+        raise MdrchcaError("give exactly one of --user ID or --all")
+    if all_users and out_file is None:
+        raise MdrchcaError("--all needs --out FILE (.csv or .parquet)")
+    if out_file is not None and out_file.suffix not in (".csv", ".parquet"):
+        raise MdrchcaError(f"{out_file}: output must end in .csv or .parquet")
+    config, dataset, model = _load_run(run_dir)
+    seen = (dataset.matrix("train") + dataset.matrix("valid") + dataset.matrix("test")).tocsr()
+    if user_id is not None:
+        known = np.diff(dataset.matrix("train").indptr) > 0
+        if not (0 <= user_id < dataset.n_users) or not known[user_id]:
+            raise MdrchcaError(
+                f"unknown user {user_id}: not a userID with training interactions in {dataset.name} "
+                f"(0..{dataset.n_users - 1})"
+            )
+        users = np.array([user_id])
+    else:
+        users = np.flatnonzero(np.diff(dataset.matrix("train").indptr) > 0)
+    items, scores = rank_items(model, users, k, seen, config.train.eval_batch_size)
+    frame = pd.DataFrame(
+        {
+            "userID": np.repeat(users, items.shape[1]),
+            "rank": np.tile(np.arange(1, items.shape[1] + 1), len(users)),
+            "itemID": items.numpy().ravel(),
+            "score": scores.numpy().ravel(),
+        }
+    )
+    if out_file is None:
+        click.echo(frame.to_csv(sep="\t", index=False, float_format="%.6f"), nl=False)
+        return
+    if out_file.suffix == ".csv":
+        write_atomic_text(out_file, frame.to_csv(index=False, float_format="%.6f"))
+    else:
+        tmp = out_file.with_name(f".{out_file.name}.tmp")
+        frame.to_parquet(tmp, index=False)
+        tmp.replace(out_file)
+    click.echo(f"wrote {len(frame)} recommendations for {len(users)} users to {out_file}")
+
+
+# -- report -------------------------------------------------------------------------------------
+@cli.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--split",
+    type=click.Choice(["valid", "test"]),
+    default="test",
+    show_default=True,
+    help="Which split's metrics to show.",
+)
+@click.option(
+    "--metric",
+    "metrics",
+    multiple=True,
+    default=("recall@20", "ndcg@20", "precision@20"),
+    show_default=True,
+    help="Metric columns (repeatable).",
+)
+def report(runs: tuple[Path, ...], split: str, metrics: tuple[str, ...]) -> None:
+    """A Markdown results table over finished run folders."""
+    from mdrchca.experiments.report import results_table, to_markdown
+
+    click.echo(to_markdown(results_table(list(runs), metrics, split)))
+
+
+# -- data ----------------------------------------------------------------------------------------
+@cli.group()
+def data() -> None:
+    """Inspect and generate datasets."""
+
+
+@data.command()
+@click.argument("path", type=click.Path(path_type=Path), required=False)
+def stats(path: Path | None) -> None:
+    """Counts, density, split sizes and features of a dataset folder (default: the bundled one)."""
+    from mdrchca.data.dataset import load_dataset
+
+    dataset = load_dataset(path)
+    summary = dataset.summary()
+    lines = [f"dataset: {dataset.name} ({dataset.path})"]
+    lines += [f"{k}: {v:.6f}" if isinstance(v, float) else f"{k}: {v}" for k, v in summary.items()]
+    train_per_user = np.diff(dataset.matrix("train").indptr)
+    lines.append(
+        f"train interactions per user: min {train_per_user.min()} "
+        f"mean {train_per_user.mean():.1f} max {train_per_user.max()}"
+    )
+    train_per_item = np.diff(dataset.matrix("train").tocsc().indptr)
+    lines.append(f"items never seen in training: {(train_per_item == 0).sum()}")
+    lines.append(f"split: {'given (x_label)' if dataset.split_was_given else 'random per user'}")
+    for name, feats in dataset.features.items():
+        lengths = feats.lengths().float()
+        line = f"feature {name}: dim {feats.dim}, length mean {lengths.mean():.1f} max {int(lengths.max())}"
+        phrases = feats.phrase_counts()
+        if phrases is not None:
+            line += f", phrases mean {phrases.float().mean():.1f} max {int(phrases.max())}"
+        lines.append(line)
+    click.echo("\n".join(lines))
+
+
+@data.command()
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Target folder. Default: the bundled dataset's cache folder.",
+)
+@click.option("--users", "n_users", default=None, type=int, help="Number of users.")
+@click.option("--items", "n_items", default=None, type=int, help="Number of items.")
+@click.option("--mismatch-rate", default=None, type=float, help="Share of items whose image disagrees with their text.")
+@click.option("--seed", default=None, type=int, help="Generator seed.")
+def generate(
+    out_dir: Path | None, n_users: int | None, n_items: int | None, mismatch_rate: float | None, seed: int | None
+) -> None:
+    """Generate the synthetic multimodal catalogue (the bundled dataset with default options)."""
+    from dataclasses import replace
+
+    from mdrchca.data.synthetic import SyntheticSpec, bundled_dataset_path
+    from mdrchca.data.synthetic import generate as generate_catalogue
+
+    changes = {
+        k: v
+        for k, v in {"n_users": n_users, "n_items": n_items, "mismatch_rate": mismatch_rate, "seed": seed}.items()
+        if v is not None
+    }
+    spec = replace(SyntheticSpec(), **changes)
+    path = generate_catalogue(out_dir, spec) if out_dir is not None else bundled_dataset_path(spec)
+    click.echo(str(path))
+
+
+def main() -> None:  # pragma: no cover - console entry
+    cli()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

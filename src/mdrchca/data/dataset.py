@@ -1,0 +1,265 @@
+"""Loading an MMRec dataset folder into a :class:`RecDataset`, with every input checked.
+
+Folder layout (MMRec's): ``<name>.inter``, a TSV with ``userID``, ``itemID`` and optionally ``x_label``
+(0/1/2 = train/valid/test), ``rating`` and ``timestamp``; and optional item-level features
+``<modality>_feat.npy`` whose row i belongs to item i (``text_feat.npy``, ``image_feat.npy``,
+``audio_feat.npy``, ...).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from mdrchca.config import DataConfig
+from mdrchca.data.features import ModalityFeatures, load_item_vectors
+from mdrchca.data.split import TEST, TRAIN, VALID, random_split
+from mdrchca.errors import DataError
+
+log = logging.getLogger(__name__)
+
+SPLIT_NAMES = {"train": TRAIN, "valid": VALID, "test": TEST}
+
+
+@dataclass
+class RecDataset:
+    """Implicit feedback split into train / valid / test, plus frozen item features per modality.
+
+    ``train``, ``valid`` and ``test`` are ``[n, 2]`` int64 arrays of (user, item) pairs.
+    """
+
+    name: str
+    n_users: int
+    n_items: int
+    train: np.ndarray
+    valid: np.ndarray
+    test: np.ndarray
+    features: dict[str, ModalityFeatures] = field(default_factory=dict)
+    path: Path | None = None
+    notes: dict[str, int] = field(default_factory=dict)
+    split_was_given: bool = True
+
+    def __post_init__(self) -> None:
+        self._matrices: dict[str, sp.csr_matrix] = {}
+
+    def matrix(self, split: str = "train") -> sp.csr_matrix:
+        """The binary user x item matrix of one split (CSR, float32, cached)."""
+        if split not in self._matrices:
+            pairs = getattr(self, split)
+            data = np.ones(len(pairs), dtype=np.float32)
+            self._matrices[split] = sp.csr_matrix(
+                (data, (pairs[:, 0], pairs[:, 1])), shape=(self.n_users, self.n_items)
+            )
+        return self._matrices[split]
+
+    def eval_users(self, split: str) -> np.ndarray:
+        """Users with at least one item in ``split`` and one training item (MMRec leaves the rest out)."""
+        has_split = np.diff(self.matrix(split).indptr) > 0
+        has_train = np.diff(self.matrix("train").indptr) > 0
+        return np.flatnonzero(has_split & has_train)
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.features)
+
+    def interactions_frame(self) -> pd.DataFrame:
+        """All interactions with their ``x_label``, in MMRec's column names."""
+        parts = [
+            pd.DataFrame({"userID": p[:, 0], "itemID": p[:, 1], "x_label": label})
+            for p, label in ((self.train, TRAIN), (self.valid, VALID), (self.test, TEST))
+        ]
+        return pd.concat(parts, ignore_index=True).sort_values(["userID", "itemID"], kind="stable")
+
+    def save_split(self, path: Path) -> None:
+        """Write the split as an MMRec ``.inter`` file (atomic), so it can be reloaded exactly."""
+        write_atomic_text(path, self.interactions_frame().to_csv(sep="\t", index=False))
+
+    def summary(self) -> dict[str, float]:
+        n_inter = len(self.train) + len(self.valid) + len(self.test)
+        return {
+            "users": self.n_users,
+            "items": self.n_items,
+            "interactions": n_inter,
+            "train": len(self.train),
+            "valid": len(self.valid),
+            "test": len(self.test),
+            "density": n_inter / max(1, self.n_users * self.n_items),
+            **self.notes,
+        }
+
+
+def write_atomic_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: never half-written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def find_inter_file(path: Path) -> Path:
+    """The interactions file of a dataset folder: ``<folder>.inter``, else the only ``*.inter``."""
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise DataError(f"{path}: dataset folder not found; pass an existing folder to --data")
+    named = path / f"{path.name}.inter"
+    if named.is_file():
+        return named
+    candidates = sorted(path.glob("*.inter"))
+    if not candidates:
+        raise DataError(f"{path}: no *.inter interactions file; add <name>.inter with columns userID, itemID")
+    if len(candidates) > 1:
+        names = ", ".join(c.name for c in candidates)
+        raise DataError(f"{path}: several interactions files ({names}); pass the one to use as --data FILE")
+    return candidates[0]
+
+
+def _integer_column(frame: pd.DataFrame, column: str, source: Path) -> np.ndarray:
+    values = pd.to_numeric(frame[column], errors="coerce")
+    bad = values.isna() | (values != np.floor(values.fillna(0)))
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"{source}: column {column} has {int(bad.sum())} non-integer values (first: {frame[column].iloc[row]!r} "
+            f"on line {row + 2}); ids must be integers 0..n-1, remap them first"
+        )
+    out = values.to_numpy().astype(np.int64)
+    if (out < 0).any():
+        row = int(np.flatnonzero(out < 0)[0])
+        raise DataError(f"{source}: column {column} has negative id {out[row]} on line {row + 2}; ids must be 0..n-1")
+    return out
+
+
+def read_interactions(source: Path) -> pd.DataFrame:
+    """Read and check an ``.inter`` TSV; returns columns userID, itemID and x_label if present."""
+    try:
+        frame = pd.read_csv(source, sep="\t", dtype=str, keep_default_na=False)
+    except pd.errors.ParserError as exc:
+        first = str(exc).splitlines()[0]
+        raise DataError(f"{source}: malformed TSV ({first}); every line needs the same tab-separated columns") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{source}: file is empty; it needs a header line userID<TAB>itemID and one line per interaction") from None
+    missing = [c for c in ("userID", "itemID") if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{source}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, frame.columns))}); "
+            "the header must name userID and itemID, tab-separated"
+        )
+    if frame.empty:
+        raise DataError(f"{source}: has a header but no interactions")
+    out = pd.DataFrame(
+        {"userID": _integer_column(frame, "userID", source), "itemID": _integer_column(frame, "itemID", source)}
+    )
+    if "x_label" in frame.columns:
+        labels = _integer_column(frame, "x_label", source)
+        if not np.isin(labels, (TRAIN, VALID, TEST)).all():
+            bad = labels[~np.isin(labels, (TRAIN, VALID, TEST))][0]
+            raise DataError(f"{source}: x_label must be 0, 1 or 2 (train/valid/test), found {bad}")
+        out["x_label"] = labels.astype(np.int8)
+    return out
+
+
+def load_dataset(path: str | Path | None, config: DataConfig | None = None) -> RecDataset:
+    """Load an MMRec dataset folder (or the bundled catalogue when ``path`` is None)."""
+    config = config or DataConfig()
+    if path is None:
+        from mdrchca.data.synthetic import bundled_dataset_path
+
+        path = bundled_dataset_path()
+    path = Path(path)
+    source = find_inter_file(path)
+    folder = source.parent
+    if config.split_file is not None:
+        source = Path(config.split_file)
+        if not source.is_file():
+            raise DataError(f"{source}: split file not found; point split_file at an existing .inter file")
+    frame = read_interactions(source)
+    if config.split_file is not None and "x_label" not in frame.columns:
+        raise DataError(f"{source}: a split file needs an x_label column (0/1/2 = train/valid/test)")
+    notes: dict[str, int] = {}
+
+    duplicated = frame.duplicated(["userID", "itemID"], keep="first")
+    if duplicated.any():
+        notes["duplicates_dropped"] = int(duplicated.sum())
+        log.warning("%s: dropped %d duplicate (userID, itemID) pairs, keeping the first", source, duplicated.sum())
+        frame = frame[~duplicated].reset_index(drop=True)
+
+    features: dict[str, ModalityFeatures] = {}
+    feature_files = sorted(folder.glob("*_feat.npy"))
+    if config.modalities is not None:
+        wanted = set(config.modalities)
+        found = {p.name[: -len("_feat.npy")] for p in feature_files}
+        absent = wanted - found
+        if absent:
+            raise DataError(
+                f"{folder}: no feature file for modality {', '.join(sorted(absent))} "
+                f"(expected {', '.join(sorted(m + '_feat.npy' for m in absent))}); extract it or drop it from modalities"
+            )
+        feature_files = [p for p in feature_files if p.name[: -len("_feat.npy")] in wanted]
+    for feature_path in feature_files:
+        feats = load_item_vectors(feature_path)
+        features[feats.name] = feats
+
+    n_items_data = int(frame["itemID"].max()) + 1
+    if features:
+        rows = {name: f.n_items for name, f in features.items()}
+        if len(set(rows.values())) > 1:
+            listing = ", ".join(f"{n}_feat.npy={r}" for n, r in rows.items())
+            raise DataError(f"{folder}: feature files disagree on the number of items ({listing}); re-extract them together")
+        n_items = next(iter(rows.values()))
+        if n_items_data > n_items:
+            name = next(iter(rows))
+            raise DataError(
+                f"{source}: itemID {n_items_data - 1} is out of range of {name}_feat.npy's {n_items} rows; "
+                "every item needs a feature row (row i = item i)"
+            )
+    else:
+        n_items = n_items_data
+    n_users = int(frame["userID"].max()) + 1
+
+    split_was_given = "x_label" in frame.columns
+    if not split_was_given:
+        frame["x_label"] = random_split(frame["userID"].to_numpy(), config.split_ratios, config.split_seed)
+        log.info("%s: no x_label column, split per user at random (seed %d)", source, config.split_seed)
+
+    pairs = frame[["userID", "itemID"]].to_numpy(dtype=np.int64)
+    labels = frame["x_label"].to_numpy()
+    train, valid, test = (pairs[labels == k] for k in (TRAIN, VALID, TEST))
+    for name, split in (("valid", valid), ("test", test)):
+        if len(split) == 0:
+            raise DataError(
+                f"{source}: the {name} split is empty; label some interactions x_label="
+                f"{SPLIT_NAMES[name]} or drop the x_label column to split at random"
+            )
+    dataset = RecDataset(
+        name=folder.name,
+        n_users=n_users,
+        n_items=n_items,
+        train=train,
+        valid=valid,
+        test=test,
+        features=features,
+        path=folder,
+        notes=notes,
+        split_was_given=split_was_given,
+    )
+    active = np.zeros(n_users, dtype=bool)
+    active[pairs[:, 0]] = True
+    no_train_active = int((active & (np.diff(dataset.matrix("train").indptr) == 0)).sum())
+    if no_train_active:
+        dataset.notes["users_without_train"] = no_train_active
+        log.warning("%s: %d users have no training interaction and are left out of evaluation", source, no_train_active)
+    return dataset

@@ -1,0 +1,114 @@
+"""In-memory type of frozen item features: sequences of tokens or regions per item, with masks.
+
+Item-level vectors (MMRec's ``text_feat.npy``) are the length-1 case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mdrchca.errors import DataError
+
+
+@dataclass
+class ModalityFeatures:
+    r"""Frozen features of one modality for every item.
+
+    ``values[i, j]`` is the j-th token (text) or region (image) of item i; ``mask[i, j]`` is True for a real
+    one and False for padding. ``phrase_ids[i, j]`` groups text tokens into phrases (``-1`` on padding), or
+    is ``None`` where the modality has no phrases. The item-level summary is the masked mean
+
+    .. math:: x_i = \frac{\sum_j m_{ij} v_{ij}}{\max(1, \sum_j m_{ij})}
+
+    and an item with no token at all (missing text or image) has an all-False mask and a zero summary.
+    """
+
+    name: str
+    values: torch.Tensor  # [n_items, L, d], float
+    mask: torch.Tensor  # [n_items, L], bool
+    phrase_ids: torch.Tensor | None = None  # [n_items, L], long, -1 on padding
+    source: str = ""
+    _item_vectors: torch.Tensor | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.values.dim() != 3:
+            raise DataError(f"{self.source or self.name}: features must be [items, length, dim], got {tuple(self.values.shape)}")
+        if self.mask.shape != self.values.shape[:2]:
+            raise DataError(f"{self.source or self.name}: mask shape {tuple(self.mask.shape)} does not match features {tuple(self.values.shape[:2])}")
+        if self.phrase_ids is not None and self.phrase_ids.shape != self.mask.shape:
+            raise DataError(f"{self.source or self.name}: phrase ids shape {tuple(self.phrase_ids.shape)} does not match mask {tuple(self.mask.shape)}")
+
+    @classmethod
+    def from_item_vectors(cls, name: str, vectors: np.ndarray | torch.Tensor, source: str = "") -> ModalityFeatures:
+        """Wrap an item-level matrix ``[n_items, d]`` as sequences of length one."""
+        tensor = torch.as_tensor(np.asarray(vectors, dtype=np.float32))
+        n = tensor.shape[0]
+        return cls(
+            name=name,
+            values=tensor.unsqueeze(1),
+            mask=torch.ones(n, 1, dtype=torch.bool),
+            phrase_ids=None,
+            source=source,
+            _item_vectors=tensor,
+        )
+
+    @property
+    def n_items(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def max_length(self) -> int:
+        return int(self.values.shape[1])
+
+    @property
+    def dim(self) -> int:
+        return int(self.values.shape[2])
+
+    @property
+    def item_vectors(self) -> torch.Tensor:
+        """Masked mean over each item's tokens or regions, ``[n_items, d]`` float32."""
+        if self._item_vectors is None:
+            m = self.mask.unsqueeze(-1).to(torch.float32)
+            total = (self.values.to(torch.float32) * m).sum(1)
+            self._item_vectors = total / m.sum(1).clamp_min(1.0)
+        return self._item_vectors
+
+    def lengths(self) -> torch.Tensor:
+        return self.mask.sum(1)
+
+    def phrase_counts(self) -> torch.Tensor | None:
+        """Number of distinct phrases per item (phrase ids are 0..P-1 within an item)."""
+        if self.phrase_ids is None:
+            return None
+        return (self.phrase_ids.max(1).values + 1).clamp_min(0)
+
+
+def load_item_vectors(path: Path, n_items: int | None = None) -> ModalityFeatures:
+    """Load an MMRec item-level feature file ``<modality>_feat.npy`` (row i = item i), checking it."""
+    name = path.name[: -len("_feat.npy")]
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise DataError(f"{path}: cannot be read as a .npy array ({exc}); re-save it with numpy.save") from None
+    if array.ndim != 2:
+        raise DataError(f"{path}: expected a 2-D array [items, dim], got shape {array.shape}; save one row per item")
+    if not np.issubdtype(array.dtype, np.floating) and not np.issubdtype(array.dtype, np.integer):
+        raise DataError(f"{path}: dtype {array.dtype} is not numeric; save float32 features")
+    if n_items is not None and array.shape[0] != n_items:
+        raise DataError(
+            f"{path}: has {array.shape[0]} rows but the dataset has {n_items} items; "
+            "row i must hold item i's features for every item"
+        )
+    array = np.array(array, dtype=np.float32)  # a writable copy, off the memory map
+    bad = ~np.isfinite(array)
+    if bad.any():
+        rows = np.unique(np.nonzero(bad)[0])
+        raise DataError(
+            f"{path}: {len(rows)} rows contain NaN or Inf (first: row {rows[0]}); "
+            "re-extract those items or replace them with zeros"
+        )
+    return ModalityFeatures.from_item_vectors(name, array, source=str(path))

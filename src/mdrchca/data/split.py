@@ -1,0 +1,48 @@
+"""Per-user random train / valid / test split (MMRec's 8:1:1), vectorised over all users."""
+
+from __future__ import annotations
+
+import numpy as np
+
+TRAIN, VALID, TEST = 0, 1, 2
+
+
+def split_counts(n: np.ndarray, ratios: tuple[float, float, float] | list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Number of valid and test interactions for users with ``n`` interactions each.
+
+    Users with at least 10 interactions get ``floor(n * ratio)`` valid and test items (at least one each);
+    users with 3 to 9 get one valid and one test item (``n-2/1/1``, as MMRec); users with 1 or 2 keep
+    everything in training.
+    """
+    n = np.asarray(n, dtype=np.int64)
+    _, r_valid, r_test = ratios
+    n_valid = np.where(n >= 10, np.maximum(1, np.floor(n * r_valid + 1e-9)), np.where(n >= 3, 1, 0)).astype(np.int64)
+    n_test = np.where(n >= 10, np.maximum(1, np.floor(n * r_test + 1e-9)), np.where(n >= 3, 1, 0)).astype(np.int64)
+    return n_valid, n_test
+
+
+def random_split(
+    users: np.ndarray, ratios: tuple[float, float, float] | list[float] = (0.8, 0.1, 0.1), seed: int = 999
+) -> np.ndarray:
+    """Assign a label 0/1/2 (train/valid/test) to each interaction, shuffling within each user.
+
+    Deterministic for a given ``seed`` and input order. Returns an int8 array aligned with ``users``.
+    """
+    if abs(sum(ratios) - 1.0) > 1e-6 or len(ratios) != 3 or min(ratios) < 0:
+        raise ValueError(f"split ratios must be three non-negative shares summing to 1, got {ratios}")
+    users = np.asarray(users, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    keys = rng.random(len(users))
+    order = np.lexsort((keys, users))  # grouped by user, random order inside each group
+    sorted_users = users[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_users)) + 1]
+    counts = np.diff(np.r_[starts, len(users)])
+    position = np.arange(len(users)) - np.repeat(starts, counts)
+    n_valid, n_test = split_counts(counts, ratios)
+    n_each = np.repeat(counts, counts)
+    test_from = n_each - np.repeat(n_test, counts)
+    valid_from = test_from - np.repeat(n_valid, counts)
+    labels_sorted = np.where(position >= test_from, TEST, np.where(position >= valid_from, VALID, TRAIN))
+    labels = np.empty(len(users), dtype=np.int8)
+    labels[order] = labels_sorted
+    return labels

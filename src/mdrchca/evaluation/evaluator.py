@@ -1,0 +1,83 @@
+"""Full-ranking evaluation over all items, batched over users (MMRec's protocol).
+
+For each evaluated user every item is scored; the user's *training* items are masked out (set to
+``-inf``); when testing, validation items are *not* masked (MMRec). The top ``max(K)`` items are
+compared with the user's items in the evaluated split. Users with no item in that split, or with no
+training item, are left out of the average.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from mdrchca.data.dataset import RecDataset
+from mdrchca.evaluation.metrics import per_user_metrics
+from mdrchca.evaluation.ranking import topk_items
+
+
+@torch.no_grad()
+def rank_items(
+    model: torch.nn.Module, users: np.ndarray, k: int, exclude: sp.csr_matrix | None, batch_size: int = 4096
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k items and their scores for ``users``, the items in ``exclude``'s rows set to ``-inf`` first.
+
+    The model's item representations are computed once (eval mode caches them), then users are
+    scored in batches of ``batch_size``.
+    """
+    device = next(model.parameters()).device
+    model.eval()
+    top, top_scores = [], []
+    for start in range(0, len(users), batch_size):
+        batch = users[start : start + batch_size]
+        scores = model.score_all(torch.as_tensor(batch, device=device)).float()
+        if exclude is not None:
+            sub = exclude[batch]
+            rows = torch.as_tensor(np.repeat(np.arange(len(batch)), np.diff(sub.indptr)), device=device)
+            scores[rows, torch.as_tensor(sub.indices, device=device, dtype=torch.long)] = -torch.inf
+        items = topk_items(scores, k)
+        top.append(items.cpu())
+        top_scores.append(scores.gather(1, items).cpu())
+    if not top:
+        return torch.empty(0, k, dtype=torch.long), torch.empty(0, k)
+    return torch.cat(top), torch.cat(top_scores)
+
+
+class Evaluator:
+    """Computes Recall, NDCG, Precision and HitRate at each K for a model on one split."""
+
+    def __init__(
+        self, dataset: RecDataset, topk: list[int] | tuple[int, ...] = (10, 20, 50), batch_size: int = 4096
+    ) -> None:
+        self.dataset = dataset
+        self.topk = sorted(set(int(k) for k in topk))
+        self.batch_size = batch_size
+        self._train = dataset.matrix("train")
+
+    def _relevant_keys(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted keys ``user * N + item`` of the split and each user's relevant count."""
+        matrix = self.dataset.matrix(split)
+        coo = matrix.tocoo()
+        keys = np.sort(coo.row.astype(np.int64) * self.dataset.n_items + coo.col)
+        return keys, np.diff(matrix.indptr)
+
+    def rank(self, model: torch.nn.Module, users: np.ndarray, k: int) -> torch.Tensor:
+        """Top-k item indices ``[len(users), k]`` for ``users``, training items masked."""
+        return rank_items(model, users, k, self._train, self.batch_size)[0]
+
+    @torch.no_grad()
+    def evaluate(self, model: torch.nn.Module, split: str = "valid", per_user: bool = False) -> dict:
+        """Mean of each metric over the split's users; with ``per_user``, also the per-user arrays."""
+        users = self.dataset.eval_users(split)
+        keys, n_relevant = self._relevant_keys(split)
+        top = self.rank(model, users, max(self.topk)).numpy()
+        flat = users[:, None].astype(np.int64) * self.dataset.n_items + top
+        where = np.minimum(np.searchsorted(keys, flat), len(keys) - 1)
+        hits = torch.from_numpy(keys[where] == flat)
+        values = per_user_metrics(hits, torch.from_numpy(n_relevant[users]), self.topk)
+        result: dict = {name: float(v.mean()) for name, v in values.items()}
+        if per_user:
+            result["_users"] = users
+            result["_per_user"] = {name: v.numpy() for name, v in values.items()}
+        return result

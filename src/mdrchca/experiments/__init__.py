@@ -1,0 +1,1 @@
+"""Experiments: result tables over run folders (and, later, sweeps and ablations)."""

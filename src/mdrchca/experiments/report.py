@@ -1,0 +1,51 @@
+"""A results table over run folders, read from each run's ``metrics.json``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from mdrchca.errors import MdrchcaError
+
+DEFAULT_COLUMNS = ("recall@20", "ndcg@20", "precision@20")
+
+
+def results_table(
+    run_dirs: list[Path], metrics: tuple[str, ...] = DEFAULT_COLUMNS, split: str = "test"
+) -> pd.DataFrame:
+    """One row per run: model, dataset, the chosen ``split`` metrics, best epoch, epochs, seconds per epoch."""
+    rows = []
+    for run_dir in run_dirs:
+        path = Path(run_dir) / "metrics.json"
+        if not path.is_file():
+            raise MdrchcaError(f"{path}: missing; is {run_dir} a finished run of mdrchca train?")
+        m = json.loads(path.read_text())
+        missing = [k for k in metrics if k not in m[split]]
+        if missing:
+            raise MdrchcaError(f"{path}: no {', '.join(missing)} in {split}; re-run with those K in topk")
+        rows.append(
+            {
+                "run": Path(run_dir).name,
+                "model": m["model"],
+                "dataset": m["dataset"],
+                **{f"{split} {k}": m[split][k] for k in metrics},
+                "best epoch": m["best_epoch"],
+                "epochs": m["epochs"],
+                "s/epoch": m.get("seconds_per_epoch"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def to_markdown(frame: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table (no extra dependency)."""
+
+    def fmt(v: object) -> str:
+        return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+    header = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(fmt(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *body])

@@ -1,0 +1,106 @@
+"""The contract every recommender fulfils, and the model registry."""
+
+from __future__ import annotations
+
+from typing import ClassVar, NamedTuple
+
+import torch
+from torch import nn
+
+from mdrchca.config import ModelConfig
+from mdrchca.data.dataset import RecDataset
+
+
+class Batch(NamedTuple):
+    """One training step's triples: ``users[k]`` prefers ``pos_items[k]`` over ``neg_items[k]``."""
+
+    users: torch.Tensor
+    pos_items: torch.Tensor
+    neg_items: torch.Tensor
+
+    def to(self, device: torch.device) -> Batch:
+        return Batch(*(t.to(device, non_blocking=True) for t in self))
+
+
+def bpr_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor:
+    r"""Bayesian personalised ranking: :math:`-\frac{1}{B}\sum \ln \sigma(\hat y_{ui} - \hat y_{uj})`."""
+    return -nn.functional.logsigmoid(pos_scores - neg_scores).mean()
+
+
+def embedding_l2(*embeddings: torch.Tensor) -> torch.Tensor:
+    r"""L2 penalty on the embeddings used in a batch: :math:`\frac{1}{2B}\sum_e \lVert e \rVert_2^2`."""
+    batch = embeddings[0].shape[0]
+    return sum(e.pow(2).sum() for e in embeddings) / (2 * batch)
+
+
+class Recommender(nn.Module):
+    """Base class of every model (MMRec's one-file-per-model contract).
+
+    A model answers two questions: :meth:`loss` (the training loss of a batch of triples) and
+    :meth:`score_all` (the scores of a batch of users against every item). Models with a cheap
+    user / item factorisation implement :meth:`embeddings` and inherit the rest: in eval mode the
+    item representations are computed once per evaluation and reused for every user batch.
+
+    Hooks for models that need more than plain steps, all called by the shared trainer:
+    :meth:`on_epoch_start` (e.g. a graph rebuilt or an edge dropout redrawn each epoch) and
+    :meth:`after_step` (e.g. a momentum target network or thresholds updated after each optimiser step).
+    """
+
+    name: ClassVar[str] = ""
+    config_class: ClassVar[type[ModelConfig]] = ModelConfig
+
+    def __init__(self, dataset: RecDataset, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.n_users = dataset.n_users
+        self.n_items = dataset.n_items
+        self._scoring_cache: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    # -- the contract ---------------------------------------------------------------------------
+    def loss(self, batch: Batch) -> torch.Tensor:
+        """Scalar training loss of one batch."""
+        raise NotImplementedError
+
+    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Final user ``[M, d]`` and item ``[N, d]`` representations whose inner product is the score."""
+        raise NotImplementedError
+
+    def score_all(self, users: torch.Tensor) -> torch.Tensor:
+        """Scores ``[len(users), N]`` of each user against every item."""
+        user_emb, item_emb = self.scoring_embeddings()
+        return user_emb[users] @ item_emb.T
+
+    # -- helpers --------------------------------------------------------------------------------
+    def scoring_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`embeddings`, computed once and cached while the model is in eval mode."""
+        if self.training:
+            return self.embeddings()
+        if self._scoring_cache is None:
+            with torch.no_grad():
+                self._scoring_cache = self.embeddings()
+        return self._scoring_cache
+
+    def train(self, mode: bool = True) -> Recommender:
+        self._scoring_cache = None
+        return super().train(mode)
+
+    def on_epoch_start(self, epoch: int) -> None:
+        """Called by the trainer before each training epoch."""
+
+    def after_step(self) -> None:
+        """Called by the trainer after each optimiser step."""
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+
+MODEL_REGISTRY: dict[str, type[Recommender]] = {}
+
+
+def register(cls: type[Recommender]) -> type[Recommender]:
+    """Class decorator: make a model available by its lower-case ``name``."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} needs a name")
+    MODEL_REGISTRY[cls.name] = cls
+    return cls

@@ -1,0 +1,54 @@
+"""BPR-MF: matrix factorisation trained with Bayesian personalised ranking."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from mdrchca.config import ModelConfig
+from mdrchca.data.dataset import RecDataset
+from mdrchca.models.base import Batch, Recommender, bpr_loss, embedding_l2, register
+
+
+@dataclass
+class BPRConfig(ModelConfig):
+    reg_weight: float = 1e-5
+    """Weight of the L2 penalty on the batch's embeddings."""
+
+
+@register
+class BPR(Recommender):
+    r"""BPR-MF (Rendle et al., UAI 2009).
+
+    .. math::
+        \hat y_{ui} = e_u^\top e_i, \qquad
+        \mathcal L = -\frac1B \sum_{(u,i,j)} \ln\sigma(\hat y_{ui} - \hat y_{uj})
+                     + \lambda \frac{1}{2B}\big(\lVert e_u\rVert^2 + \lVert e_i\rVert^2 + \lVert e_j\rVert^2\big)
+
+    Embeddings are Xavier-initialised. ``reg_weight`` is :math:`\lambda`.
+    """
+
+    name = "bpr"
+    config_class = BPRConfig
+
+    def __init__(self, dataset: RecDataset, config: BPRConfig) -> None:
+        super().__init__(dataset, config)
+        self.user_embedding = nn.Parameter(torch.empty(self.n_users, config.embedding_size))
+        self.item_embedding = nn.Parameter(torch.empty(self.n_items, config.embedding_size))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.xavier_uniform_(self.user_embedding)
+        nn.init.xavier_uniform_(self.item_embedding)
+
+    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.user_embedding, self.item_embedding
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        u = self.user_embedding[batch.users]
+        i = self.item_embedding[batch.pos_items]
+        j = self.item_embedding[batch.neg_items]
+        ranking = bpr_loss((u * i).sum(-1), (u * j).sum(-1))
+        return ranking + self.config.reg_weight * embedding_l2(u, i, j)

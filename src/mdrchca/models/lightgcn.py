@@ -1,0 +1,71 @@
+"""LightGCN: linear propagation on the user-item graph, mean over layers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from mdrchca.config import ModelConfig
+from mdrchca.data.dataset import RecDataset
+from mdrchca.data.graph import symmetric_normalized_adjacency, to_torch_sparse
+from mdrchca.models.base import Batch, Recommender, bpr_loss, embedding_l2, register
+
+
+@dataclass
+class LightGCNConfig(ModelConfig):
+    n_layers: int = 2
+    """Number of propagation layers L."""
+    reg_weight: float = 1e-4
+    """Weight of the L2 penalty on the batch's layer-0 embeddings."""
+
+
+def propagate(adjacency: torch.Tensor, embeddings: torch.Tensor, n_layers: int) -> torch.Tensor:
+    r"""Mean of :math:`E^{(0)}, \dots, E^{(L)}` with :math:`E^{(l+1)} = \hat A E^{(l)}`."""
+    layers = [embeddings]
+    for _ in range(n_layers):
+        layers.append(torch.sparse.mm(adjacency, layers[-1]))
+    return torch.stack(layers, dim=0).mean(dim=0)
+
+
+@register
+class LightGCN(Recommender):
+    r"""LightGCN (He et al., SIGIR 2020): no feature transform, no non-linearity.
+
+    .. math::
+        E^{(l+1)} = \hat A E^{(l)}, \quad \hat A = D^{-1/2} A D^{-1/2}, \quad
+        E = \frac{1}{L+1} \sum_{l=0}^{L} E^{(l)}, \quad \hat y_{ui} = e_u^\top e_i
+
+    with :math:`E^{(0)} = [E_u; E_i]` Xavier-initialised, trained with BPR plus an L2 penalty
+    (``reg_weight``) on the layer-0 embeddings of the batch.
+    """
+
+    name = "lightgcn"
+    config_class = LightGCNConfig
+
+    def __init__(self, dataset: RecDataset, config: LightGCNConfig) -> None:
+        super().__init__(dataset, config)
+        self.user_embedding = nn.Parameter(torch.empty(self.n_users, config.embedding_size))
+        self.item_embedding = nn.Parameter(torch.empty(self.n_items, config.embedding_size))
+        adjacency = to_torch_sparse(symmetric_normalized_adjacency(dataset.matrix("train")))
+        self.register_buffer("adjacency", adjacency, persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.xavier_uniform_(self.user_embedding)
+        nn.init.xavier_uniform_(self.item_embedding)
+
+    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        ego = torch.cat([self.user_embedding, self.item_embedding], dim=0)
+        out = propagate(self.adjacency, ego, self.config.n_layers)
+        return out[: self.n_users], out[self.n_users :]
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        user_emb, item_emb = self.embeddings()
+        u, i, j = user_emb[batch.users], item_emb[batch.pos_items], item_emb[batch.neg_items]
+        ranking = bpr_loss((u * i).sum(-1), (u * j).sum(-1))
+        reg = embedding_l2(
+            self.user_embedding[batch.users], self.item_embedding[batch.pos_items], self.item_embedding[batch.neg_items]
+        )
+        return ranking + self.config.reg_weight * reg

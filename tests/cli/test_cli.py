@@ -1,0 +1,128 @@
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from mdrchca.cli.main import cli
+
+
+@pytest.fixture(scope="module")
+def trained_run(small_catalogue: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("run") / "lightgcn"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "-q",
+            "train",
+            "--model",
+            "lightgcn",
+            "--data",
+            str(small_catalogue),
+            "--set",
+            "epochs=2",
+            "--set",
+            "device=cpu",
+            "--set",
+            "batch_size=512",
+            "--out",
+            str(run_dir),
+            "--no-progress",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return run_dir
+
+
+def test_train_writes_the_run_folder(trained_run: Path) -> None:
+    for name in ("config.yaml", "log.csv", "best.pt", "metrics.json", "split.inter"):
+        assert (trained_run / name).is_file(), name
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    assert metrics["model"] == "lightgcn" and metrics["dataset"] == "small" and metrics["epochs"] == 2
+
+
+def test_evaluate_reproduces_the_trained_metrics(trained_run: Path) -> None:
+    result = CliRunner().invoke(cli, ["-q", "evaluate", "--run", str(trained_run)])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    assert out["test"] == pytest.approx(metrics["test"])
+    assert out["valid"] == pytest.approx(metrics["valid"])
+
+
+def test_recommend_one_user_excludes_seen_items(trained_run: Path, small_catalogue: Path) -> None:
+    result = CliRunner().invoke(cli, ["-q", "recommend", "--run", str(trained_run), "--user", "4", "--k", "7"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[0] == "userID\trank\titemID\tscore" and len(lines) == 8
+    items = [int(line.split("\t")[2]) for line in lines[1:]]
+    seen = pd.read_csv(small_catalogue / "small.inter", sep="\t").query("userID == 4").itemID
+    assert not set(items) & set(seen)
+    scores = [float(line.split("\t")[3]) for line in lines[1:]]
+    assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_recommend_all(trained_run: Path, tmp_path: Path, suffix: str) -> None:
+    out = tmp_path / f"recs{suffix}"
+    result = CliRunner().invoke(
+        cli, ["-q", "recommend", "--run", str(trained_run), "--all", "--k", "5", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
+    assert list(frame.columns) == ["userID", "rank", "itemID", "score"]
+    assert frame.groupby("userID").size().eq(5).all()
+
+
+def test_unknown_user_is_one_clear_line(trained_run: Path) -> None:
+    result = CliRunner().invoke(cli, ["recommend", "--run", str(trained_run), "--user", "123456"])
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0
+    assert "unknown user 123456" in result.output and "Traceback" not in result.output
+
+
+def test_bad_data_is_one_clear_line(tmp_path: Path) -> None:
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "broken.inter").write_text("user\titem\n1\t2\n")
+    result = CliRunner().invoke(cli, ["train", "--data", str(folder), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert "broken.inter: missing column(s) userID, itemID" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unknown_override_is_one_clear_line(small_catalogue: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["train", "--data", str(small_catalogue), "--set", "epoch=2", "--out", str(tmp_path / "r")]
+    )
+    assert result.exit_code == 2
+    assert "did you mean 'epochs'" in result.output
+
+
+def test_data_stats(small_catalogue: Path) -> None:
+    result = CliRunner().invoke(cli, ["data", "stats", str(small_catalogue)])
+    assert result.exit_code == 0, result.output
+    assert "users: 300" in result.output and "split: given (x_label)" in result.output
+
+
+def test_every_command_has_help() -> None:
+    for args in (
+        ["--help"],
+        ["train", "--help"],
+        ["evaluate", "--help"],
+        ["recommend", "--help"],
+        ["data", "stats", "--help"],
+        ["data", "generate", "--help"],
+    ):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_report_table(trained_run: Path) -> None:
+    result = CliRunner().invoke(cli, ["report", str(trained_run)])
+    assert result.exit_code == 0, result.output
+    header, rule, row = result.output.strip().splitlines()
+    assert "test recall@20" in header and row.startswith("| lightgcn | lightgcn | small |")
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    assert f"{metrics['test']['recall@20']:.4f}" in row

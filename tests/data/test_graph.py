@@ -1,0 +1,26 @@
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from mdrchca.data.graph import symmetric_normalized_adjacency, to_torch_sparse
+
+
+def test_normalized_adjacency_by_hand() -> None:
+    # user 0 - items 0, 1; user 1 - item 1; item 2 isolated.
+    R = sp.csr_matrix(np.array([[1, 1, 0], [0, 1, 0]], dtype=np.float32))
+    A = symmetric_normalized_adjacency(R).toarray()
+    # node order: u0, u1, i0, i1, i2; degrees 2, 1, 1, 2, 0
+    expected = np.zeros((5, 5))
+    expected[0, 2] = expected[2, 0] = 1 / np.sqrt(2 * 1)
+    expected[0, 3] = expected[3, 0] = 1 / np.sqrt(2 * 2)
+    expected[1, 3] = expected[3, 1] = 1 / np.sqrt(1 * 2)
+    np.testing.assert_allclose(A, expected, rtol=1e-6)
+    assert np.isfinite(A).all()
+
+
+def test_torch_sparse_matches_scipy() -> None:
+    R = sp.random(7, 5, density=0.4, random_state=0, format="csr")
+    A = symmetric_normalized_adjacency(R)
+    T = to_torch_sparse(A)
+    x = torch.randn(12, 3)
+    np.testing.assert_allclose(torch.sparse.mm(T, x).numpy(), A @ x.numpy(), rtol=1e-5, atol=1e-6)

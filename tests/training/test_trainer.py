@@ -1,0 +1,77 @@
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mdrchca.config import Config
+from mdrchca.data import load_dataset
+from mdrchca.training import Trainer
+
+
+def _config(*extra: str) -> Config:
+    cfg = Config.load(
+        "lightgcn", overrides=["epochs=4", "batch_size=256", "learning_rate=0.01", "eval_batch_size=100", *extra]
+    )
+    cfg.train.device = "cpu"
+    return cfg
+
+
+def test_same_seed_same_metrics(small_catalogue: Path) -> None:
+    data = load_dataset(small_catalogue)
+    a = Trainer(_config(), data, progress=False).fit()
+    b = Trainer(_config(), data, progress=False).fit()
+    c = Trainer(_config("seed=5"), data, progress=False).fit()
+    assert a.test == b.test and a.valid == b.valid
+    assert [r["loss"] for r in a.history] == [r["loss"] for r in b.history]
+    assert a.history[-1]["loss"] != c.history[-1]["loss"]
+
+
+def test_run_dir_outputs_and_selection_on_validation(small_catalogue: Path, tmp_path: Path) -> None:
+    data = load_dataset(small_catalogue)
+    result = Trainer(_config("epochs=6"), data, tmp_path, progress=False).fit()
+    for name in ("log.csv", "best.pt", "last.pt", "metrics.json"):
+        assert (tmp_path / name).is_file()
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics) >= {"model", "dataset", "best_epoch", "epochs", "seconds", "valid", "test"}
+    assert "recall@20" in metrics["test"] and "ndcg@20" in metrics["valid"]
+    rows = list(csv.DictReader((tmp_path / "log.csv").open()))
+    assert len(rows) == 6
+    valid = [float(r["valid_recall@20"]) for r in rows]
+    assert metrics["best_epoch"] == int(np.argmax(valid)) + 1  # first maximum: strict improvement
+    assert metrics["valid"]["recall@20"] == pytest.approx(max(valid))
+    assert not any(k.startswith("test") for k in rows[0])  # test never looked at during training
+    best = torch.load(tmp_path / "best.pt", weights_only=False)
+    assert best["epoch"] == metrics["best_epoch"]
+    assert set(best) >= {"model", "optimizer", "rng", "config", "sampler"}
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporary file
+    assert result.best_epoch == metrics["best_epoch"]
+
+
+def test_resume_gives_the_same_result_as_an_uninterrupted_run(small_catalogue: Path, tmp_path: Path) -> None:
+    data = load_dataset(small_catalogue)
+    full = Trainer(_config("epochs=4"), data, tmp_path / "full", progress=False).fit()
+    Trainer(_config("epochs=2"), data, tmp_path / "cut", progress=False).fit()
+    resumed = Trainer(_config("epochs=4"), data, tmp_path / "cut", progress=False)
+    resumed.resume()
+    assert resumed.epoch == 2
+    result = resumed.fit()
+    assert [r["loss"] for r in result.history] == [r["loss"] for r in full.history]
+    assert result.test == full.test
+
+
+def test_early_stopping_after_patience(small_catalogue: Path) -> None:
+    data = load_dataset(small_catalogue)
+    # learning rate 0: nothing ever improves after the first evaluation
+    result = Trainer(_config("epochs=50", "patience=3", "learning_rate=0.0"), data, progress=False).fit()
+    assert result.best_epoch == 1
+    assert result.epochs == 4
+
+
+def test_unknown_valid_metric(small_catalogue: Path) -> None:
+    from mdrchca.errors import MdrchcaError
+
+    with pytest.raises(MdrchcaError, match="valid_metric 'recall@30' is not computed"):
+        Trainer(_config("valid_metric=recall@30"), load_dataset(small_catalogue))
