@@ -19,9 +19,14 @@ from mdrchca.evaluation.ranking import topk_items
 
 @torch.no_grad()
 def rank_items(
-    model: torch.nn.Module, users: np.ndarray, k: int, exclude: sp.csr_matrix | None, batch_size: int = 4096
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-k items and their scores for ``users``, the items in ``exclude``'s rows set to ``-inf`` first.
+    model: torch.nn.Module,
+    users: np.ndarray,
+    k: int,
+    exclude: sp.csr_matrix | None,
+    batch_size: int = 4096,
+    with_scores: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Top-k items (and, ``with_scores``, their scores) for ``users``, ``exclude``'s items set to ``-inf``.
 
     The model's item representations are computed once (eval mode caches them), then users are
     scored in batches of ``batch_size``.
@@ -38,10 +43,11 @@ def rank_items(
             scores[rows, torch.as_tensor(sub.indices, device=device, dtype=torch.long)] = -torch.inf
         items = topk_items(scores, k)
         top.append(items.cpu())
-        top_scores.append(scores.gather(1, items).cpu())
+        if with_scores:
+            top_scores.append(scores.gather(1, items).cpu())
     if not top:
         return torch.empty(0, k, dtype=torch.long), torch.empty(0, k)
-    return torch.cat(top), torch.cat(top_scores)
+    return torch.cat(top), torch.cat(top_scores) if with_scores else None
 
 
 class Evaluator:
@@ -64,7 +70,7 @@ class Evaluator:
 
     def rank(self, model: torch.nn.Module, users: np.ndarray, k: int) -> torch.Tensor:
         """Top-k item indices ``[len(users), k]`` for ``users``, training items masked."""
-        return rank_items(model, users, k, self._train, self.batch_size)[0]
+        return rank_items(model, users, k, self._train, self.batch_size, with_scores=False)[0]
 
     @torch.no_grad()
     def evaluate(self, model: torch.nn.Module, split: str = "valid", per_user: bool = False) -> dict:
