@@ -167,9 +167,7 @@ def test_saved_split_reloads_exactly(tmp_path: Path) -> None:
     data.save_split(tmp_path / "split.inter")
     again = load_dataset(folder, DataConfig(split_seed=123, split_file=str(tmp_path / "split.inter")))
     for split in ("train", "valid", "test"):
-        np.testing.assert_array_equal(
-            np.sort(getattr(data, split), axis=0), np.sort(getattr(again, split), axis=0)
-        )
+        np.testing.assert_array_equal(np.sort(getattr(data, split), axis=0), np.sort(getattr(again, split), axis=0))
 
 
 def test_generated_catalogue_loads(small_catalogue: Path) -> None:

@@ -14,7 +14,8 @@ def _pairs() -> np.ndarray:
 def test_each_pair_once_and_negatives_are_never_positives() -> None:
     pairs = _pairs()
     sampler = BPRSampler(pairs, n_items=25, seed=1)
-    users, pos, neg = (np.concatenate(x) for x in zip(*[(u.numpy(), p.numpy(), n.numpy()) for u, p, n in sampler.epoch(64)], strict=True))
+    batches = [(u.numpy(), p.numpy(), n.numpy()) for u, p, n in sampler.epoch(64)]
+    users, pos, neg = (np.concatenate(x) for x in zip(*batches, strict=True))
     assert sorted(zip(users, pos, strict=True)) == sorted(map(tuple, pairs))
     positives = set(map(tuple, pairs))
     assert not any((u, n) in positives for u, n in zip(users, neg, strict=True))

@@ -38,5 +38,6 @@ def test_interactions_follow_preferences(small_catalogue: Path) -> None:
     inter = pd.read_csv(small_catalogue / "small.inter", sep="\t")
     truth = pd.read_csv(small_catalogue / "ground_truth.tsv", sep="\t")
     colours = truth.colour.to_numpy()[inter.itemID.to_numpy()]
-    top_share = pd.Series(colours).groupby(inter.userID.to_numpy()).agg(lambda c: c.value_counts(normalize=True).iloc[0])
+    by_user = pd.Series(colours).groupby(inter.userID.to_numpy())
+    top_share = by_user.agg(lambda c: c.value_counts(normalize=True).iloc[0])
     assert top_share.mean() > 2 / 8  # chance for 8 colours is about 1/8

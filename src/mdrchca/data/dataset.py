@@ -151,7 +151,9 @@ def read_interactions(source: Path) -> pd.DataFrame:
         first = str(exc).splitlines()[0]
         raise DataError(f"{source}: malformed TSV ({first}); every line needs the same tab-separated columns") from None
     except pd.errors.EmptyDataError:
-        raise DataError(f"{source}: file is empty; it needs a header line userID<TAB>itemID and one line per interaction") from None
+        raise DataError(
+            f"{source}: file is empty; it needs a header line userID<TAB>itemID and one line per interaction"
+        ) from None
     missing = [c for c in ("userID", "itemID") if c not in frame.columns]
     if missing:
         raise DataError(
@@ -206,7 +208,8 @@ def load_dataset(path: str | Path | None, config: DataConfig | None = None) -> R
         if absent:
             raise DataError(
                 f"{folder}: no feature file for modality {', '.join(sorted(absent))} "
-                f"(expected {', '.join(sorted(m + '_feat.npy' for m in absent))}); extract it or drop it from modalities"
+                f"(expected {', '.join(sorted(m + '_feat.npy' for m in absent))}); "
+                "extract it or drop it from modalities"
             )
         feature_files = [p for p in feature_files if p.name[: -len("_feat.npy")] in wanted]
     for feature_path in feature_files:
@@ -218,7 +221,9 @@ def load_dataset(path: str | Path | None, config: DataConfig | None = None) -> R
         rows = {name: f.n_items for name, f in features.items()}
         if len(set(rows.values())) > 1:
             listing = ", ".join(f"{n}_feat.npy={r}" for n, r in rows.items())
-            raise DataError(f"{folder}: feature files disagree on the number of items ({listing}); re-extract them together")
+            raise DataError(
+                f"{folder}: feature files disagree on the number of items ({listing}); re-extract them together"
+            )
         n_items = next(iter(rows.values()))
         if n_items_data > n_items:
             name = next(iter(rows))

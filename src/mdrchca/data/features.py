@@ -35,12 +35,17 @@ class ModalityFeatures:
     _item_vectors: torch.Tensor | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        where = self.source or self.name
         if self.values.dim() != 3:
-            raise DataError(f"{self.source or self.name}: features must be [items, length, dim], got {tuple(self.values.shape)}")
+            raise DataError(f"{where}: features must be [items, length, dim], got {tuple(self.values.shape)}")
         if self.mask.shape != self.values.shape[:2]:
-            raise DataError(f"{self.source or self.name}: mask shape {tuple(self.mask.shape)} does not match features {tuple(self.values.shape[:2])}")
+            raise DataError(
+                f"{where}: mask shape {tuple(self.mask.shape)} does not match features {tuple(self.values.shape[:2])}"
+            )
         if self.phrase_ids is not None and self.phrase_ids.shape != self.mask.shape:
-            raise DataError(f"{self.source or self.name}: phrase ids shape {tuple(self.phrase_ids.shape)} does not match mask {tuple(self.mask.shape)}")
+            raise DataError(
+                f"{where}: phrase ids shape {tuple(self.phrase_ids.shape)} does not match mask {tuple(self.mask.shape)}"
+            )
 
     @classmethod
     def from_item_vectors(cls, name: str, vectors: np.ndarray | torch.Tensor, source: str = "") -> ModalityFeatures:

@@ -204,10 +204,10 @@ def generate(out_dir: str | Path, spec: SyntheticSpec | None = None) -> Path:
         (tmp / "images").mkdir()
         titles, texts, paths = [], [], []
         for i in range(spec.n_items):
-            title, text = _describe(rng, items["colour"][i], items["shape"][i], items["pattern"][i], items["material"][i])
+            title, text = _describe(rng, *items.loc[i, ["colour", "shape", "pattern", "material"]])
             titles.append(title)
             texts.append(text)
-            img = draw_item_image(image_attrs["colour"][i], image_attrs["shape"][i], image_attrs["pattern"][i], spec.image_size, rng)
+            img = draw_item_image(*image_attrs.loc[i, ["colour", "shape", "pattern"]], spec.image_size, rng)
             rel = f"images/{i}.png"
             img.save(tmp / rel, optimize=False)
             paths.append(rel)
@@ -223,9 +223,11 @@ def generate(out_dir: str | Path, spec: SyntheticSpec | None = None) -> Path:
             image_pattern=image_attrs["pattern"],
             mismatched=mismatched.astype(int),
         )
-        truth = truth[["itemID", "colour", "shape", "pattern", "material", "image_colour", "image_shape", "image_pattern", "mismatched"]]
+        columns = ["itemID", "colour", "shape", "pattern", "material", "image_colour", "image_shape", "image_pattern"]
+        truth = truth[[*columns, "mismatched"]]
         truth.to_csv(tmp / "ground_truth.tsv", sep="\t", index=False)
-        (tmp / "SPEC.json").write_text(json.dumps({**asdict(spec), "version": GENERATOR_VERSION, "fingerprint": spec.fingerprint()}, indent=2))
+        manifest = {**asdict(spec), "version": GENERATOR_VERSION, "fingerprint": spec.fingerprint()}
+        (tmp / "SPEC.json").write_text(json.dumps(manifest, indent=2))
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)
