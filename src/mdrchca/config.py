@@ -36,6 +36,10 @@ class DataConfig:
     (a run saves its split as ``split.inter``, so it can be evaluated on exactly the same split)."""
     modalities: list[str] | None = None
     """Which modalities to load (``text``, ``image``, ``audio``...); ``None`` loads every one found."""
+    feature_level: str = "sequence"
+    """``sequence``: token / region features from ``features/<modality>/`` where the folder has them
+    (written by ``mdrchca features``), item vectors ``<modality>_feat.npy`` otherwise; ``item``: only the
+    item vectors (each item is then one token and one region)."""
 
 
 @dataclass
@@ -157,8 +161,7 @@ class Config:
     def set(self, key: str, value: Any) -> None:
         """Set one option, checking its type against the dataclass annotation."""
         obj, name = self._locate(key)
-        hints = typing.get_type_hints(type(obj))
-        setattr(obj, name, _coerce(value, hints[name], key))
+        set_field(obj, name, value, key)
 
     # -- serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -179,6 +182,26 @@ class Config:
             if key != "model":
                 cfg.set(key, value)
         return cfg
+
+
+def set_field(obj: Any, name: str, value: Any, key: str | None = None) -> None:
+    """Set dataclass field ``name`` of ``obj`` to ``value`` converted to its annotated type."""
+    hints = typing.get_type_hints(type(obj))
+    setattr(obj, name, _coerce(value, hints[name], key or name))
+
+
+def apply_overrides(obj: Any, overrides: list[str] | tuple[str, ...]) -> None:
+    """Apply ``key=value`` strings (values parsed as YAML) to a single dataclass, with nearest-key errors."""
+    names = [f.name for f in dataclasses.fields(obj)]
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' must look like key=value")
+        key, text = (part.strip() for part in item.split("=", 1))
+        if key not in names:
+            near = difflib.get_close_matches(key, names, n=1, cutoff=0.4)
+            hint = f"; did you mean '{near[0]}'?" if near else f"; valid keys: {', '.join(names)}"
+            raise ConfigError(f"unknown option '{key}'{hint}")
+        set_field(obj, key, yaml.safe_load(text) if text else None, key)
 
 
 def _flatten(raw: dict[str, Any]) -> list[tuple[str, Any]]:

@@ -209,6 +209,69 @@ def recommend(run_dir: Path, user_id: int | None, all_users: bool, k: int, out_f
     click.echo(f"wrote {len(frame)} recommendations for {len(users)} users to {out_file}")
 
 
+# -- features -----------------------------------------------------------------------------------
+@cli.command()
+@click.option(
+    "--catalogue",
+    "catalogue_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Raw catalogue: <name>.inter + items.tsv + images.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Dataset folder to write (takes mdrchca train --data as it is).",
+)
+@click.option(
+    "--text-encoder", default=None, help="minilm (packaged all-MiniLM-L6-v2, default) or a local path / hub id."
+)
+@click.option("--image-encoder", default=None, help="efficientnet-lite0 (default) or a ViT local path / hub id.")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override an extraction option, e.g. --set pca_dim=128.",
+)
+@click.option(
+    "--shard",
+    default=None,
+    metavar="I/N",
+    help="Process only chunks c with c %% N == I; the last shard to finish writes the store.",
+)
+@click.option("--progress/--no-progress", default=None, help="Progress bar with items/s (default: when on a terminal).")
+def features(
+    catalogue_dir: Path,
+    out_dir: Path,
+    text_encoder: str | None,
+    image_encoder: str | None,
+    overrides: tuple[str, ...],
+    shard: str | None,
+    progress: bool | None,
+) -> None:
+    """Extract token-level text and region-level image features from a raw catalogue.
+
+    Options (--set): text_encoder, image_encoder, modalities, text_columns, image_columns, max_tokens,
+    max_phrase_tokens, image_size, batch_size, chunk_size, dtype, pca_dim, device.
+    """
+    from mdrchca.config import apply_overrides
+    from mdrchca.features import FeatureConfig, extract_features
+
+    config = FeatureConfig()
+    apply_overrides(config, overrides)
+    if text_encoder is not None:
+        config.text_encoder = text_encoder
+    if image_encoder is not None:
+        config.image_encoder = image_encoder
+    states = extract_features(
+        catalogue_dir, out_dir, config, shard, sys.stderr.isatty() if progress is None else progress
+    )
+    click.echo(json.dumps(states))
+
+
 # -- report -------------------------------------------------------------------------------------
 @cli.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))

@@ -174,6 +174,33 @@ def read_interactions(source: Path) -> pd.DataFrame:
     return out
 
 
+def _load_features(folder: Path, config: DataConfig) -> dict[str, ModalityFeatures]:
+    """Every modality of the folder: token / region stores (``features/<m>/``) or ``<m>_feat.npy``."""
+    from mdrchca.features.store import load_sequence_features
+
+    if config.feature_level not in ("sequence", "item"):
+        raise DataError(f"feature_level must be 'sequence' or 'item', not {config.feature_level!r}")
+    item_files = {p.name[: -len("_feat.npy")]: p for p in sorted(folder.glob("*_feat.npy"))}
+    stores = {}
+    if config.feature_level == "sequence" and (folder / "features").is_dir():
+        stores = {p.parent.name: p.parent for p in sorted((folder / "features").glob("*/manifest.json"))}
+    found = sorted(set(item_files) | set(stores))
+    wanted = found if config.modalities is None else list(config.modalities)
+    absent = [m for m in wanted if m not in found]
+    if absent:
+        raise DataError(
+            f"{folder}: no features for modality {', '.join(absent)} "
+            f"(expected {', '.join(m + '_feat.npy' for m in absent)} or features/<modality>/); "
+            "extract it or drop it from modalities"
+        )
+    features: dict[str, ModalityFeatures] = {}
+    for name in wanted:
+        features[name] = (
+            load_sequence_features(stores[name], name) if name in stores else load_item_vectors(item_files[name])
+        )
+    return features
+
+
 def load_dataset(path: str | Path | None, config: DataConfig | None = None) -> RecDataset:
     """Load an MMRec dataset folder (or the bundled catalogue when ``path`` is None)."""
     config = config or DataConfig()
@@ -199,23 +226,7 @@ def load_dataset(path: str | Path | None, config: DataConfig | None = None) -> R
         log.warning("%s: dropped %d duplicate (userID, itemID) pairs, keeping the first", source, duplicated.sum())
         frame = frame[~duplicated].reset_index(drop=True)
 
-    features: dict[str, ModalityFeatures] = {}
-    feature_files = sorted(folder.glob("*_feat.npy"))
-    if config.modalities is not None:
-        wanted = set(config.modalities)
-        found = {p.name[: -len("_feat.npy")] for p in feature_files}
-        absent = wanted - found
-        if absent:
-            raise DataError(
-                f"{folder}: no feature file for modality {', '.join(sorted(absent))} "
-                f"(expected {', '.join(sorted(m + '_feat.npy' for m in absent))}); "
-                "extract it or drop it from modalities"
-            )
-        feature_files = [p for p in feature_files if p.name[: -len("_feat.npy")] in wanted]
-    for feature_path in feature_files:
-        feats = load_item_vectors(feature_path)
-        features[feats.name] = feats
-
+    features = _load_features(folder, config)
     n_items_data = int(frame["itemID"].max()) + 1
     if features:
         rows = {name: f.n_items for name, f in features.items()}

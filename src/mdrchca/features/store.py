@@ -1,0 +1,167 @@
+"""On-disk store of token / region features: compact, memory-mappable, written atomically.
+
+Layout, per modality, inside a dataset folder::
+
+    features/<modality>/values.npy      [n_items, L, d]  float16 by default
+    features/<modality>/mask.npy        [n_items, L]     bool, True = real token / region
+    features/<modality>/phrase_ids.npy  [n_items, L]     int32, -1 off the mask (text only)
+    features/<modality>/item.npy        [n_items, d]     float32 masked mean (item-level vector)
+    features/<modality>/manifest.json   encoder, version, dims, counts, config and its hash
+
+The manifest is written last: a folder without it is not a finished store. The item-level vectors are
+also written as MMRec's ``<modality>_feat.npy`` beside the interactions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mdrchca.data.features import ModalityFeatures
+from mdrchca.errors import DataError
+
+ARRAYS = ("values", "mask", "phrase_ids")
+
+
+def save_npy_atomic(path: Path, array: np.ndarray) -> None:
+    """``np.save`` to a temporary name in the same folder, then rename."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as handle:
+        np.save(handle, array, allow_pickle=False)
+    os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def write_chunk(folder: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write one chunk's arrays into ``folder`` atomically (a temporary folder renamed at the end)."""
+    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name, array in arrays.items():
+        np.save(tmp / f"{name}.npy", array, allow_pickle=False)
+    os.replace(tmp, folder)
+
+
+def read_chunk(folder: Path) -> dict[str, np.ndarray]:
+    return {p.stem: np.load(p) for p in sorted(folder.glob("*.npy"))}
+
+
+def fit_pca(
+    values: np.ndarray, mask: np.ndarray, dim: int, seed: int = 0, max_rows: int = 100_000
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and the top-``dim`` principal directions ``[d, dim]`` of the real tokens / regions.
+
+    Fitted on at most ``max_rows`` rows drawn with ``seed``; each direction's sign is fixed (largest
+    absolute coordinate positive) so the result is reproducible.
+    """
+    rows = values[mask].astype(np.float64)
+    if len(rows) == 0:
+        raise DataError("no token or region to fit PCA on: every item lacks this modality")
+    if dim > rows.shape[1]:
+        raise DataError(f"pca_dim {dim} is larger than the feature dimension {rows.shape[1]}")
+    if len(rows) > max_rows:
+        rows = rows[np.random.default_rng(seed).choice(len(rows), max_rows, replace=False)]
+    mean = rows.mean(0)
+    cov = np.cov(rows - mean, rowvar=False)
+    eigvals, eigvecs = np.linalg.eigh(cov)
+    components = eigvecs[:, np.argsort(eigvals)[::-1][:dim]]
+    signs = np.sign(components[np.abs(components).argmax(0), np.arange(dim)])
+    return mean, components * signs
+
+
+def finalize(
+    work: Path, target: Path, n_chunks: int, dtype: str, pca_dim: int, manifest: dict[str, Any], mmrec_file: Path
+) -> None:
+    """Merge the chunks in ``work`` into the store at ``target``, then write the MMRec vector file."""
+    parts = [read_chunk(work / f"chunk-{c:06d}") for c in range(n_chunks)]
+    merged = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    values, mask = merged["values"].astype(np.float32), merged["mask"].astype(bool)
+    raw_dim = values.shape[-1]
+    if pca_dim:
+        mean, components = fit_pca(values, mask, pca_dim)
+        values = ((values - mean) @ components).astype(np.float32)
+        values[~mask] = 0.0
+    stored = values.astype(np.dtype(dtype))
+    weights = mask[..., None].astype(np.float32)
+    item = (stored.astype(np.float32) * weights).sum(1) / np.maximum(weights.sum(1), 1.0)
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "manifest.json").unlink(missing_ok=True)  # the store is unfinished until the manifest is back
+    save_npy_atomic(target / "values.npy", stored)
+    save_npy_atomic(target / "mask.npy", mask)
+    if "phrase_ids" in merged:
+        save_npy_atomic(target / "phrase_ids.npy", merged["phrase_ids"].astype(np.int32))
+    save_npy_atomic(target / "item.npy", item.astype(np.float32))
+    lengths = mask.sum(1)
+    counts: dict[str, Any] = {
+        "items": int(len(mask)),
+        "items_missing": int((lengths == 0).sum()),
+        "length_mean": round(float(lengths[lengths > 0].mean()) if (lengths > 0).any() else 0.0, 4),
+        "length_max": int(lengths.max()),
+    }
+    if "phrase_ids" in merged:
+        phrases = merged["phrase_ids"].max(1) + 1
+        present = phrases[lengths > 0]
+        counts.update(
+            phrases_mean=round(float(present.mean()) if len(present) else 0.0, 4), phrases_max=int(phrases.max())
+        )
+    write_json_atomic(
+        target / "manifest.json",
+        {
+            **manifest,
+            "raw_dim": int(raw_dim),
+            "dim": int(stored.shape[-1]),
+            "max_length": int(stored.shape[1]),
+            "dtype": dtype,
+            "pca_dim": pca_dim,
+            "counts": counts,
+        },
+    )
+    save_npy_atomic(mmrec_file, item.astype(np.float32))
+
+
+def read_manifest(folder: Path) -> dict[str, Any] | None:
+    path = folder / "manifest.json"
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())
+
+
+def load_sequence_features(folder: Path, name: str, n_items: int | None = None) -> ModalityFeatures:
+    """Load a finished store folder as :class:`ModalityFeatures` (values keep their stored dtype)."""
+    manifest = read_manifest(folder)
+    if manifest is None:
+        raise DataError(f"{folder}: no manifest.json, the extraction did not finish; run mdrchca features again")
+    arrays = {}
+    for key in ("values", "mask", "phrase_ids", "item"):
+        path = folder / f"{key}.npy"
+        if path.is_file():
+            arrays[key] = np.load(path, mmap_mode="r")
+        elif key in ("values", "mask", "item"):
+            raise DataError(f"{path}: missing from the feature store; run mdrchca features again")
+    if n_items is not None and arrays["values"].shape[0] != n_items:
+        raise DataError(
+            f"{folder}: features for {arrays['values'].shape[0]} items but the dataset has {n_items}; re-extract"
+        )
+    values = torch.from_numpy(np.array(arrays["values"]))
+    if not torch.isfinite(values).all():
+        raise DataError(f"{folder / 'values.npy'}: contains NaN or Inf; re-extract (or lower pca_dim / use float32)")
+    phrases = torch.from_numpy(np.array(arrays["phrase_ids"]).astype(np.int64)) if "phrase_ids" in arrays else None
+    return ModalityFeatures(
+        name=name,
+        values=values,
+        mask=torch.from_numpy(np.array(arrays["mask"])),
+        phrase_ids=phrases,
+        source=str(folder),
+        _item_vectors=torch.from_numpy(np.array(arrays["item"], dtype=np.float32)),
+    )
