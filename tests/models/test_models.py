@@ -14,10 +14,10 @@ from mdrchca.training import Trainer, build_model
 
 
 @pytest.mark.parametrize("name", sorted(MODEL_REGISTRY))
-def test_every_model_trains_two_epochs(name: str, small_catalogue: Path) -> None:
+def test_every_model_trains_two_epochs(name: str, small_featured: Path) -> None:
     cfg = Config.load(name, overrides=["epochs=2", "batch_size=512", "learning_rate=0.01", "eval_batch_size=128"])
     cfg.train.device = "cpu"
-    data = load_dataset(small_catalogue, cfg.data)
+    data = load_dataset(small_featured, cfg.data)
     result = Trainer(cfg, data, run_dir=None, progress=False).fit()
     losses = [row["loss"] for row in result.history]
     assert all(np.isfinite(losses))
@@ -29,9 +29,9 @@ def test_every_model_trains_two_epochs(name: str, small_catalogue: Path) -> None
 
 
 @pytest.mark.parametrize("name", sorted(MODEL_REGISTRY))
-def test_score_all_matches_loss_scoring_and_shapes(name: str, small_catalogue: Path) -> None:
+def test_score_all_matches_loss_scoring_and_shapes(name: str, small_featured: Path) -> None:
     cfg = Config.for_model(name)
-    data = load_dataset(small_catalogue)
+    data = load_dataset(small_featured)
     torch.manual_seed(0)
     model = build_model(cfg, data)
     users = torch.tensor([0, 5, 7])

@@ -75,3 +75,10 @@ def test_unknown_valid_metric(small_catalogue: Path) -> None:
 
     with pytest.raises(MdrchcaError, match="valid_metric 'recall@30' is not computed"):
         Trainer(_config("valid_metric=recall@30"), load_dataset(small_catalogue))
+
+
+def test_time_budget_stops_and_still_tests_the_best_epoch(small_catalogue: Path, tmp_path: Path) -> None:
+    data = load_dataset(small_catalogue)
+    result = Trainer(_config("epochs=50", "max_seconds=1e-9"), data, tmp_path, progress=False).fit()
+    assert result.epochs == 1 and result.best_epoch == 1
+    assert json.loads((tmp_path / "metrics.json").read_text())["test"]["recall@20"] == result.test["recall@20"]

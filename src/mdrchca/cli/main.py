@@ -36,6 +36,7 @@ def cli(verbose: bool, quiet: bool) -> None:
     """MDR-CHCA multimodal recommendation: train, evaluate and recommend with MMRec's protocol."""
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
+    logging.getLogger("faiss").setLevel(logging.WARNING)  # its import logs which CPU build it loaded
 
 
 # -- train ---------------------------------------------------------------------------------------
@@ -270,6 +271,43 @@ def features(
         catalogue_dir, out_dir, config, shard, sys.stderr.isatty() if progress is None else progress
     )
     click.echo(json.dumps(states))
+
+
+# -- explain / audit ------------------------------------------------------------------------------
+@cli.command()
+@click.option("--run", "run_dir", type=click.Path(path_type=Path), required=True, help="A MDR-CHCA run folder.")
+@click.option("--item", "item", type=int, required=True, help="itemID to explain.")
+@click.option("--out", "out_file", type=click.Path(path_type=Path), required=True, help="PNG file to write.")
+def explain(run_dir: Path, item: int, out_file: Path) -> None:
+    """Picture of one item: per phrase its selected regions as a heat map, tokens coloured by confidence."""
+    from mdrchca.experiments.explain import explain_item
+
+    _, dataset, model = _load_run(run_dir)
+    click.echo(str(explain_item(model, dataset, item, out_file)))
+
+
+@cli.command()
+@click.option("--run", "run_dir", type=click.Path(path_type=Path), required=True, help="A MDR-CHCA run folder.")
+@click.option(
+    "--out", "out_file", type=click.Path(path_type=Path), default=None, help="CSV file (default: print the 20 lowest)."
+)
+def audit(run_dir: Path, out_file: Path | None) -> None:
+    """Every item with its cross-modal confidence, lowest first: the items whose text and image most
+    likely disagree. With the bundled catalogue's ground truth, also the AUC at finding its planted
+    mismatches."""
+    from mdrchca.data.dataset import write_atomic_text
+    from mdrchca.experiments.audit import audit_items, mismatch_auc
+
+    _, dataset, model = _load_run(run_dir)
+    frame = audit_items(model, dataset)
+    if out_file is not None:
+        write_atomic_text(out_file, frame.to_csv(index=False, float_format="%.6f"))
+        click.echo(f"wrote {len(frame)} items to {out_file}")
+    else:
+        click.echo(frame.head(20).to_string(index=False))
+    truth = dataset.path / "ground_truth.tsv" if dataset.path else None
+    if truth is not None and truth.is_file():
+        click.echo(f"AUC of low confidence at finding planted mismatches: {mismatch_auc(frame, truth):.4f}")
 
 
 # -- report -------------------------------------------------------------------------------------

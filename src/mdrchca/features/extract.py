@@ -106,6 +106,9 @@ def extract_features(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _copy_interactions(catalogue, out)
+    truth = Path(catalogue_dir) / "ground_truth.tsv"  # the bundled generator's planted mismatches
+    if truth.is_file():
+        shutil.copyfile(truth, out / "ground_truth.tsv")
     states = {}
     for modality in config.modalities:
         states[modality] = _extract_modality(modality, catalogue, out, config, *parse_shard(shard), progress)
@@ -159,6 +162,7 @@ def _extract_modality(
         "config": dataclasses.asdict(config) | {"device": None},
         "config_hash": digest,
         "n_items": catalogue.n_items,
+        "catalogue": str(catalogue.root.absolute()),
         "mdrchca_version": mdrchca.__version__,
     }
     finalize(work, target, n_chunks, config.dtype, config.pca_dim, meta, out / f"{modality}_feat.npy")

@@ -165,3 +165,24 @@ def load_sequence_features(folder: Path, name: str, n_items: int | None = None) 
         source=str(folder),
         _item_vectors=torch.from_numpy(np.array(arrays["item"], dtype=np.float32)),
     )
+
+
+def reduce_store(source: Path, target: Path, pca_dim: int, dtype: str = "float16") -> None:
+    """Write a PCA-reduced copy of a finished store (fitted on its real tokens / regions), updating the
+    manifest and the MMRec item-vector file beside the target store."""
+    manifest = read_manifest(source)
+    if manifest is None:
+        raise DataError(f"{source}: not a finished feature store (no manifest.json)")
+    work = target.parent / f".reduce-{target.name}"
+    shutil.rmtree(work, ignore_errors=True)
+    arrays = {k: np.load(source / f"{k}.npy") for k in ARRAYS if (source / f"{k}.npy").is_file()}
+    write_chunk(work / "chunk-000000", arrays)
+    config = dict(manifest.get("config", {}), pca_dim=pca_dim, dtype=dtype)
+    meta = {
+        k: v for k, v in manifest.items() if k not in ("counts", "dim", "raw_dim", "max_length", "dtype", "pca_dim")
+    }
+    meta["config"] = config
+    meta["config_hash"] = f"{manifest.get('config_hash', '')}-pca{pca_dim}"
+    modality = manifest.get("modality", source.name)
+    finalize(work, target, 1, dtype, pca_dim, meta, target.parent.parent / f"{modality}_feat.npy")
+    shutil.rmtree(work, ignore_errors=True)

@@ -168,7 +168,7 @@ class Trainer:
 
     def fit(self) -> TrainResult:
         tc = self.config.train
-        while self.epoch < tc.epochs and self.bad_evaluations < tc.patience:
+        while self.epoch < tc.epochs and self.bad_evaluations < tc.patience and not self._out_of_time():
             self.epoch += 1
             t0 = time.perf_counter()
             loss = self.train_epoch()
@@ -193,6 +193,14 @@ class Trainer:
                 save_atomic(self.state(), self.run_dir / LAST)
         seconds = sum(h["train_seconds"] + h.get("eval_seconds", 0.0) for h in self.history)
         return self._finish(seconds)
+
+    def _out_of_time(self) -> bool:
+        limit = self.config.train.max_seconds
+        spent = sum(h["train_seconds"] + h.get("eval_seconds", 0.0) for h in self.history)
+        if limit > 0 and spent >= limit:
+            log.info("time budget of %.0f s spent after epoch %d", limit, self.epoch)
+            return True
+        return False
 
     def _finish(self, seconds: float) -> TrainResult:
         if self.best_epoch == 0:

@@ -1,0 +1,118 @@
+"""Hierarchical alignment vs variant A (dense cross-attention): time and peak memory, same batch, same run.
+
+Usage: python benchmarks/bench_alignment.py [--device cpu|cuda] [--items 32] [--repeats 5]
+
+For every n_t in {32, 64, 128} tokens and n_p in {64, 256, 1024} regions, both paths run forward and
+backward on the same random batch (d = 64, 4 heads, k_r = 10, k_s = 5, k_p = 3, phrases of 8 tokens).
+Time is the median of ``repeats`` runs after a warm-up. Peak memory: on CUDA, the allocator's peak; on
+CPU, the peak resident memory of a fresh child process running one forward and backward, minus that of a
+child that only builds the inputs. Ratios are hierarchical / dense (below 1: hierarchical is cheaper).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+from mdrchca.models.components.alignment import CrossModalAttention, align
+
+D, HEADS, K_R, K_S, K_P, PHRASE = 64, 4, 10, 5, 3, 8
+
+
+def make_inputs(items: int, n_t: int, n_p: int, device: str, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    tokens = torch.randn(items, n_t, D, generator=g).to(device).requires_grad_()
+    regions = torch.randn(items, n_p, D, generator=g).to(device).requires_grad_()
+    token_mask = torch.ones(items, n_t, dtype=torch.bool, device=device)
+    region_mask = torch.ones(items, n_p, dtype=torch.bool, device=device)
+    phrase_ids = (torch.arange(n_t, device=device) // PHRASE).expand(items, n_t).contiguous()
+    torch.manual_seed(seed)
+    modules = (CrossModalAttention(D, HEADS, K_S).to(device), CrossModalAttention(D, HEADS, K_S).to(device))
+    return modules, tokens, token_mask, phrase_ids, regions, region_mask
+
+
+def step(inputs, hierarchical: bool) -> None:
+    (text_attn, region_attn), tokens, token_mask, phrase_ids, regions, region_mask = inputs
+    out = align(text_attn, region_attn, tokens, token_mask, phrase_ids, regions, region_mask, K_R, K_P, hierarchical)
+    (out.text.aligned.square().mean() + out.region.aligned.square().mean()).backward()
+
+
+def time_step(inputs, hierarchical: bool, repeats: int, device: str) -> float:
+    step(inputs, hierarchical)  # warm-up
+    times = []
+    for _ in range(repeats):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        step(inputs, hierarchical)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def cuda_peak(inputs, hierarchical: bool) -> float:
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    step(inputs, hierarchical)
+    torch.cuda.synchronize()
+    return (torch.cuda.max_memory_allocated() - base) / 2**20
+
+
+def cpu_peak(items: int, n_t: int, n_p: int, mode: str) -> float:
+    """Peak RSS (MiB) of a child that runs one step (mode 'hier'/'dense') or only builds inputs ('none')."""
+    code = (
+        f"import resource, sys, torch; sys.path[:0] = {sys.path[:1]!r}; import bench_alignment as b; "
+        f"i = b.make_inputs({items}, {n_t}, {n_p}, 'cpu'); "
+        f"m = {mode!r}; (b.step(i, m == 'hier') if m != 'none' else None); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(out.stdout.strip().splitlines()[-1]) / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--items", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", default=None, help="Also write the rows to this JSON file.")
+    args = parser.parse_args()
+    rows = []
+    device_name = torch.cuda.get_device_name() if args.device == "cuda" else f"cpu x{torch.get_num_threads()} threads"
+    print(f"{args.items} items per batch, d={D}, heads={HEADS}, k_r={K_R}, k_s={K_S}, k_p={K_P}, device {device_name}")
+    header = ("n_t", "n_p", "hier ms", "dense ms", "time ratio", "hier MiB", "dense MiB", "mem ratio")
+    print("{:>4} {:>5} | {:>8} {:>9} {:>10} | {:>9} {:>9} {:>9}".format(*header))
+    for n_t in (32, 64, 128):
+        for n_p in (64, 256, 1024):
+            inputs = make_inputs(args.items, n_t, n_p, args.device)
+            t_h = time_step(inputs, True, args.repeats, args.device)
+            t_d = time_step(inputs, False, args.repeats, args.device)
+            if args.device == "cuda":
+                m_h, m_d = cuda_peak(inputs, True), cuda_peak(inputs, False)
+            else:
+                base = cpu_peak(args.items, n_t, n_p, "none")
+                m_h = cpu_peak(args.items, n_t, n_p, "hier") - base
+                m_d = cpu_peak(args.items, n_t, n_p, "dense") - base
+            rows.append(
+                {"n_t": n_t, "n_p": n_p, "hier_ms": t_h * 1e3, "dense_ms": t_d * 1e3, "hier_mib": m_h, "dense_mib": m_d}
+            )
+            print(
+                f"{n_t:>4} {n_p:>5} | {t_h * 1e3:8.2f} {t_d * 1e3:9.2f} {t_h / t_d:10.2f} | "
+                f"{m_h:9.1f} {m_d:9.1f} {m_h / max(m_d, 1e-9):9.2f}",
+                flush=True,
+            )
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"device": device_name, "items": args.items, "rows": rows}, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()

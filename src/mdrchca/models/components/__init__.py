@@ -1,0 +1,1 @@
+"""Building blocks of MDR-CHCA, one small module each, with the equation in the docstring."""

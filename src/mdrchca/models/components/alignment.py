@@ -1,0 +1,309 @@
+"""Hierarchical cross-modal alignment: phrase-region (coarse), then token-region (fine).
+
+Shapes: B items, L tokens, P phrases, R regions, d dims, H heads, C candidates per query.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+def phrase_pool(tokens: torch.Tensor, phrase_ids: torch.Tensor, n_phrases: int) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Average-pool tokens into phrases (MODEL.md §4):
+    :math:`p_k = \frac{1}{|k|} \sum_{w \in k} \tilde t_w`.
+
+    ``phrase_ids [B, L]`` holds 0..P-1 for real tokens and -1 for padding. Returns phrases ``[B, P, d]``
+    and their mask ``[B, P]`` (False for phrases with no token).
+    """
+    B, L, d = tokens.shape
+    valid = phrase_ids >= 0
+    index = phrase_ids.clamp_min(0)
+    sums = tokens.new_zeros(B, n_phrases, d).scatter_add(
+        1, index.unsqueeze(-1).expand(B, L, d), tokens * valid.unsqueeze(-1)
+    )
+    counts = tokens.new_zeros(B, n_phrases).scatter_add(1, index, valid.to(tokens.dtype))
+    return sums / counts.clamp_min(1).unsqueeze(-1), counts > 0
+
+
+def cosine_similarity_matrix(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    r""":math:`s_{kp} = \frac{a_k \cdot b_p}{\lVert a_k\rVert \lVert b_p\rVert}` for every pair, ``[B, K, P]``
+    (one batched matrix product)."""
+    return nn.functional.normalize(a, dim=-1) @ nn.functional.normalize(b, dim=-1).transpose(1, 2)
+
+
+def topk_candidates(scores: torch.Tensor, valid: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""The top-k columns of each row among valid ones (MODEL.md §4, :math:`M^{t2v}` as indices).
+
+    ``scores [B, Q, S]``, ``valid [B, S]`` -> indices ``[B, Q, min(k, S)]`` and their validity (False where
+    a row has fewer than k valid columns). :func:`dense_topk_mask` gives the same selection as a 0/1 matrix.
+    """
+    masked = scores.masked_fill(~valid.unsqueeze(1), -torch.inf)
+    values, indices = masked.topk(min(k, scores.shape[-1]), dim=-1)
+    return indices, torch.isfinite(values)
+
+
+def dense_topk_mask(scores: torch.Tensor, valid: torch.Tensor, k: int) -> torch.Tensor:
+    """:math:`M_{kp} = 1` if :math:`s_{kp}` is in the top-k of row k (valid columns only), else 0."""
+    indices, ok = topk_candidates(scores, valid, k)
+    return torch.zeros_like(scores, dtype=torch.bool).scatter(-1, indices, ok)
+
+
+def group_members(group_ids: torch.Tensor, n_groups: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each group (phrase), the indices of its members (tokens), padded: ``[B, G, M]`` and validity."""
+    B, L = group_ids.shape
+    valid = group_ids >= 0
+    counts = torch.zeros(B, n_groups, dtype=torch.long, device=group_ids.device).scatter_add(
+        1, group_ids.clamp_min(0), valid.long()
+    )
+    width = max(1, int(counts.max()) if counts.numel() else 1)
+    # rank of each token inside its group, from a stable sort by group id
+    key = torch.where(valid, group_ids, n_groups)
+    order = key.argsort(dim=1, stable=True)
+    sorted_key = key.gather(1, order)
+    starts = torch.searchsorted(
+        sorted_key, torch.arange(n_groups + 1, device=group_ids.device).expand(B, -1).contiguous()
+    )
+    positions = torch.arange(L, device=group_ids.device).expand(B, L)
+    rank = positions - starts.gather(1, sorted_key.clamp_max(n_groups))
+    members = torch.zeros(B, n_groups + 1, width, dtype=torch.long, device=group_ids.device)
+    ok = torch.zeros(B, n_groups + 1, width, dtype=torch.bool, device=group_ids.device)
+    b = torch.arange(B, device=group_ids.device).unsqueeze(1).expand(B, L)
+    in_range = rank < width
+    members[b[in_range], sorted_key[in_range], rank[in_range]] = order[in_range]
+    ok[b[in_range], sorted_key[in_range], rank[in_range]] = True
+    return members[:, :n_groups], ok[:, :n_groups]
+
+
+@dataclass
+class AttentionOutput:
+    """Result of a cross attention, per query.
+
+    ``aligned [B, Q, d]``: top-k_s aggregation of the sources' values; ``weights [B, Q, C]``: head-averaged
+    softmax weights over the C candidates; ``logits [B, Q, C]``: head-averaged scaled scores
+    :math:`q \\cdot k / \\sqrt{d_h}` (``-inf`` off the mask); ``candidates [B, Q, C]``: source index of each
+    candidate; ``best [B, Q]``: source index of the largest weight.
+    """
+
+    aligned: torch.Tensor
+    weights: torch.Tensor
+    logits: torch.Tensor
+    candidates: torch.Tensor
+    best: torch.Tensor
+    cosine: torch.Tensor  # head-averaged cos(q, k) per candidate, -inf off the mask (for confidence)
+
+
+def _head_cosine(q: torch.Tensor, k: torch.Tensor, equation: str) -> torch.Tensor:
+    """Head-averaged cosine of queries and keys (last dim = head dim), contracted by ``equation``."""
+    return torch.einsum(equation, nn.functional.normalize(q, dim=-1), nn.functional.normalize(k, dim=-1))
+
+
+class CrossModalAttention(nn.Module):
+    r"""Masked multi-head attention from queries to source features, then top-:math:`k_s` screening
+    (MODEL.md §5):
+
+    .. math::
+        \mathrm{Attn}_{wp} = \frac{1}{H}\sum_h \mathrm{softmax}_{p \in \mathcal C(w)}
+            \Big(\frac{q^h_w \cdot k^h_p}{\sqrt{d_h}}\Big), \qquad
+        \hat t_w = \sum_{p \in \mathrm{Top}\text{-}k_s(\mathrm{Attn}_w)} \mathrm{Attn}_{wp}\, \tilde v_p W_V
+
+    Two ways to compute it:
+
+    * :meth:`grouped`, the hierarchical path: queries come in groups (tokens of a phrase) that share one
+      candidate set (the phrase's top-:math:`k_r` regions). Keys and values are *gathered* per group,
+      :math:`O(P k_r d)`, and each query attends over its group's :math:`k_r` candidates, :math:`O(n_t k_r d)`;
+      no score outside the candidates is ever computed.
+    * :meth:`dense`: scores against every source, :math:`O(Q S d)`, optionally restricted to an ``allowed``
+      mask afterwards (variant A's full cross-attention uses no mask).
+
+    With ``residual`` the query's own feature is added, :math:`\hat t_w \mathrel{+}= \tilde t_w`.
+    """
+
+    def __init__(
+        self, dim: int, heads: int = 4, k_s: int = 5, residual: bool = True, renormalize: bool = False
+    ) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"embedding size {dim} is not divisible by {heads} heads")
+        self.heads, self.k_s, self.residual, self.renormalize = heads, k_s, residual, renormalize
+        self.query = nn.Linear(dim, dim, bias=False)
+        self.key = nn.Linear(dim, dim, bias=False)
+        self.value = nn.Linear(dim, dim, bias=False)
+        for layer in (self.query, self.key, self.value):
+            nn.init.xavier_uniform_(layer.weight)
+
+    def _screen(self, logits: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Softmax over candidates per head (last dim), head average, top-k_s zeroing.
+
+        ``logits [..., H, C]``, ``valid [..., C]`` -> weights, sparse weights and mean logits, ``[..., C]``.
+        """
+        logits = logits.masked_fill(~valid.unsqueeze(-2), -torch.inf)
+        weights = torch.softmax(logits, dim=-1).nan_to_num(0.0).mean(dim=-2)
+        mean_logits = logits.mean(dim=-2)
+        k_s = min(self.k_s, weights.shape[-1])
+        if k_s < weights.shape[-1]:
+            kth = weights.topk(k_s, dim=-1).values[..., -1:]
+            # ties at the k-th weight keep the lower candidate index, so exactly k_s survive
+            above = weights > kth
+            tie = (weights == kth) & (torch.cumsum((weights == kth).int(), -1) <= k_s - above.sum(-1, keepdim=True))
+            sparse = torch.where(above | tie, weights, torch.zeros_like(weights))
+        else:
+            sparse = weights
+        if self.renormalize:
+            sparse = sparse / sparse.sum(-1, keepdim=True).clamp_min(1e-12)
+        return weights, sparse, mean_logits
+
+    def dense(
+        self,
+        queries: torch.Tensor,
+        query_mask: torch.Tensor,
+        sources: torch.Tensor,
+        source_mask: torch.Tensor,
+        allowed: torch.Tensor | None = None,
+    ) -> AttentionOutput:
+        """Every query against every source (``allowed [B, Q, S]`` restricts it afterwards)."""
+        B, Q, d = queries.shape
+        S = sources.shape[1]
+        H, dh = self.heads, d // self.heads
+        q = self.query(queries).view(B, Q, H, dh).transpose(1, 2)  # [B, H, Q, dh]
+        k = self.key(sources).view(B, S, H, dh).transpose(1, 2)
+        logits = (q @ k.transpose(-1, -2) / math.sqrt(dh)).permute(0, 2, 1, 3)  # [B, Q, H, S]
+        valid = source_mask.unsqueeze(1) & query_mask.unsqueeze(-1)
+        if allowed is not None:
+            valid = valid & allowed
+        valid = valid.expand(B, Q, S)
+        weights, sparse, mean_logits = self._screen(logits, valid)
+        aligned = sparse @ self.value(sources)
+        candidates = torch.arange(S, device=sources.device).expand(B, Q, S)
+        cosine = _head_cosine(q, k, "bhqe,bhse->bqs") / H
+        return self._finish(
+            aligned, queries, query_mask, weights, mean_logits, candidates, cosine.masked_fill(~valid, -torch.inf)
+        )
+
+    def grouped(
+        self,
+        queries: torch.Tensor,
+        query_mask: torch.Tensor,
+        sources: torch.Tensor,
+        source_mask: torch.Tensor,
+        group_ids: torch.Tensor,
+        group_candidates: torch.Tensor,
+        group_valid: torch.Tensor,
+    ) -> AttentionOutput:
+        """Queries (tokens) grouped by ``group_ids [B, Q]`` (phrase, -1 = padding) attend only to their
+        group's candidates ``group_candidates [B, G, C]`` (valid where ``group_valid``)."""
+        B, Q, d = queries.shape
+        G, C = group_candidates.shape[1:]
+        H, dh = self.heads, d // self.heads
+        members, member_ok = group_members(group_ids, G)  # [B, G, M]
+        M = members.shape[-1]
+        member_ok = member_ok & query_mask.gather(1, members.view(B, -1)).view(B, G, M)
+        q = self.query(queries)
+        q_g = q.gather(1, members.view(B, G * M, 1).expand(-1, -1, d)).view(B, G, M, H, dh)
+        flat = group_candidates.reshape(B, G * C, 1).expand(-1, -1, d)
+        k_g = self.key(sources).gather(1, flat).view(B, G, C, H, dh)
+        v_g = self.value(sources).gather(1, flat).view(B, G, C, d)
+        logits = torch.einsum("bgmhe,bgche->bgmhc", q_g, k_g) / math.sqrt(dh)  # [B, G, M, H, C]
+        cosine_g = _head_cosine(q_g, k_g, "bgmhe,bgche->bgmc") / H
+        cand_ok = group_valid & source_mask.gather(1, group_candidates.view(B, -1)).view(B, G, C)
+        valid = member_ok.unsqueeze(-1) & cand_ok.unsqueeze(2)  # [B, G, M, C]
+        weights_g, sparse_g, logits_g = self._screen(logits, valid)
+        aligned_g = sparse_g @ v_g  # [B, G, M, d]
+        # scatter the per-group results back to query positions
+        aligned = queries.new_zeros(B, Q, d)
+        weights = queries.new_zeros(B, Q, C)
+        mean_logits = queries.new_full((B, Q, C), -torch.inf)
+        b_idx = torch.arange(B, device=queries.device).view(B, 1, 1).expand(B, G, M)[member_ok]
+        q_idx = members[member_ok]
+        aligned = aligned.index_put((b_idx, q_idx), aligned_g[member_ok])
+        weights = weights.index_put((b_idx, q_idx), weights_g[member_ok])
+        mean_logits = mean_logits.index_put((b_idx, q_idx), logits_g[member_ok])
+        cosine = queries.new_full((B, Q, C), -torch.inf).index_put(
+            (b_idx, q_idx), cosine_g.masked_fill(~valid, -torch.inf)[member_ok]
+        )
+        candidates = group_candidates.gather(1, group_ids.clamp_min(0).unsqueeze(-1).expand(B, Q, C))
+        return self._finish(aligned, queries, query_mask, weights, mean_logits, candidates, cosine)
+
+    def _finish(
+        self,
+        aligned: torch.Tensor,
+        queries: torch.Tensor,
+        query_mask: torch.Tensor,
+        weights: torch.Tensor,
+        mean_logits: torch.Tensor,
+        candidates: torch.Tensor,
+        cosine: torch.Tensor,
+    ) -> AttentionOutput:
+        if self.residual:
+            aligned = aligned + queries
+        aligned = aligned * query_mask.unsqueeze(-1)
+        best = candidates.gather(-1, weights.argmax(-1, keepdim=True)).squeeze(-1)
+        return AttentionOutput(aligned, weights, mean_logits, candidates, best, cosine)
+
+
+def token_candidates(
+    phrase_candidates: torch.Tensor, phrase_valid: torch.Tensor, phrase_ids: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Token-level mask inherited from the phrase (MODEL.md §5): :math:`M^{tok}_{wp} = M^{t2v}_{k(w)p}`,
+    as candidate indices ``[B, L, k_r]`` (padding tokens get phrase 0's row, marked invalid)."""
+    B, L = phrase_ids.shape
+    k_r = phrase_candidates.shape[-1]
+    index = phrase_ids.clamp_min(0).unsqueeze(-1).expand(B, L, k_r)
+    cand = phrase_candidates.gather(1, index)
+    ok = phrase_valid.gather(1, index) & (phrase_ids >= 0).unsqueeze(-1)
+    return cand, ok
+
+
+@dataclass
+class AlignmentOutput:
+    """Both directions of the cross-modal alignment of a batch of items, with the coarse similarity."""
+
+    text: AttentionOutput  # tokens attending to regions
+    region: AttentionOutput  # regions attending to tokens
+    similarity: torch.Tensor  # s_kp [B, P, R]
+    phrase_mask: torch.Tensor  # [B, P]
+
+
+def align(
+    text_attention: CrossModalAttention,
+    region_attention: CrossModalAttention,
+    tokens: torch.Tensor,
+    token_mask: torch.Tensor,
+    phrase_ids: torch.Tensor,
+    regions: torch.Tensor,
+    region_mask: torch.Tensor,
+    k_r: int,
+    k_p: int,
+    hierarchical: bool = True,
+) -> AlignmentOutput:
+    """Phrase-region then token-region alignment (``hierarchical``), or variant A's dense cross-attention.
+
+    Hierarchical: phrases p_k pooled from the tokens, s_kp = cos(p_k, v_p), M^t2v = top-k_r regions per
+    phrase, tokens attend over their phrase's gathered candidates; regions attend over the tokens of their
+    top-k_p phrases (M^v2t). Dense: every token against every region and back.
+    """
+    n_phrases = max(1, int(phrase_ids.max().item()) + 1) if phrase_ids.numel() else 1
+    phrases, phrase_mask = phrase_pool(tokens, phrase_ids, n_phrases)
+    similarity = cosine_similarity_matrix(phrases, regions)
+    if hierarchical:
+        phrase_regions, phrase_regions_ok = topk_candidates(similarity, region_mask, k_r)
+        text_out = text_attention.grouped(
+            tokens,
+            token_mask,
+            regions,
+            region_mask,
+            phrase_ids,
+            phrase_regions,
+            phrase_regions_ok & phrase_mask.unsqueeze(-1),
+        )
+        region_phrase_mask = dense_topk_mask(similarity.transpose(1, 2), phrase_mask, k_p)  # [B, R, P]
+        index = phrase_ids.clamp_min(0).unsqueeze(1).expand(-1, region_phrase_mask.shape[1], -1)
+        allowed = region_phrase_mask.gather(2, index) & (phrase_ids >= 0).unsqueeze(1)  # [B, R, L]
+        region_out = region_attention.dense(regions, region_mask, tokens, token_mask, allowed)
+    else:
+        text_out = text_attention.dense(tokens, token_mask, regions, region_mask)
+        region_out = region_attention.dense(regions, region_mask, tokens, token_mask)
+    return AlignmentOutput(text_out, region_out, similarity, phrase_mask)

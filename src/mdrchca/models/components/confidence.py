@@ -1,0 +1,49 @@
+"""Text and image confidence of aligned features (MODEL.md §6)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def text_confidence(values: torch.Tensor, query_mask: torch.Tensor) -> torch.Tensor:
+    r"""Text confidence :math:`c^t_w = \sigma(\max_p \mathrm{Attn}_{wp})`, ``[B, L]``, 0 on padding.
+
+    ``values [B, L, C]`` is the attention read chosen by the model's ``confidence_source``: the head-averaged
+    cosine of query and key (bounded, comparable across items; default), the scaled logits, or the softmax
+    weights (the literal reading, whose sigmoid only spans (0.5, 0.73]). ``-inf`` marks non-candidates.
+    """
+    best = values.masked_fill(~torch.isfinite(values), -torch.inf).amax(-1)
+    conf = torch.sigmoid(best)
+    return torch.where(query_mask & torch.isfinite(best), conf, torch.zeros_like(conf))
+
+
+def image_confidence(
+    phrase_region_similarity: torch.Tensor,
+    phrase_mask: torch.Tensor,
+    region_mask: torch.Tensor,
+    region_fine: torch.Tensor,
+    tau: float = 0.5,
+    form: str = "product",
+) -> torch.Tensor:
+    r"""Image confidence, ``[B, R]``, 0 on padding.
+
+    .. math::
+        g_p = \frac{\mathrm{softmax}_p(\max_k s_{kp} / \tau)}{\max_{p'} \mathrm{softmax}_{p'}(\max_k s_{kp'} / \tau)}
+        = \exp\Big(\frac{\max_k s_{kp} - \max_{p'}\max_k s_{kp'}}{\tau}\Big)
+
+    (the softmax over an item's regions rescaled by its maximum, so that it shares the thresholds' scale).
+    ``form="product"`` (default) combines it with the region's fine attention,
+    :math:`c^v_p = g_p \cdot \sigma(\max_w \mathrm{Attn}_{pw})` (``region_fine [B, R, C]``, read as for
+    the text confidence); ``form="coarse"`` is :math:`g_p` alone.
+    """
+    sim = phrase_region_similarity.masked_fill(~phrase_mask.unsqueeze(-1), -torch.inf)
+    best_phrase = sim.amax(1)  # [B, R]
+    best_phrase = best_phrase.masked_fill(~region_mask, -torch.inf)
+    top = best_phrase.amax(-1, keepdim=True)
+    g = torch.exp((best_phrase - top) / tau).nan_to_num(0.0)
+    if form == "product":
+        fine = region_fine.masked_fill(~torch.isfinite(region_fine), -torch.inf).amax(-1)
+        g = g * torch.sigmoid(fine).nan_to_num(0.0)
+    elif form != "coarse":
+        raise ValueError(f"unknown image confidence form {form!r}")
+    return torch.where(region_mask, g, torch.zeros_like(g))

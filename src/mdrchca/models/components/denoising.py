@@ -1,0 +1,40 @@
+"""Self-attention denoising inside an item, with a trainable residual coefficient."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class SelfAttentionDenoiser(nn.Module):
+    r"""Preliminary denoising of one modality's tokens (MODEL.md §3):
+
+    .. math::
+        \mathrm{SA}(T) = \mathrm{softmax}\!\Big(\frac{Q K^\top}{\sqrt d}\Big) V, \quad Q, K, V = T W_Q, T W_K, T W_V
+
+        \tilde T = a\, \mathrm{SA}(T) + (1 - a)\, T, \qquad a = \sigma(\alpha)
+
+    with :math:`\alpha` trainable (initialised at ``alpha_init``) and padding keys masked. An item with no
+    valid token keeps zeros.
+    """
+
+    def __init__(self, dim: int, alpha_init: float = 0.0) -> None:
+        super().__init__()
+        self.query = nn.Linear(dim, dim, bias=False)
+        self.key = nn.Linear(dim, dim, bias=False)
+        self.value = nn.Linear(dim, dim, bias=False)
+        self.alpha = nn.Parameter(torch.tensor(float(alpha_init)))
+        for layer in (self.query, self.key, self.value):
+            nn.init.xavier_uniform_(layer.weight)
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``tokens [B, L, d]``, ``mask [B, L]`` (True = real) -> denoised ``[B, L, d]``."""
+        q, k, v = self.query(tokens), self.key(tokens), self.value(tokens)
+        logits = q @ k.transpose(1, 2) / math.sqrt(tokens.shape[-1])
+        logits = logits.masked_fill(~mask.unsqueeze(1), -torch.inf)
+        weights = torch.softmax(logits, dim=-1).nan_to_num(0.0)  # rows of an empty item are all -inf
+        a = torch.sigmoid(self.alpha)
+        out = a * (weights @ v) + (1 - a) * tokens
+        return out * mask.unsqueeze(-1)

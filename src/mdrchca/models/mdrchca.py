@@ -1,0 +1,480 @@
+"""MDR-CHCA: multimodal denoising recommendation with confidence and hierarchical cross-modal alignment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mdrchca.config import ModelConfig
+from mdrchca.data.dataset import RecDataset
+from mdrchca.data.features import ModalityFeatures
+from mdrchca.data.graph import symmetric_normalized_adjacency, to_torch_sparse
+from mdrchca.errors import ConfigError, DataError
+from mdrchca.models.base import Batch, Recommender, bpr_loss, embedding_l2, register
+from mdrchca.models.components.alignment import (
+    CrossModalAttention,
+    align,
+)
+from mdrchca.models.components.confidence import image_confidence, text_confidence
+from mdrchca.models.components.contrastive import (
+    AdaptiveThresholds,
+    candidate_pairs,
+    confidence_weighted_infonce,
+    hard_negative_mask,
+    positive_mask,
+    sample_other_items,
+)
+from mdrchca.models.components.denoising import SelfAttentionDenoiser
+from mdrchca.models.components.knn_graph import ModalityGraphConv, knn_adjacency, token_knn_adjacency
+from mdrchca.models.lightgcn import propagate
+
+
+@dataclass
+class MDRCHCAConfig(ModelConfig):
+    """Hyperparameters of MDR-CHCA; the ambiguous points of the paper are options (see docs/model.md)."""
+
+    n_layers: int = 2
+    """LightGCN layers of the collaborative branch."""
+    reg_weight: float = 1e-4
+    """L2 penalty on the batch's layer-0 user / item embeddings."""
+    knn_k: int = 10
+    """Neighbours per item in each modality's item kNN graph."""
+    modality_layers: int = 1
+    """Graph convolution layers L_m per modality."""
+    graph_scope: str = "item"
+    """``item``: the item graph's output is added to every token / region of the item (default reading);
+    ``token``: a kNN graph among the tokens (regions) inside each item."""
+    heads: int = 4
+    """Heads of the token-region attention."""
+    k_r: int = 10
+    """Regions kept per phrase by the coarse phrase-region alignment."""
+    k_s: int = 5
+    """Attention weights kept per token (region) by the fine alignment."""
+    k_p: int = 3
+    """Phrases kept per region for the image side (M^v2t)."""
+    tau: float = 0.5
+    """Temperature of the image confidence softmax and of the InfoNCE."""
+    alignment: str = "hierarchical"
+    """``hierarchical`` (phrase-region top-k_r, then token attention over those) or ``full`` (variant A:
+    dense cross-attention between all tokens and all regions)."""
+    contrastive: str = "confidence"
+    """``confidence`` (confidence-weighted InfoNCE with adaptive thresholds) or ``standard`` (variant B:
+    plain InfoNCE, every token-to-best-region pair positive, in-batch negatives, uniform weights)."""
+    conf_weight: float = 0.1
+    """Weight lambda_c of the contrastive loss."""
+    theta_pos: float = 0.6
+    """Initial positive threshold."""
+    theta_neg: float = 0.4
+    """Initial negative threshold."""
+    eta_1: float = 0.05
+    """Update rate of theta_pos."""
+    eta_2: float = 0.05
+    """Update rate of theta_neg."""
+    confidence_source: str = "cosine"
+    """What of the fine attention the confidences read: ``cosine`` (head-averaged cos(q, k) / tau, bounded
+    and comparable across items), ``logits`` (q.k / sqrt(d_h): saturates as they grow in training) or
+    ``weights`` (softmax weights: the literal reading)."""
+    image_confidence: str = "product"
+    """``product``: rescaled phrase softmax times sigmoid of the region's max fine attention logit;
+    ``coarse``: the rescaled phrase softmax alone."""
+    pair_features: str = "aligned"
+    """Features compared in the InfoNCE: ``aligned`` (t^_w vs v^_p) or ``denoised`` (t~_w vs v~_p)."""
+    item_representation: str = "sum"
+    """``sum``: h_i = e_i + f_i (collaborative plus fused content); ``content``: h_i = f_i (the paper's literal
+    reading)."""
+    aligned_residual: bool = True
+    """Add each query's own denoised feature to its aggregated cross-modal feature (t^_w += t~_w), so an
+    item keeps its content when the other modality is missing; false is the literal sum of weighted values."""
+    renormalize_topk: bool = False
+    """Renormalise the k_s kept attention weights to sum to one."""
+    conf_items: int = 256
+    """Items (from the batch's positives) used for the contrastive loss per step."""
+    conf_pairs: int = 1024
+    """Anchor pairs per step at most (sampled)."""
+    random_negatives: int = 16
+    """Random negative regions (of other items in the batch) per anchor."""
+    text_modality: str = "text"
+    """Modality with tokens grouped into phrases."""
+    region_modality: str = ""
+    """Modality with regions; empty = the first other modality found (image, else audio, ...)."""
+    alpha_init: float = 0.0
+    """Initial alpha of the denoising residual a = sigmoid(alpha)."""
+    content_chunk: int = 512
+    """Items per chunk when computing every item's content representation for scoring."""
+
+
+def _pick_modalities(dataset: RecDataset, config: MDRCHCAConfig) -> tuple[str, str]:
+    names = list(dataset.features)
+    if config.text_modality not in names:
+        raise DataError(
+            f"{dataset.path}: MDR-CHCA needs the '{config.text_modality}' modality "
+            f"(found: {', '.join(names) or 'none'}); "
+            "extract features with mdrchca features or set text_modality"
+        )
+    region = config.region_modality or next(
+        (m for m in ("image", *names) if m in names and m != config.text_modality), ""
+    )
+    if not region or region not in names:
+        raise DataError(
+            f"{dataset.path}: MDR-CHCA needs a second modality with regions (found: {', '.join(names)}); "
+            "set region_modality"
+        )
+    return config.text_modality, region
+
+
+class _ModalityInput(nn.Module):
+    """Frozen token features of one modality as buffers, with a learned projection to d.
+
+    Features are divided by their mean token norm (one scalar per modality, fixed at load), so that every
+    modality enters the projection at unit scale whatever its encoder (CNN grids have norms in the tens,
+    sentence encoders about one).
+    """
+
+    def __init__(self, features: ModalityFeatures, dim: int, phrases: bool) -> None:
+        super().__init__()
+        self.register_buffer("values", features.values, persistent=False)
+        self.register_buffer("mask", features.mask, persistent=False)
+        if phrases:
+            ids = features.phrase_ids
+            if ids is None:  # no phrase structure: every token its own phrase
+                ids = torch.where(features.mask, torch.arange(features.max_length).expand_as(features.mask), -1)
+            self.register_buffer("phrase_ids", ids.long(), persistent=False)
+        real = features.values[features.mask]
+        sample = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(0))[:100_000]]
+        norm = float(sample.float().norm(dim=-1).mean()) if len(sample) else 1.0
+        self.scale = 1.0 / norm if norm > 0 else 1.0
+        self.register_buffer("summary", features.item_vectors.float() * self.scale, persistent=False)
+        self.projection = nn.Linear(features.dim, dim)
+        nn.init.xavier_uniform_(self.projection.weight)
+        nn.init.zeros_(self.projection.bias)
+
+    def tokens(self, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mask = self.mask[items]
+        return self.projection(self.values[items].float() * self.scale) * mask.unsqueeze(-1), mask
+
+
+@register
+class MDRCHCA(Recommender):
+    r"""MDR-CHCA (the paper in ``shared/paper``; MODEL.md reads it equation by equation).
+
+    1. Collaborative branch, LightGCN: :math:`E^{(l+1)} = \hat A E^{(l)}`, :math:`E = \mathrm{mean}_l E^{(l)}`.
+    2. Per modality m: tokens projected to d, :math:`T W_m`; item kNN graph :math:`\hat S^m` (k = ``knn_k``)
+       and :math:`H^{(l+1)} = \mathrm{ReLU}(\hat S^m H^{(l)} W^{(l)})` on the item summaries, added to every
+       token (``graph_scope=item``) or run over each item's token graph (``graph_scope=token``).
+    3. Denoising: :math:`\tilde T = a\,\mathrm{SA}(T) + (1-a) T`, same for regions :math:`\tilde V`.
+    4. Phrases :math:`p_k = \mathrm{mean}_{w\in k} \tilde t_w`, :math:`s_{kp} = \cos(p_k, \tilde v_p)`,
+       :math:`M^{t2v}` = top-:math:`k_r` regions per phrase, :math:`M^{v2t}` = top-:math:`k_p` phrases per region.
+    5. Token-region masked multi-head attention over the gathered candidates, top-:math:`k_s` screening,
+       :math:`\hat t_w = \sum_p A^s_{wp} \tilde v_p W_V` (and the mirror :math:`\hat v_p` for regions).
+    6. Confidence :math:`c^t_w = \sigma(\max_p \mathrm{Attn}_{wp})`, :math:`c^v_p` from the rescaled phrase softmax.
+    7. :math:`\mathcal L_{conf}`: confidence-weighted InfoNCE over positive / hard / random pairs, adaptive
+       thresholds :math:`\theta_{pos}, \theta_{neg}`.
+    8. Fusion :math:`f_i = b_t \mathrm{mean}_w \hat t_w + b_v \mathrm{mean}_p \hat v_p`, :math:`(b_t, b_v) =`
+       softmax of two learned scalars; :math:`h_i = e_i + f_i`; :math:`\hat y_{ui} = u \cdot h_i`.
+
+    Loss: :math:`\mathcal L_{BPR} + \lambda_c \mathcal L_{conf} + \lambda_{reg} \lVert E^{(0)}_{batch} \rVert^2`.
+    Variants: ``alignment=full`` (A), ``contrastive=standard`` (B).
+    """
+
+    name = "mdrchca"
+    config_class = MDRCHCAConfig
+
+    def __init__(self, dataset: RecDataset, config: MDRCHCAConfig) -> None:
+        super().__init__(dataset, config)
+        _check_options(config)
+        d = config.embedding_size
+        text_name, region_name = _pick_modalities(dataset, config)
+        self.modality_names = (text_name, region_name)
+        self.text = _ModalityInput(dataset.features[text_name], d, phrases=True)
+        self.region = _ModalityInput(dataset.features[region_name], d, phrases=False)
+        self.max_phrases = int(self.text.phrase_ids.max().item()) + 1 if self.text.phrase_ids.numel() else 1
+
+        self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_users, d)))
+        self.item_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_items, d)))
+        self.register_buffer(
+            "adjacency", to_torch_sparse(symmetric_normalized_adjacency(dataset.matrix("train"))), persistent=False
+        )
+        if config.graph_scope == "item":
+            for name, source in (("text", dataset.features[text_name]), ("region", dataset.features[region_name])):
+                adjacency = knn_adjacency(source.item_vectors.numpy(), config.knn_k)
+                self.register_buffer(f"{name}_knn", to_torch_sparse(adjacency), persistent=False)
+        self.text_graph = ModalityGraphConv(d, config.modality_layers)
+        self.region_graph = ModalityGraphConv(d, config.modality_layers)
+        self.text_denoiser = SelfAttentionDenoiser(d, config.alpha_init)
+        self.region_denoiser = SelfAttentionDenoiser(d, config.alpha_init)
+        self.text_to_region = CrossModalAttention(
+            d, config.heads, config.k_s, config.aligned_residual, config.renormalize_topk
+        )
+        self.region_to_text = CrossModalAttention(
+            d, config.heads, config.k_s, config.aligned_residual, config.renormalize_topk
+        )
+        self.fusion_logits = nn.Parameter(torch.zeros(2))
+        self.thresholds = AdaptiveThresholds(config.theta_pos, config.theta_neg, config.eta_1, config.eta_2)
+        self._pending_pair_confidence: torch.Tensor | None = None
+        self.last_loss_parts: dict[str, float] = {}
+
+    # -- content branch ---------------------------------------------------------------------------------
+    def _graph_context(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        if self.config.graph_scope != "item":
+            return None, None
+        text_h = self.text_graph(self.text_knn, self.text.projection(self.text.summary))
+        region_h = self.region_graph(self.region_knn, self.region.projection(self.region.summary))
+        return text_h, region_h
+
+    def _contextualise(
+        self, tokens: torch.Tensor, mask: torch.Tensor, context: torch.Tensor | None, graph: ModalityGraphConv
+    ) -> torch.Tensor:
+        if context is not None:
+            return tokens + context.unsqueeze(1) * mask.unsqueeze(-1)
+        h = tokens
+        adjacency = token_knn_adjacency(tokens, mask, self.config.knn_k)
+        for layer in graph.layers:
+            h = torch.relu(adjacency @ layer(h))
+        return h * mask.unsqueeze(-1)
+
+    def content(self, items: torch.Tensor, context: tuple | None = None) -> dict[str, torch.Tensor]:
+        """Everything the content branch computes for ``items``; ``fused`` is f_i ``[B, d]``."""
+        cfg = self.config
+        text_ctx, region_ctx = context if context is not None else self._graph_context()
+        tokens, token_mask = self.text.tokens(items)
+        regions, region_mask = self.region.tokens(items)
+        phrase_ids = self.text.phrase_ids[items]
+        tokens = self._contextualise(tokens, token_mask, None if text_ctx is None else text_ctx[items], self.text_graph)
+        regions = self._contextualise(
+            regions, region_mask, None if region_ctx is None else region_ctx[items], self.region_graph
+        )
+        tokens = self.text_denoiser(tokens, token_mask)  # T~
+        regions = self.region_denoiser(regions, region_mask)  # V~
+
+        aligned = align(
+            self.text_to_region,
+            self.region_to_text,
+            tokens,
+            token_mask,
+            phrase_ids,
+            regions,
+            region_mask,
+            cfg.k_r,
+            cfg.k_p,
+            hierarchical=cfg.alignment == "hierarchical",
+        )
+        text_out, region_out = aligned.text, aligned.region
+        similarity, phrase_mask = aligned.similarity, aligned.phrase_mask
+
+        read = cfg.confidence_source  # the attention's cosine / tau, logits or weights
+        scale = cfg.tau if read == "cosine" else 1.0
+        c_text = text_confidence(getattr(text_out, read) / scale, token_mask)
+        c_region = image_confidence(
+            similarity, phrase_mask, region_mask, getattr(region_out, read) / scale, cfg.tau, cfg.image_confidence
+        )
+
+        z_text = _masked_mean(text_out.aligned, token_mask)
+        z_region = _masked_mean(region_out.aligned, region_mask)
+        b = torch.softmax(self.fusion_logits, dim=0)
+        fused = b[0] * z_text + b[1] * z_region
+        return {
+            "fused": fused,
+            "tokens": tokens,
+            "regions": regions,
+            "token_mask": token_mask,
+            "region_mask": region_mask,
+            "phrase_ids": phrase_ids,
+            "similarity": similarity,
+            "phrase_mask": phrase_mask,
+            "text_aligned": text_out.aligned,
+            "region_aligned": region_out.aligned,
+            "text_weights": text_out.weights,
+            "text_candidates": text_out.candidates,
+            "best_region": text_out.best,
+            "text_confidence": c_text,
+            "region_confidence": c_region,
+        }
+
+    # -- recommender contract --------------------------------------------------------------------------
+    def _collaborative(self) -> tuple[torch.Tensor, torch.Tensor]:
+        ego = torch.cat([self.user_embedding, self.item_embedding], dim=0)
+        out = propagate(self.adjacency, ego, self.config.n_layers)
+        return out[: self.n_users], out[self.n_users :]
+
+    def _item_representation(self, collaborative: torch.Tensor, fused: torch.Tensor) -> torch.Tensor:
+        return collaborative + fused if self.config.item_representation == "sum" else fused
+
+    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        users, items = self._collaborative()
+        context = self._graph_context()
+        fused = torch.cat(
+            [
+                self.content(chunk, context)["fused"]
+                for chunk in torch.arange(self.n_items, device=items.device).split(self.config.content_chunk)
+            ]
+        )
+        return users, self._item_representation(items, fused)
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        cfg = self.config
+        users_all, items_all = self._collaborative()
+        items, inverse = torch.unique(torch.cat([batch.pos_items, batch.neg_items]), return_inverse=True)
+        out = self.content(items)
+        h = self._item_representation(items_all[items], out["fused"])
+        n = len(batch.users)
+        u = users_all[batch.users]
+        ranking = bpr_loss((u * h[inverse[:n]]).sum(-1), (u * h[inverse[n:]]).sum(-1))
+        reg = embedding_l2(
+            self.user_embedding[batch.users], self.item_embedding[batch.pos_items], self.item_embedding[batch.neg_items]
+        )
+        total = ranking + cfg.reg_weight * reg
+        contrast = torch.zeros((), device=h.device)
+        if cfg.conf_weight > 0:
+            rows = torch.unique(inverse[:n])
+            if len(rows) > cfg.conf_items:
+                rows = rows[torch.randperm(len(rows), device=rows.device)[: cfg.conf_items]]
+            contrast = self.contrastive_loss({k: v[rows] for k, v in out.items() if k != "fused"})
+            total = total + cfg.conf_weight * contrast
+        self.last_loss_parts = {"bpr": ranking.item(), "contrast": contrast.item()}
+        return total
+
+    def contrastive_loss(self, out: dict[str, torch.Tensor]) -> torch.Tensor:
+        """L_conf (or variant B's plain InfoNCE) over a batch of items' pairs."""
+        cfg = self.config
+        pairs, c_t, c_v = candidate_pairs(
+            out["token_mask"], out["best_region"], out["text_confidence"], out["region_confidence"]
+        )
+        pairs_ok = out["region_mask"][pairs.item, pairs.region]
+        if cfg.contrastive == "confidence":
+            self._pending_pair_confidence = pairs.confidence[pairs_ok].detach()
+            keep = positive_mask(c_t, c_v, self.thresholds.theta_pos) & pairs_ok
+        else:
+            keep = pairs_ok
+        anchors = torch.nonzero(keep).squeeze(1)
+        if len(anchors) > cfg.conf_pairs:
+            anchors = anchors[torch.randperm(len(anchors), device=anchors.device)[: cfg.conf_pairs]]
+        item, token, region = pairs.item[anchors], pairs.token[anchors], pairs.region[anchors]
+        if cfg.pair_features == "aligned":
+            text_side, region_side = out["text_aligned"], out["region_aligned"]
+        else:
+            text_side, region_side = out["tokens"], out["regions"]
+        anchor = nn.functional.normalize(text_side[item, token], dim=-1)
+        all_regions = nn.functional.normalize(region_side, dim=-1)  # [B, R, d]
+        s_pos = (anchor * all_regions[item, region]).sum(-1)
+        B, R = out["region_mask"].shape
+        others, others_ok = sample_other_items(item, B, cfg.random_negatives)
+        rand_region = torch.randint(0, R, others.shape, device=others.device)
+        s_rand = (anchor.unsqueeze(1) * all_regions[others, rand_region]).sum(-1)
+        rand_ok = others_ok & out["region_mask"][others, rand_region]
+        if cfg.contrastive == "confidence":
+            c_anchor = (c_t * c_v)[anchors].detach()
+            hard = hard_negative_mask(
+                out["region_confidence"], out["region_mask"], item, region, self.thresholds.theta_neg
+            )
+            s_hard = torch.einsum("nd,nrd->nr", anchor, all_regions[item])
+            c_hard = (c_t[anchors].unsqueeze(1) * out["region_confidence"][item]).detach()
+            return confidence_weighted_infonce(s_pos, c_anchor, s_hard, c_hard, hard, s_rand, rand_ok, cfg.tau)
+        none = torch.zeros(len(anchors), 1, dtype=torch.bool, device=anchor.device)
+        ones = torch.ones_like(s_pos)
+        return confidence_weighted_infonce(
+            s_pos, ones, ones.unsqueeze(1), ones.unsqueeze(1), none, s_rand, rand_ok, cfg.tau
+        )
+
+    def after_step(self) -> None:
+        if self._pending_pair_confidence is not None:
+            self.thresholds.update(self._pending_pair_confidence)
+            self._pending_pair_confidence = None
+
+    # -- explain / audit ----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def item_confidence(self, batch_size: int = 256) -> dict[str, np.ndarray]:
+        """Per item: mean pair confidence c^t_w c^v_{p*(w)} over its tokens (NaN without both modalities),
+        mean text and image confidence, and mean cosine of each token to its best region."""
+        self.eval()
+        context = self._graph_context()
+        parts: dict[str, list[np.ndarray]] = {
+            k: [] for k in ("confidence", "text_confidence", "image_confidence", "alignment_similarity")
+        }
+        for chunk in torch.arange(self.n_items, device=self.item_embedding.device).split(batch_size):
+            out = self.content(chunk, context)
+            tm, rm = out["token_mask"], out["region_mask"]
+            best = out["best_region"]
+            c_pair = out["text_confidence"] * out["region_confidence"].gather(1, best)
+            both = tm.any(1) & rm.any(1)
+            nan = torch.full((len(chunk),), float("nan"), device=tm.device)
+            token_vec = nn.functional.normalize(out["tokens"], dim=-1)
+            region_vec = nn.functional.normalize(out["regions"], dim=-1)
+            best_vec = region_vec.gather(1, best.unsqueeze(-1).expand_as(token_vec))
+            cos = (token_vec * best_vec).sum(-1)
+            parts["confidence"].append(
+                torch.where(both, _masked_mean(c_pair.unsqueeze(-1), tm).squeeze(-1), nan).cpu().numpy()
+            )
+            parts["text_confidence"].append(
+                torch.where(both, _masked_mean(out["text_confidence"].unsqueeze(-1), tm).squeeze(-1), nan).cpu().numpy()
+            )
+            parts["image_confidence"].append(
+                torch.where(both, _masked_mean(out["region_confidence"].unsqueeze(-1), rm).squeeze(-1), nan)
+                .cpu()
+                .numpy()
+            )
+            parts["alignment_similarity"].append(
+                torch.where(both, _masked_mean(cos.unsqueeze(-1), tm).squeeze(-1), nan).cpu().numpy()
+            )
+        return {k: np.concatenate(v) for k, v in parts.items()}
+
+    @torch.no_grad()
+    def explain_item(self, item: int) -> dict[str, Any]:
+        """Phrase-to-region selections, attention and confidences of one item (CPU tensors)."""
+        self.eval()
+        out = self.content(torch.tensor([item], device=self.item_embedding.device))
+        return {k: v[0].cpu() for k, v in out.items()}
+
+
+def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.unsqueeze(-1).to(values.dtype)
+    return (values * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
+def _check_options(config: MDRCHCAConfig) -> None:
+    choices = {
+        "graph_scope": ("item", "token"),
+        "alignment": ("hierarchical", "full"),
+        "contrastive": ("confidence", "standard"),
+        "confidence_source": ("cosine", "logits", "weights"),
+        "image_confidence": ("product", "coarse"),
+        "pair_features": ("aligned", "denoised"),
+        "item_representation": ("sum", "content"),
+    }
+    for key, allowed in choices.items():
+        if getattr(config, key) not in allowed:
+            raise ConfigError(f"{key} must be one of {', '.join(allowed)}, not {getattr(config, key)!r}")
+    for key in ("k_r", "k_s", "k_p", "heads", "knn_k"):
+        if getattr(config, key) < 1:
+            raise ConfigError(f"{key} must be at least 1")
+
+
+@dataclass
+class MDRCHCAAConfig(MDRCHCAConfig):
+    alignment: str = "full"
+    """Variant A: dense full cross-attention between all tokens and all regions."""
+
+
+@register
+class MDRCHCAVariantA(MDRCHCA):
+    """MDR-CHCA-A: no hierarchy; dense full cross-attention between all tokens and regions (MODEL.md §9)."""
+
+    name = "mdrchca_a"
+    config_class = MDRCHCAAConfig
+
+
+@dataclass
+class MDRCHCABConfig(MDRCHCAConfig):
+    contrastive: str = "standard"
+    """Variant B: plain InfoNCE without confidence."""
+
+
+@register
+class MDRCHCAVariantB(MDRCHCA):
+    """MDR-CHCA-B: no confidence; plain InfoNCE over token-to-best-region pairs with in-batch negatives."""
+
+    name = "mdrchca_b"
+    config_class = MDRCHCABConfig

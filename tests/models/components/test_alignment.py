@@ -1,0 +1,157 @@
+import torch
+
+from mdrchca.models.components.alignment import (
+    CrossModalAttention,
+    cosine_similarity_matrix,
+    dense_topk_mask,
+    group_members,
+    phrase_pool,
+    token_candidates,
+    topk_candidates,
+)
+
+
+def test_phrase_pool_by_hand() -> None:
+    tokens = torch.tensor([[[1.0, 0.0], [3.0, 0.0], [0.0, 2.0], [9.0, 9.0]]])
+    ids = torch.tensor([[0, 0, 1, -1]])
+    phrases, mask = phrase_pool(tokens, ids, 3)
+    torch.testing.assert_close(phrases[0], torch.tensor([[2.0, 0.0], [0.0, 2.0], [0.0, 0.0]]))
+    assert mask.tolist() == [[True, True, False]]
+
+
+def test_cosine_similarity_matrix() -> None:
+    a = torch.tensor([[[1.0, 0.0], [1.0, 1.0]]])
+    b = torch.tensor([[[2.0, 0.0], [0.0, 3.0], [-1.0, 0.0]]])
+    s = cosine_similarity_matrix(a, b)
+    r = 2**-0.5
+    torch.testing.assert_close(s[0], torch.tensor([[1.0, 0.0, -1.0], [r, r, -r]]))
+
+
+def test_topk_mask_by_hand_with_invalid_regions() -> None:
+    s = torch.tensor([[[0.9, 0.1, 0.5, 0.7], [0.2, 0.3, 0.8, 0.1]]])
+    valid = torch.tensor([[True, True, True, False]])  # region 3 is padding
+    mask = dense_topk_mask(s, valid, 2)
+    assert mask[0].int().tolist() == [[1, 0, 1, 0], [0, 1, 1, 0]]
+    idx, ok = topk_candidates(s, valid, 2)
+    assert idx[0].tolist() == [[0, 2], [2, 1]] and ok.all()
+
+
+def test_topk_with_fewer_valid_than_k() -> None:
+    s = torch.tensor([[[0.9, 0.1, 0.5]]])
+    idx, ok = topk_candidates(s, torch.tensor([[True, False, False]]), 2)
+    assert idx[0, 0, 0] == 0 and ok[0, 0].tolist() == [True, False]
+
+
+def test_tokens_inherit_their_phrase_candidates() -> None:
+    phrase_cands = torch.tensor([[[3, 1], [0, 2]]])  # phrase 0 -> regions 3,1; phrase 1 -> 0,2
+    ok = torch.ones(1, 2, 2, dtype=torch.bool)
+    ids = torch.tensor([[0, 1, 1, -1]])
+    cand, cand_ok = token_candidates(phrase_cands, ok, ids)
+    assert cand[0, :3].tolist() == [[3, 1], [0, 2], [0, 2]]
+    assert cand_ok[0].tolist() == [[True, True], [True, True], [True, True], [False, False]]
+
+
+def test_group_members() -> None:
+    ids = torch.tensor([[1, 0, 1, -1, 0, 2]])
+    members, ok = group_members(ids, 3)
+    assert [sorted(members[0, g][ok[0, g]].tolist()) for g in range(3)] == [[1, 4], [0, 2], [5]]
+
+
+def _random_item(B=3, L=7, R=9, d=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    tokens = torch.randn(B, L, d, generator=g)
+    regions = torch.randn(B, R, d, generator=g)
+    token_mask = torch.ones(B, L, dtype=torch.bool)
+    token_mask[0, -2:] = False
+    region_mask = torch.ones(B, R, dtype=torch.bool)
+    region_mask[1, -3:] = False
+    ids = torch.tensor([0, 0, 1, 1, 1, 2, 2][:L]).expand(B, L).clone()
+    ids[~token_mask] = -1
+    return tokens, token_mask, regions, region_mask, ids
+
+
+def test_a_token_only_attends_to_its_phrase_top_kr_regions() -> None:
+    tokens, token_mask, regions, region_mask, ids = _random_item()
+    phrases, phrase_mask = phrase_pool(tokens, ids, 3)
+    s = cosine_similarity_matrix(phrases, regions)
+    allowed = dense_topk_mask(s, region_mask, 3)  # [B, P, R]
+    cands, cands_ok = topk_candidates(s, region_mask, 3)
+    attention = CrossModalAttention(8, heads=2, k_s=2, residual=False)
+    out = attention.grouped(tokens, token_mask, regions, region_mask, ids, cands, cands_ok & phrase_mask.unsqueeze(-1))
+    for b in range(3):
+        for w in range(7):
+            if not token_mask[b, w]:
+                assert torch.all(out.aligned[b, w] == 0)
+                continue
+            phrase = ids[b, w]
+            used = out.candidates[b, w][out.weights[b, w] > 0]
+            assert all(allowed[b, phrase, r] for r in used.tolist())
+            assert allowed[b, phrase, out.best[b, w]]
+            # the aggregation uses exactly the top-k_s of those weights
+            top_w, top_i = out.weights[b, w].topk(2)
+            expected = (top_w.unsqueeze(-1) * attention.value(regions[b])[out.candidates[b, w][top_i]]).sum(0)
+            torch.testing.assert_close(out.aligned[b, w], expected)
+
+
+def test_full_attention_equals_hierarchical_when_kr_and_ks_cover_all_regions() -> None:
+    tokens, token_mask, regions, region_mask, ids = _random_item()
+    R = regions.shape[1]
+    phrases, phrase_mask = phrase_pool(tokens, ids, 3)
+    s = cosine_similarity_matrix(phrases, regions)
+    cands, cands_ok = topk_candidates(s, region_mask, R)  # k_r = n_p
+    torch.manual_seed(0)
+    attention = CrossModalAttention(8, heads=2, k_s=R)  # k_s = n_p
+    sparse = attention.grouped(
+        tokens, token_mask, regions, region_mask, ids, cands, cands_ok & phrase_mask.unsqueeze(-1)
+    )
+    dense = attention.dense(tokens, token_mask, regions, region_mask)
+    torch.testing.assert_close(sparse.aligned, dense.aligned, atol=1e-6, rtol=1e-5)
+    assert torch.equal(sparse.best[token_mask], dense.best[token_mask])
+
+
+def test_topk_screening_keeps_exactly_ks_weights() -> None:
+    tokens, token_mask, regions, region_mask, _ = _random_item()
+    attention = CrossModalAttention(8, heads=2, k_s=3, residual=False)
+    out = attention.dense(tokens, token_mask, regions, region_mask)
+    # recompute: aggregation with the weights outside the top 3 zeroed
+    for b, w in [(0, 0), (1, 4), (2, 6)]:
+        weights = out.weights[b, w].clone()
+        weights[weights < weights.topk(3).values[-1]] = 0
+        expected = weights @ attention.value(regions[b])
+        torch.testing.assert_close(out.aligned[b, w], expected)
+    # padded regions of item 1 never get weight
+    assert torch.all(out.weights[1][:, -3:] == 0)
+
+
+def test_item_without_regions_gives_zero_attention() -> None:
+    tokens, token_mask, regions, region_mask, _ = _random_item()
+    region_mask[2] = False
+    out = CrossModalAttention(8, heads=2, k_s=3, residual=False).dense(tokens, token_mask, regions, region_mask)
+    assert torch.all(out.aligned[2] == 0) and torch.all(out.weights[2] == 0)
+    assert torch.isfinite(out.aligned).all()
+
+
+def test_gradient_reaches_alignment_parameters() -> None:
+    tokens, token_mask, regions, region_mask, ids = _random_item()
+    phrases, phrase_mask = phrase_pool(tokens, ids, 3)
+    cands, ok = topk_candidates(cosine_similarity_matrix(phrases, regions), region_mask, 3)
+    attention = CrossModalAttention(8, heads=2, k_s=2)
+    attention.grouped(tokens, token_mask, regions, region_mask, ids, cands, ok).aligned.pow(2).sum().backward()
+    for layer in (attention.query, attention.key, attention.value):
+        assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0
+
+
+def test_attention_gradcheck() -> None:
+    g = torch.Generator().manual_seed(1)
+    tokens, regions = torch.randn(1, 4, 4, generator=g), torch.randn(1, 5, 4, generator=g)
+    attention = CrossModalAttention(4, heads=2, k_s=2).double()
+    ids = torch.tensor([[0, 0, 1, 1]])
+    cands = torch.tensor([[[0, 2, 4], [1, 3, 4]]])
+    ok = torch.ones_like(cands, dtype=torch.bool)
+    mask = torch.ones(1, 4, dtype=torch.bool)
+    rmask = torch.ones(1, 5, dtype=torch.bool)
+
+    def f(t: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        return attention.grouped(t, mask, r, rmask, ids, cands, ok).aligned
+
+    assert torch.autograd.gradcheck(f, (tokens.double().requires_grad_(), regions.double().requires_grad_()))

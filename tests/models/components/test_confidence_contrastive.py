@@ -1,0 +1,102 @@
+import math
+
+import torch
+
+from mdrchca.models.components.confidence import image_confidence, text_confidence
+from mdrchca.models.components.contrastive import (
+    AdaptiveThresholds,
+    confidence_weighted_infonce,
+    hard_negative_mask,
+    positive_mask,
+    sample_other_items,
+)
+
+
+def test_text_confidence_is_sigmoid_of_max_logit() -> None:
+    logits = torch.tensor([[[0.5, 2.0, -torch.inf], [-torch.inf, -torch.inf, -torch.inf]]])
+    mask = torch.tensor([[True, True]])
+    conf = text_confidence(logits, mask)
+    assert conf[0, 0].item() == torch.sigmoid(torch.tensor(2.0)).item()
+    assert conf[0, 1].item() == 0.0  # no candidate region at all
+
+
+def test_image_confidence_rescaled_softmax_by_hand() -> None:
+    s = torch.tensor([[[0.9, 0.1, 0.4], [0.2, 0.5, 0.3]]])  # [B=1, P=2, R=3]
+    phrase_mask = torch.tensor([[True, True]])
+    region_mask = torch.tensor([[True, True, False]])
+    fine = torch.tensor([[[1.0, 0.0], [0.0, -1.0], [0.0, 0.0]]])
+    coarse = image_confidence(s, phrase_mask, region_mask, fine, tau=0.5, form="coarse")
+    # max over phrases: [0.9, 0.5]; softmax / its max = exp((x - 0.9) / 0.5)
+    torch.testing.assert_close(coarse[0], torch.tensor([1.0, math.exp(-0.8), 0.0]))
+    product = image_confidence(s, phrase_mask, region_mask, fine, tau=0.5)
+    expected = torch.tensor(
+        [1.0 * torch.sigmoid(torch.tensor(1.0)), math.exp(-0.8) * torch.sigmoid(torch.tensor(0.0)), 0.0]
+    )
+    torch.testing.assert_close(product[0], expected)
+
+
+def test_threshold_updates_move_in_the_right_direction() -> None:
+    t = AdaptiveThresholds(theta_pos=0.5, theta_neg=0.3, eta_1=0.1, eta_2=0.1)
+    t.update(torch.tensor([0.9, 0.9, 0.9, 0.9]))  # confident pairs: theta_pos rises; none below theta_neg
+    assert math.isclose(t.theta_pos.item(), 0.5 + 0.1 * (0.9 - 0.5), rel_tol=1e-6)
+    assert math.isclose(t.theta_neg.item(), 0.3 - 0.1 * (0.0 - 0.3), rel_tol=1e-6)  # rises towards 0
+    t2 = AdaptiveThresholds(theta_pos=0.5, theta_neg=0.3, eta_1=0.1, eta_2=0.1)
+    t2.update(torch.tensor([0.1, 0.1, 0.1, 0.9]))  # mostly noise: theta_pos falls, theta_neg falls
+    assert t2.theta_pos.item() < 0.5 and t2.theta_neg.item() < 0.3
+    assert math.isclose(t2.theta_neg.item(), 0.3 - 0.1 * (0.75 - 0.3), rel_tol=1e-6)
+    assert "theta_pos" in t.state_dict() and "theta_neg" in t.state_dict()  # saved in checkpoints
+
+
+def test_thresholds_stay_in_range() -> None:
+    t = AdaptiveThresholds(theta_pos=0.6, theta_neg=0.05, eta_1=0.5, eta_2=0.9)
+    for _ in range(50):
+        t.update(torch.tensor([0.01, 0.02, 0.5]))  # first update: 2/3 below theta_neg pushes it under 0
+        assert 0.0 <= t.theta_neg.item() <= t.theta_pos.item() <= 1.0
+
+
+def test_positive_and_hard_negative_selection() -> None:
+    c_t = torch.tensor([0.9, 0.9, 0.4])
+    c_v = torch.tensor([0.8, 0.3, 0.9])
+    assert positive_mask(c_t, c_v, torch.tensor(0.5)).tolist() == [True, False, False]
+    image_conf = torch.tensor([[0.9, 0.1, 0.2, 0.05]])
+    region_mask = torch.tensor([[True, True, True, False]])
+    hard = hard_negative_mask(image_conf, region_mask, torch.tensor([0, 0]), torch.tensor([0, 1]), torch.tensor(0.3))
+    # low-confidence valid regions other than the anchor's own: anchor 0 -> {1, 2}; anchor 1 -> {2}
+    assert hard.tolist() == [[False, True, True, False], [False, False, True, False]]
+
+
+def test_weighted_infonce_by_hand() -> None:
+    tau = 0.5
+    s_pos, c_pos = torch.tensor([0.8]), torch.tensor([0.5])
+    s_hard, c_hard = torch.tensor([[0.6, 0.9]]), torch.tensor([[0.4, 1.0]])
+    hard_mask = torch.tensor([[True, False]])
+    s_rand, rand_mask = torch.tensor([[0.1, -0.2]]), torch.tensor([[True, True]])
+    loss = confidence_weighted_infonce(s_pos, c_pos, s_hard, c_hard, hard_mask, s_rand, rand_mask, tau)
+    pos = math.exp(0.5 * 0.8 / tau)
+    denom = pos + math.exp(0.4 * 0.6 / tau) + math.exp(0.1 / tau) + math.exp(-0.2 / tau)
+    assert math.isclose(loss.item(), -math.log(pos / denom), rel_tol=1e-6)
+
+
+def test_weighted_infonce_reduces_to_plain_infonce_and_has_gradient() -> None:
+    s_pos = torch.tensor([0.3, 0.7], dtype=torch.float64, requires_grad=True)
+    s_rand = torch.tensor([[0.1, 0.2], [0.0, -0.1]], dtype=torch.float64, requires_grad=True)
+    ones = torch.ones(2, dtype=torch.float64)
+    none = torch.zeros(2, 1, dtype=torch.bool)
+    args = (ones, ones.unsqueeze(1), ones.unsqueeze(1), none)
+    plain = -(torch.log_softmax(torch.cat([s_pos.unsqueeze(1), s_rand], 1) / 0.2, 1)[:, 0]).mean()
+    ours = confidence_weighted_infonce(
+        s_pos, args[0], args[1], args[2], args[3], s_rand, torch.ones(2, 2, dtype=torch.bool), 0.2
+    )
+    torch.testing.assert_close(ours, plain)
+
+    def f(p: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        return confidence_weighted_infonce(p, *args, r, torch.ones(2, 2, dtype=torch.bool), 0.2)
+
+    assert torch.autograd.gradcheck(f, (s_pos, s_rand))
+
+
+def test_random_negatives_never_come_from_the_anchor_item() -> None:
+    anchors = torch.tensor([0, 1, 2, 2, 4] * 20)
+    others, ok = sample_other_items(anchors, 5, 8, torch.Generator().manual_seed(0))
+    assert ok.all() and not (others == anchors.unsqueeze(1)).any()
+    assert others.min() >= 0 and others.max() <= 4

@@ -1,0 +1,175 @@
+"""MDR-CHCA at model level: variants, gradients, determinism, thresholds, cold items, item-level input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mdrchca.config import Config
+from mdrchca.data.dataset import RecDataset
+from mdrchca.data.features import ModalityFeatures
+from mdrchca.data.sampler import BPRSampler
+from mdrchca.errors import DataError
+from mdrchca.models.base import Batch
+from mdrchca.training import build_model
+
+
+def _features(n_items: int, L: int, R: int, seed: int = 0, d_t: int = 12, d_v: int = 10) -> dict[str, ModalityFeatures]:
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(3, L + 1, (n_items,), generator=g)
+    mask = torch.arange(L).unsqueeze(0) < lengths.unsqueeze(1)
+    phrase = torch.where(mask, torch.arange(L).unsqueeze(0) // 3, -1)
+    text = ModalityFeatures("text", torch.randn(n_items, L, d_t, generator=g) * mask.unsqueeze(-1), mask, phrase)
+    region_mask = torch.ones(n_items, R, dtype=torch.bool)
+    region_mask[0] = False  # item 0 has no image
+    image = ModalityFeatures(
+        "image", torch.randn(n_items, R, d_v, generator=g) * region_mask.unsqueeze(-1), region_mask
+    )
+    return {"text": text, "image": image}
+
+
+def _dataset(n_users: int = 40, n_items: int = 30, L: int = 9, R: int = 6, item_level: bool = False) -> RecDataset:
+    rng = np.random.default_rng(0)
+    pairs = np.array(sorted({(u, int(i)) for u in range(n_users) for i in rng.choice(n_items - 2, 6, replace=False)}))
+    labels = rng.permutation(np.resize([0, 0, 0, 0, 1, 2], len(pairs)))
+    feats = _features(n_items, L, R)
+    if item_level:
+        feats = {k: ModalityFeatures.from_item_vectors(k, f.item_vectors) for k, f in feats.items()}
+    return RecDataset("tiny", n_users, n_items, pairs[labels == 0], pairs[labels == 1], pairs[labels == 2], feats)
+
+
+def _model(name: str = "mdrchca", dataset: RecDataset | None = None, seed: int = 0, **params):
+    cfg = Config.load(
+        name,
+        overrides=[
+            f"{k}={v}" for k, v in {"embedding_size": 8, "heads": 2, "k_r": 3, "k_s": 2, "knn_k": 3, **params}.items()
+        ],
+    )
+    torch.manual_seed(seed)
+    return build_model(cfg, dataset or _dataset())
+
+
+def _batch(dataset: RecDataset, seed: int = 0) -> Batch:
+    return Batch(*next(BPRSampler(dataset.train, dataset.n_items, seed).epoch(64)))
+
+
+def test_variants_are_registered_with_their_options() -> None:
+    data = _dataset()
+    assert _model("mdrchca_a", data).config.alignment == "full"
+    assert _model("mdrchca_b", data).config.contrastive == "standard"
+    assert _model("mdrchca", data).config.alignment == "hierarchical"
+
+
+def test_full_and_hierarchical_agree_when_every_region_and_phrase_is_kept() -> None:
+    data = _dataset(R=6, L=9)
+    opts = {"k_r": 6, "k_s": 9, "k_p": 3}  # k_r = n_p, k_s >= n_p and n_t, every phrase per region
+    hier, full = _model("mdrchca", data, **opts), _model("mdrchca", data, alignment="full", **opts)
+    full.load_state_dict(hier.state_dict())
+    items = torch.arange(data.n_items)
+    torch.testing.assert_close(hier.content(items)["fused"], full.content(items)["fused"], atol=1e-5, rtol=1e-4)
+
+
+def test_loss_decreases_on_a_tiny_dataset() -> None:
+    data = _dataset()
+    model = _model(dataset=data, conf_weight=0.5)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    batch = _batch(data)
+    losses = []
+    for _ in range(30):
+        loss = model.loss(batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        model.after_step()
+        losses.append(loss.item())
+    assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
+
+
+@pytest.mark.parametrize("variant", ["mdrchca", "mdrchca_b"])
+def test_contrastive_gradient_reaches_the_alignment(variant: str) -> None:
+    data = _dataset()
+    model = _model(variant, data, theta_pos=0.0)
+    out = model.content(torch.arange(data.n_items))
+    loss = model.contrastive_loss({k: v for k, v in out.items() if k != "fused"})
+    assert loss.item() > 0
+    loss.backward()
+    for layer in (
+        model.text_to_region.query,
+        model.text_to_region.value,
+        model.region_to_text.value,
+        model.text_denoiser.query,
+        model.text.projection,
+    ):
+        assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0, layer
+
+
+def test_thresholds_update_after_steps_and_are_checkpointed() -> None:
+    data = _dataset()
+    model = _model(dataset=data, theta_pos=0.9, theta_neg=0.5, eta_1=0.5, eta_2=0.5)
+    before = model.thresholds.theta_pos.item()
+    model.loss(_batch(data)).backward()
+    model.after_step()
+    assert model.thresholds.theta_pos.item() != before
+    state = model.state_dict()
+    assert "thresholds.theta_pos" in state and "thresholds.theta_neg" in state
+    fresh = _model(dataset=data)
+    fresh.load_state_dict(state)
+    assert fresh.thresholds.theta_pos.item() == model.thresholds.theta_pos.item()
+
+
+def test_same_seed_same_scores_and_loss() -> None:
+    data = _dataset()
+    a, b = _model(dataset=data, seed=3), _model(dataset=data, seed=3)
+    torch.manual_seed(9)
+    la = a.loss(_batch(data))
+    torch.manual_seed(9)
+    lb = b.loss(_batch(data))
+    assert la.item() == lb.item()
+    a.eval(), b.eval()
+    assert torch.equal(a.score_all(torch.arange(5)), b.score_all(torch.arange(5)))
+
+
+def test_item_without_image_and_cold_items_still_get_content() -> None:
+    data = _dataset()
+    model = _model(dataset=data)
+    out = model.content(torch.arange(data.n_items))
+    assert torch.isfinite(out["fused"]).all()
+    assert out["fused"][0].abs().sum() > 0  # no image: the text side keeps its own (residual) content
+    model.eval()
+    users, items = model.scoring_embeddings()
+    cold = [i for i in range(data.n_items) if i not in set(data.train[:, 1])]
+    assert cold and (items[cold] != 0).any(dim=1).all()  # never seen in training, still scored by content
+
+
+def test_item_level_features_only() -> None:
+    data = _dataset(item_level=True)
+    model = _model(dataset=data)
+    loss = model.loss(_batch(data))
+    assert torch.isfinite(loss)
+    loss.backward()
+    model.eval()
+    assert model.score_all(torch.arange(3)).shape == (3, data.n_items)
+
+
+def test_graph_scope_token() -> None:
+    data = _dataset()
+    model = _model(dataset=data, graph_scope="token")
+    assert torch.isfinite(model.loss(_batch(data)))
+
+
+def test_missing_modality_is_a_clear_error() -> None:
+    data = _dataset()
+    data.features.pop("image")
+    with pytest.raises(DataError, match="needs a second modality"):
+        _model(dataset=data)
+    data.features.pop("text")
+    with pytest.raises(DataError, match="needs the 'text' modality"):
+        _model(dataset=data)
+
+
+def test_bad_option_value() -> None:
+    from mdrchca.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="alignment must be one of"):
+        _model(alignment="sparse")
