@@ -370,6 +370,29 @@ def stats(path: Path | None) -> None:
 
 
 @data.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="New dataset folder.")
+@click.option("--pca-dim", type=int, required=True, help="Dimensions to keep.")
+@click.option("--dtype", type=click.Choice(["float16", "float32"]), default="float16", show_default=True)
+def reduce(path: Path, out_dir: Path, pca_dim: int, dtype: str) -> None:
+    """Copy a dataset folder with every token / region store reduced to --pca-dim dims by PCA."""
+    import shutil
+
+    from mdrchca.features.store import reduce_store
+
+    stores = sorted(p.parent for p in (path / "features").glob("*/manifest.json"))
+    if not stores:
+        raise MdrchcaError(f"{path}: no feature stores (features/<modality>/manifest.json) to reduce")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for item in path.iterdir():
+        if item.is_file() and not item.name.endswith("_feat.npy"):
+            shutil.copyfile(item, out_dir / (f"{out_dir.name}.inter" if item.suffix == ".inter" else item.name))
+    for store in stores:
+        reduce_store(store, out_dir / "features" / store.name, pca_dim, dtype)
+        click.echo(f"{store.name}: reduced to {pca_dim} dims")
+
+
+@data.command()
 @click.option(
     "--out",
     "out_dir",
