@@ -16,12 +16,19 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $@
 
+DEMO_EPOCHS ?= 25
+
+# The bundled catalogue: features (MiniLM tokens with phrases, EfficientNet-Lite0 4x4 regions at 128 px,
+# PCA to 64 dims), then LightGCN and MDR-CHCA with the same epoch budget, their comparison, one explain
+# picture and the audit of planted text/image mismatches.
 demo: install
-	$(BIN)/mdrchca data generate
-	$(BIN)/mdrchca train --model bpr --out $(DEMO_DIR)/bpr --no-progress > /dev/null
-	$(BIN)/mdrchca train --model lightgcn --out $(DEMO_DIR)/lightgcn --no-progress > /dev/null
-	$(BIN)/mdrchca report $(DEMO_DIR)/bpr $(DEMO_DIR)/lightgcn
-	$(BIN)/mdrchca recommend --run $(DEMO_DIR)/lightgcn --user 0 --k 10
+	$(BIN)/mdrchca features --out $(DEMO_DIR)/data --set image_size=128 --set pca_dim=64
+	$(BIN)/mdrchca train --model lightgcn --data $(DEMO_DIR)/data --set epochs=$(DEMO_EPOCHS) --out $(DEMO_DIR)/lightgcn --no-progress > /dev/null
+	$(BIN)/mdrchca train --model mdrchca --data $(DEMO_DIR)/data --set epochs=$(DEMO_EPOCHS) --out $(DEMO_DIR)/mdrchca --no-progress > /dev/null
+	$(BIN)/mdrchca report $(DEMO_DIR)/lightgcn $(DEMO_DIR)/mdrchca
+	$(BIN)/mdrchca explain --run $(DEMO_DIR)/mdrchca --item 0 --out $(DEMO_DIR)/explain-item0.png
+	$(BIN)/mdrchca audit --run $(DEMO_DIR)/mdrchca --out $(DEMO_DIR)/audit.csv
+	$(BIN)/mdrchca recommend --run $(DEMO_DIR)/mdrchca --user 0 --k 10
 
 test: install
 	$(BIN)/ruff check src tests benchmarks
@@ -29,6 +36,7 @@ test: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_evaluation.py
+	$(BIN)/python benchmarks/bench_alignment.py --device cpu
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -5,8 +5,8 @@ Usage: python benchmarks/bench_alignment.py [--device cpu|cuda] [--items 32] [--
 For every n_t in {32, 64, 128} tokens and n_p in {64, 256, 1024} regions, both paths run forward and
 backward on the same random batch (d = 64, 4 heads, k_r = 10, k_s = 5, k_p = 3, phrases of 8 tokens).
 Time is the median of ``repeats`` runs after a warm-up. Peak memory: on CUDA, the allocator's peak; on
-CPU, the peak resident memory of a fresh child process running one forward and backward, minus that of a
-child that only builds the inputs. Ratios are hierarchical / dense (below 1: hierarchical is cheaper).
+CPU, the rise of a fresh process's resident high-water mark during one forward and backward (Linux).
+Ratios are hierarchical / dense (below 1: hierarchical is cheaper).
 """
 
 from __future__ import annotations
@@ -66,16 +66,32 @@ def cuda_peak(inputs, hierarchical: bool) -> float:
     return (torch.cuda.max_memory_allocated() - base) / 2**20
 
 
-def cpu_peak(items: int, n_t: int, n_p: int, mode: str) -> float:
-    """Peak RSS (MiB) of a child that runs one step (mode 'hier'/'dense') or only builds inputs ('none')."""
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def cpu_peak_here(inputs, hierarchical: bool) -> float:
+    """Peak resident memory added by one step (MiB): the high-water mark is reset through
+    /proc/self/clear_refs (Linux), then read back after the step."""
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+    before = _status_kib("VmRSS")
+    step(inputs, hierarchical)
+    return (_status_kib("VmHWM") - before) / 1024
+
+
+def cpu_peak(items: int, n_t: int, n_p: int, hierarchical: bool) -> float:
+    """:func:`cpu_peak_here` in a fresh process, so no memory cached by an earlier step hides the peak."""
     code = (
-        f"import resource, sys, torch; sys.path[:0] = {sys.path[:1]!r}; import bench_alignment as b; "
-        f"i = b.make_inputs({items}, {n_t}, {n_p}, 'cpu'); "
-        f"m = {mode!r}; (b.step(i, m == 'hier') if m != 'none' else None); "
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        f"import sys; sys.path[:0] = {sys.path[:1]!r}; import bench_alignment as b; "
+        f"print(b.cpu_peak_here(b.make_inputs({items}, {n_t}, {n_p}, 'cpu'), {hierarchical}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return int(out.stdout.strip().splitlines()[-1]) / 1024
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -98,9 +114,8 @@ def main() -> None:
             if args.device == "cuda":
                 m_h, m_d = cuda_peak(inputs, True), cuda_peak(inputs, False)
             else:
-                base = cpu_peak(args.items, n_t, n_p, "none")
-                m_h = cpu_peak(args.items, n_t, n_p, "hier") - base
-                m_d = cpu_peak(args.items, n_t, n_p, "dense") - base
+                m_h = cpu_peak(args.items, n_t, n_p, True)
+                m_d = cpu_peak(args.items, n_t, n_p, False)
             rows.append(
                 {"n_t": n_t, "n_p": n_p, "hier_ms": t_h * 1e3, "dense_ms": t_d * 1e3, "hier_mib": m_h, "dense_mib": m_d}
             )

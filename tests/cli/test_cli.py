@@ -126,3 +126,77 @@ def test_report_table(trained_run: Path) -> None:
     assert "test recall@20" in header and row.startswith("| lightgcn | lightgcn | small |")
     metrics = json.loads((trained_run / "metrics.json").read_text())
     assert f"{metrics['test']['recall@20']:.4f}" in row
+
+
+@pytest.fixture(scope="module")
+def mdrchca_run(small_featured: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("mdr") / "run"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "-q",
+            "train",
+            "--model",
+            "mdrchca",
+            "--data",
+            str(small_featured),
+            "--set",
+            "epochs=1",
+            "--set",
+            "device=cpu",
+            "--set",
+            "batch_size=1024",
+            "--out",
+            str(run_dir),
+            "--no-progress",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return run_dir
+
+
+def test_explain_draws_a_png(mdrchca_run: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    out = tmp_path / "item3.png"
+    result = CliRunner().invoke(cli, ["explain", "--run", str(mdrchca_run), "--item", "3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as image:
+        assert image.size[0] > 300 and image.size[1] > 200
+    bad = CliRunner().invoke(cli, ["explain", "--run", str(mdrchca_run), "--item", "99999", "--out", str(out)])
+    assert bad.exit_code == 2 and "unknown item 99999" in bad.output
+
+
+def test_audit_lists_every_item_lowest_first(mdrchca_run: Path, small_featured: Path, tmp_path: Path) -> None:
+    out = tmp_path / "audit.csv"
+    result = CliRunner().invoke(cli, ["audit", "--run", str(mdrchca_run), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "AUC of low confidence at finding planted mismatches" in result.output  # ground truth was copied
+    frame = pd.read_csv(out)
+    assert list(frame.columns[:2]) == ["itemID", "confidence"]
+    assert sorted(frame.itemID) == list(range(len(frame)))
+    values = frame.confidence.dropna().to_numpy()
+    assert (values[:-1] <= values[1:]).all() and ((values >= 0) & (values <= 1)).all()
+
+
+def test_audit_needs_a_mdrchca_run(trained_run: Path) -> None:
+    result = CliRunner().invoke(cli, ["audit", "--run", str(trained_run)])
+    assert result.exit_code == 2 and "no cross-modal confidence" in result.output
+
+
+def test_data_reduce(small_featured: Path, tmp_path: Path) -> None:
+    out = tmp_path / "reduced"
+    result = CliRunner().invoke(cli, ["data", "reduce", str(small_featured), "--out", str(out), "--pca-dim", "4"])
+    assert result.exit_code == 0, result.output
+    from mdrchca.data import load_dataset
+
+    data = load_dataset(out)
+    assert data.features["text"].dim == 4 and data.features["image"].dim == 4
+    assert data.n_users == load_dataset(small_featured).n_users
+
+
+def test_evaluate_breakdown(trained_run: Path) -> None:
+    result = CliRunner().invoke(cli, ["-q", "evaluate", "--run", str(trained_run), "--breakdown"])
+    assert result.exit_code == 0, result.output
+    assert "| train interactions | users | recall@20 | ndcg@20 |" in result.output
+    assert "| item train interactions | pairs | hit@20 |" in result.output

@@ -173,3 +173,18 @@ def test_bad_option_value() -> None:
 
     with pytest.raises(ConfigError, match="alignment must be one of"):
         _model(alignment="sparse")
+
+
+def test_item_graph_embeddings_extension() -> None:
+    data = _dataset()
+    model = _model(dataset=data, item_graph_embeddings=True)
+    loss = model.loss(_batch(data))
+    loss.backward()
+    assert model.item_embedding.grad is not None
+    model.eval()
+    plain = _model(dataset=data)
+    plain.load_state_dict(model.state_dict())
+    plain.eval()
+    # the extension adds mean_m (S^m) E_item to every item representation
+    difference = model.scoring_embeddings()[1] - plain.scoring_embeddings()[1]
+    torch.testing.assert_close(difference, model._item_graph_term().detach(), atol=1e-5, rtol=1e-4)

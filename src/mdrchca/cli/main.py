@@ -147,7 +147,10 @@ def _load_run(run_dir: Path):
     default=("valid", "test"),
     help="Splits to evaluate.",
 )
-def evaluate(run_dir: Path, split: tuple[str, ...]) -> None:
+@click.option(
+    "--breakdown", is_flag=True, help="Also Recall/NDCG@20 by user activity and hits by item popularity (test)."
+)
+def evaluate(run_dir: Path, split: tuple[str, ...], breakdown: bool) -> None:
     """Re-evaluate a run's best checkpoint with full ranking."""
     from mdrchca.evaluation import Evaluator
 
@@ -155,6 +158,12 @@ def evaluate(run_dir: Path, split: tuple[str, ...]) -> None:
     evaluator = Evaluator(dataset, config.train.topk, config.train.eval_batch_size)
     out = {name: evaluator.evaluate(model, name) for name in split}
     click.echo(json.dumps({"model": config.model, "dataset": dataset.name, **out}, indent=2))
+    if breakdown:
+        from mdrchca.experiments.breakdown import by_item_popularity, by_user_activity
+        from mdrchca.experiments.report import to_markdown
+
+        click.echo(to_markdown(by_user_activity(model, dataset)))
+        click.echo(to_markdown(by_item_popularity(model, dataset)))
 
 
 # -- recommend -----------------------------------------------------------------------------------
@@ -216,8 +225,8 @@ def recommend(run_dir: Path, user_id: int | None, all_users: bool, k: int, out_f
     "--catalogue",
     "catalogue_dir",
     type=click.Path(path_type=Path),
-    required=True,
-    help="Raw catalogue: <name>.inter + items.tsv + images.",
+    default=None,
+    help="Default: the bundled synthetic catalogue. Raw catalogue: <name>.inter + items.tsv + images.",
 )
 @click.option(
     "--out",
@@ -267,6 +276,10 @@ def features(
         config.text_encoder = text_encoder
     if image_encoder is not None:
         config.image_encoder = image_encoder
+    if catalogue_dir is None:
+        from mdrchca.data.synthetic import bundled_dataset_path
+
+        catalogue_dir = bundled_dataset_path()
     states = extract_features(
         catalogue_dir, out_dir, config, shard, sys.stderr.isatty() if progress is None else progress
     )

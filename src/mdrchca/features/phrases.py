@@ -25,42 +25,29 @@ def is_punctuation(text: str) -> bool:
 def phrase_ids(text: str, offsets: list[tuple[int, int]], max_phrase_tokens: int = 8) -> list[int]:
     """Phrase id of each token given its ``(start, end)`` character offsets in ``text``.
 
-    Tokens with offsets ``(0, 0)`` (special tokens, padding) get -1.
+    Tokens with offsets ``(0, 0)`` (special tokens, padding) get -1. Linear in the number of tokens.
     """
     if max_phrase_tokens < 1:
         raise ValueError("max_phrase_tokens must be at least 1")
-    ids: list[int] = []
-    phrase = -1
-    length = 0
-    prev_end = None
-    prev_punct = True  # so that the first real token opens phrase 0
-    for start, end in offsets:
-        if start == end:
-            ids.append(-1)
-            continue
-        piece = text[start:end]
-        punct = is_punctuation(piece)
-        new_word = prev_end is None or start > prev_end or punct or prev_punct
-        too_long = new_word and not punct and length + _word_length(offsets, text, start) > max_phrase_tokens
-        if prev_punct or phrase < 0 or too_long:
+    real = [k for k, (start, end) in enumerate(offsets) if start != end]
+    punct = [is_punctuation(text[offsets[k][0] : offsets[k][1]]) for k in real]
+    # a token starts a word after white space, and punctuation is a word of its own
+    new_word = [
+        j == 0 or offsets[k][0] > offsets[real[j - 1]][1] or punct[j] or punct[j - 1] for j, k in enumerate(real)
+    ]
+    word_length = [0] * len(real)  # tokens of the word starting at j (0 elsewhere)
+    start_j = 0
+    for j in range(1, len(real) + 1):
+        if j == len(real) or new_word[j]:
+            word_length[start_j] = j - start_j
+            start_j = j
+    ids = [-1] * len(offsets)
+    phrase, length = -1, 0
+    for j, k in enumerate(real):
+        too_long = new_word[j] and not punct[j] and length + word_length[j] > max_phrase_tokens
+        if j == 0 or punct[j - 1] or too_long:
             phrase += 1
             length = 0
-        ids.append(phrase)
+        ids[k] = phrase
         length += 1
-        prev_end = end
-        prev_punct = punct
     return ids
-
-
-def _word_length(offsets: list[tuple[int, int]], text: str, start: int) -> int:
-    """Number of tokens of the word beginning at character ``start`` (contiguous, non-punctuation pieces)."""
-    count = 0
-    expected = start
-    for s, e in offsets:
-        if s < start or s == e:
-            continue
-        if s != expected or (count and is_punctuation(text[s:e])):
-            break
-        count += 1
-        expected = e
-    return max(count, 1)

@@ -86,6 +86,14 @@ class MDRCHCAConfig(ModelConfig):
     item_representation: str = "sum"
     """``sum``: h_i = e_i + f_i (collaborative plus fused content); ``content``: h_i = f_i (the paper's literal
     reading)."""
+    content_scale: str = "collaborative"
+    """``collaborative``: each item's fused content f_i is rescaled to the mean norm of the collaborative item
+    embeddings (direction learned, scale tied), so content cannot swamp the collaborative signal by
+    magnitude (unscaled, it grew to ~100x the collaborative norm on Last.fm); ``none``: f_i as computed."""
+    item_graph_embeddings: bool = False
+    """Extension, not in the paper: also propagate the item ID embeddings over the modality kNN graphs
+    (mean over modalities, ``modality_layers`` hops, no weights, as FREEDOM does) and add the result to
+    h_i. Chosen on validation per dataset."""
     aligned_residual: bool = True
     """Add each query's own denoised feature to its aggregated cross-modal feature (t^_w += t~_w), so an
     item keeps its content when the other modality is missing; false is the literal sum of weighted values."""
@@ -198,7 +206,7 @@ class MDRCHCA(Recommender):
         self.register_buffer(
             "adjacency", to_torch_sparse(symmetric_normalized_adjacency(dataset.matrix("train"))), persistent=False
         )
-        if config.graph_scope == "item":
+        if config.graph_scope == "item" or config.item_graph_embeddings:
             for name, source in (("text", dataset.features[text_name]), ("region", dataset.features[region_name])):
                 adjacency = knn_adjacency(source.item_vectors.numpy(), config.knn_k)
                 self.register_buffer(f"{name}_knn", to_torch_sparse(adjacency), persistent=False)
@@ -300,8 +308,27 @@ class MDRCHCA(Recommender):
         out = propagate(self.adjacency, ego, self.config.n_layers)
         return out[: self.n_users], out[self.n_users :]
 
-    def _item_representation(self, collaborative: torch.Tensor, fused: torch.Tensor) -> torch.Tensor:
-        return collaborative + fused if self.config.item_representation == "sum" else fused
+    def _item_graph_term(self) -> torch.Tensor:
+        """mean_m (S^m)^L E_item: item ID embeddings smoothed over each modality's kNN graph."""
+        terms = []
+        for adjacency in (self.text_knn, self.region_knn):
+            h = self.item_embedding
+            for _ in range(max(1, self.config.modality_layers)):
+                h = torch.sparse.mm(adjacency, h)
+            terms.append(h)
+        return torch.stack(terms).mean(0)
+
+    def _item_representation(
+        self, collaborative: torch.Tensor, fused: torch.Tensor, items: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if self.config.content_scale == "collaborative":
+            target = self.item_embedding.detach().norm(dim=1).mean()
+            fused = fused / fused.norm(dim=1, keepdim=True).clamp_min(1e-12) * target
+        h = collaborative + fused if self.config.item_representation == "sum" else fused
+        if self.config.item_graph_embeddings:
+            graph = self._item_graph_term()
+            h = h + (graph if items is None else graph[items])
+        return h
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         users, items = self._collaborative()
@@ -319,7 +346,7 @@ class MDRCHCA(Recommender):
         users_all, items_all = self._collaborative()
         items, inverse = torch.unique(torch.cat([batch.pos_items, batch.neg_items]), return_inverse=True)
         out = self.content(items)
-        h = self._item_representation(items_all[items], out["fused"])
+        h = self._item_representation(items_all[items], out["fused"], items)
         n = len(batch.users)
         u = users_all[batch.users]
         ranking = bpr_loss((u * h[inverse[:n]]).sum(-1), (u * h[inverse[n:]]).sum(-1))
@@ -443,6 +470,7 @@ def _check_options(config: MDRCHCAConfig) -> None:
         "image_confidence": ("product", "coarse"),
         "pair_features": ("aligned", "denoised"),
         "item_representation": ("sum", "content"),
+        "content_scale": ("collaborative", "none"),
     }
     for key, allowed in choices.items():
         if getattr(config, key) not in allowed:
