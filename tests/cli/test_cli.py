@@ -172,11 +172,22 @@ def test_audit_lists_every_item_lowest_first(mdrchca_run: Path, small_featured: 
     result = CliRunner().invoke(cli, ["audit", "--run", str(mdrchca_run), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "AUC of low confidence at finding planted mismatches" in result.output  # ground truth was copied
+    assert "AUC of low alignment_similarity at finding planted mismatches" in result.output
     frame = pd.read_csv(out)
     assert list(frame.columns[:2]) == ["itemID", "confidence"]
     assert sorted(frame.itemID) == list(range(len(frame)))
     values = frame.confidence.dropna().to_numpy()
     assert (values[:-1] <= values[1:]).all() and ((values >= 0) & (values <= 1)).all()
+
+
+def test_audit_by_another_column(mdrchca_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "audit.csv"
+    result = CliRunner().invoke(
+        cli, ["audit", "--run", str(mdrchca_run), "--by", "alignment_similarity", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    values = pd.read_csv(out).alignment_similarity.dropna().to_numpy()
+    assert (values[:-1] <= values[1:]).all()
 
 
 def test_audit_needs_a_mdrchca_run(trained_run: Path) -> None:

@@ -304,15 +304,22 @@ def explain(run_dir: Path, item: int, out_file: Path) -> None:
 @click.option(
     "--out", "out_file", type=click.Path(path_type=Path), default=None, help="CSV file (default: print the 20 lowest)."
 )
-def audit(run_dir: Path, out_file: Path | None) -> None:
+@click.option(
+    "--by",
+    type=click.Choice(["confidence", "text_confidence", "image_confidence", "alignment_similarity"]),
+    default="confidence",
+    show_default=True,
+    help="Column to rank by, lowest first (alignment_similarity: mean cosine of each token to its best region).",
+)
+def audit(run_dir: Path, out_file: Path | None, by: str) -> None:
     """Every item with its cross-modal confidence, lowest first: the items whose text and image most
     likely disagree. With the bundled catalogue's ground truth, also the AUC at finding its planted
     mismatches."""
     from mdrchca.data.dataset import write_atomic_text
-    from mdrchca.experiments.audit import audit_items, mismatch_auc
+    from mdrchca.experiments.audit import AUDIT_SCORES, audit_items, mismatch_auc
 
     _, dataset, model = _load_run(run_dir)
-    frame = audit_items(model, dataset)
+    frame = audit_items(model, dataset, by)
     if out_file is not None:
         write_atomic_text(out_file, frame.to_csv(index=False, float_format="%.6f"))
         click.echo(f"wrote {len(frame)} items to {out_file}")
@@ -320,7 +327,9 @@ def audit(run_dir: Path, out_file: Path | None) -> None:
         click.echo(frame.head(20).to_string(index=False))
     truth = dataset.path / "ground_truth.tsv" if dataset.path else None
     if truth is not None and truth.is_file():
-        click.echo(f"AUC of low confidence at finding planted mismatches: {mismatch_auc(frame, truth):.4f}")
+        for column in AUDIT_SCORES:
+            auc = mismatch_auc(frame, truth, column)
+            click.echo(f"AUC of low {column} at finding planted mismatches: {auc:.4f}")
 
 
 # -- report -------------------------------------------------------------------------------------

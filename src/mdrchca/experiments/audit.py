@@ -10,11 +10,15 @@ import pandas as pd
 from mdrchca.data.dataset import RecDataset
 from mdrchca.errors import MdrchcaError
 
+AUDIT_SCORES = ("confidence", "text_confidence", "image_confidence", "alignment_similarity")
 
-def audit_items(model, dataset: RecDataset) -> pd.DataFrame:
+
+def audit_items(model, dataset: RecDataset, by: str = "confidence") -> pd.DataFrame:
     """One row per item: ``itemID, confidence`` (mean pair confidence c^t_w c^v_p*), the text and image
     confidences, the mean token-to-best-region cosine, whether each modality is present and the item's
-    training interactions; sorted by confidence, lowest first (items missing a modality last)."""
+    training interactions; sorted by ``by``, lowest first (items missing a modality last)."""
+    if by not in AUDIT_SCORES:
+        raise MdrchcaError(f"cannot rank by {by!r}; choose one of {', '.join(AUDIT_SCORES)}")
     if not hasattr(model, "item_confidence"):
         raise MdrchcaError(f"model '{model.name}' has no cross-modal confidence; audit a MDR-CHCA run")
     scores = model.item_confidence()
@@ -28,7 +32,7 @@ def audit_items(model, dataset: RecDataset) -> pd.DataFrame:
             "train_interactions": np.diff(dataset.matrix("train").tocsc().indptr),
         }
     )
-    return frame.sort_values("confidence", kind="stable", na_position="last").reset_index(drop=True)
+    return frame.sort_values(by, kind="stable", na_position="last").reset_index(drop=True)
 
 
 def roc_auc(scores: np.ndarray, positives: np.ndarray) -> float:
