@@ -427,25 +427,18 @@ class MDRCHCA(Recommender):
             best = out["best_region"]
             c_pair = out["text_confidence"] * out["region_confidence"].gather(1, best)
             both = tm.any(1) & rm.any(1)
-            nan = torch.full((len(chunk),), float("nan"), device=tm.device)
             token_vec = nn.functional.normalize(out["tokens"], dim=-1)
             region_vec = nn.functional.normalize(out["regions"], dim=-1)
             best_vec = region_vec.gather(1, best.unsqueeze(-1).expand_as(token_vec))
-            cos = (token_vec * best_vec).sum(-1)
-            parts["confidence"].append(
-                torch.where(both, _masked_mean(c_pair.unsqueeze(-1), tm).squeeze(-1), nan).cpu().numpy()
-            )
-            parts["text_confidence"].append(
-                torch.where(both, _masked_mean(out["text_confidence"].unsqueeze(-1), tm).squeeze(-1), nan).cpu().numpy()
-            )
-            parts["image_confidence"].append(
-                torch.where(both, _masked_mean(out["region_confidence"].unsqueeze(-1), rm).squeeze(-1), nan)
-                .cpu()
-                .numpy()
-            )
-            parts["alignment_similarity"].append(
-                torch.where(both, _masked_mean(cos.unsqueeze(-1), tm).squeeze(-1), nan).cpu().numpy()
-            )
+            per_position = {
+                "confidence": (c_pair, tm),
+                "text_confidence": (out["text_confidence"], tm),
+                "image_confidence": (out["region_confidence"], rm),
+                "alignment_similarity": ((token_vec * best_vec).sum(-1), tm),
+            }
+            for name, (values, mask) in per_position.items():
+                mean = _masked_mean(values.unsqueeze(-1), mask).squeeze(-1)
+                parts[name].append(torch.where(both, mean, torch.nan).cpu().numpy())
         return {k: np.concatenate(v) for k, v in parts.items()}
 
     @torch.no_grad()
