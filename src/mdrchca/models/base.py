@@ -33,6 +33,12 @@ def embedding_l2(*embeddings: torch.Tensor) -> torch.Tensor:
     return sum(e.pow(2).sum() for e in embeddings) / (2 * batch)
 
 
+def norm_penalty(*embeddings: torch.Tensor) -> torch.Tensor:
+    r"""MMRec's ``EmbLoss``: :math:`\frac{1}{B}\sum_e \lVert e \rVert_F` (Frobenius norms, not squared), for
+    models whose default ``reg_weight`` is MMRec's."""
+    return sum(e.norm(p=2) for e in embeddings) / embeddings[-1].shape[0]
+
+
 class Recommender(nn.Module):
     """Base class of every model (MMRec's one-file-per-model contract).
 
