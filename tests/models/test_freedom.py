@@ -23,6 +23,15 @@ def test_frozen_item_graph_by_hand() -> None:
     np.testing.assert_allclose(S, expected, rtol=1e-6)
 
 
+def test_weighted_modality_takes_the_image_weight() -> None:
+    x = np.random.default_rng(0).normal(size=(6, 3))
+    y = np.random.default_rng(1).normal(size=(6, 3))
+    both = frozen_item_graph({"text": x, "audio": y}, k=2, image_weight=0.1, weighted="audio").toarray()
+    text_only = frozen_item_graph({"text": x}, k=2, image_weight=0.1).toarray()
+    audio_only = frozen_item_graph({"audio": y}, k=2, image_weight=0.1).toarray()
+    np.testing.assert_allclose(both, 0.9 * text_only + 0.1 * audio_only, rtol=1e-6)
+
+
 def test_edge_pruning_keeps_the_share_and_only_training_edges() -> None:
     data = _dataset()
     cfg = Config.load("freedom", overrides=["embedding_size=8", "dropout=0.5"])

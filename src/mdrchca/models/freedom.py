@@ -23,8 +23,11 @@ class FREEDOMConfig(ModelConfig):
     knn_k: int = 10
     """Neighbours per item in each modality's kNN graph (the item itself included, as FREEDOM)."""
     image_weight: float = 0.1
-    """Weight of the ``image`` modality's graph in the frozen item graph; the rest is shared equally by
-    the other modalities (MMRec's ``mm_image_weight``). Without an image modality all weigh the same."""
+    """Weight of the ``weighted_modality`` graph in the frozen item graph; the rest is shared equally by
+    the other modalities (MMRec's ``mm_image_weight``). Without that modality all weigh the same."""
+    weighted_modality: str = "image"
+    """The modality that takes ``image_weight`` (MMRec's ``v_feat`` slot; e.g. ``audio`` for a dataset whose
+    second modality is audio)."""
     n_mm_layers: int = 1
     """Hops over the frozen item-item graph."""
     n_ui_layers: int = 2
@@ -36,11 +39,13 @@ class FREEDOMConfig(ModelConfig):
     """Weight of the auxiliary BPR losses that score each modality's projected features."""
 
 
-def frozen_item_graph(features: dict[str, np.ndarray], k: int, image_weight: float) -> sp.csr_matrix:
+def frozen_item_graph(
+    features: dict[str, np.ndarray], k: int, image_weight: float, weighted: str = "image"
+) -> sp.csr_matrix:
     r""":math:`S = \sum_m w_m D_m^{-1/2} A_m D_m^{-1/2}`, :math:`A_m` the binary kNN graph (self included)."""
     names = sorted(features)
-    if "image" in names and len(names) > 1:
-        weights = {m: image_weight if m == "image" else (1 - image_weight) / (len(names) - 1) for m in names}
+    if weighted in names and len(names) > 1:
+        weights = {m: image_weight if m == weighted else (1 - image_weight) / (len(names) - 1) for m in names}
     else:
         weights = {m: 1.0 / len(names) for m in names}
     total = None
@@ -92,7 +97,7 @@ class FREEDOM(Recommender):
         vectors = {name: f.item_vectors.numpy() for name, f in dataset.features.items()}
         self.register_buffer(
             "item_graph",
-            to_torch_sparse(frozen_item_graph(vectors, config.knn_k, config.image_weight)),
+            to_torch_sparse(frozen_item_graph(vectors, config.knn_k, config.image_weight, config.weighted_modality)),
             persistent=False,
         )
         train = dataset.matrix("train").tocoo()
