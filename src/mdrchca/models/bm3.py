@@ -1,0 +1,102 @@
+"""BM3: bootstrapped latent representations, self-supervised without negative sampling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from mdrchca.config import ModelConfig
+from mdrchca.data.dataset import RecDataset
+from mdrchca.data.graph import symmetric_normalized_adjacency, to_torch_sparse
+from mdrchca.errors import DataError
+from mdrchca.models.base import Batch, Recommender, norm_penalty, register
+from mdrchca.models.lightgcn import propagate
+
+
+@dataclass
+class BM3Config(ModelConfig):
+    n_layers: int = 1
+    """LightGCN layers of the online encoder."""
+    dropout: float = 0.3
+    """Dropout that turns the (detached) online embeddings into the target view."""
+    reg_weight: float = 0.1
+    """Weight of MMRec's norm penalty on all online user and item embeddings."""
+    cl_weight: float = 2.0
+    """Weight of the multimodal alignment losses."""
+
+
+def negative_cosine(online: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    r""":math:`1 - \overline{\cos}(online, \mathrm{sg}(target))` over the batch (target gets no gradient)."""
+    return 1 - F.cosine_similarity(online, target.detach(), dim=-1).mean()
+
+
+@register
+class BM3(Recommender):
+    r"""BM3 (Zhou et al., "Bootstrap Latent Representations for Multi-modal Recommendation", WWW 2023),
+    as in MMRec:
+
+    .. math::
+        (U, I) = \mathrm{LightGCN}(E) \text{ with } I \mathrel{+}= E_{item}, \quad
+        \tilde u = \mathrm{Dropout}(\mathrm{sg}(u)), \ \tilde i = \mathrm{Dropout}(\mathrm{sg}(i))
+
+        \mathcal L = [1 - \cos(P u, \tilde i)] + [1 - \cos(P i, \tilde u)]
+          + \lambda_{cl} \sum_m \big([1 - \cos(P W_m x^m_i, \tilde i)]
+          + [1 - \cos(P W_m x^m_i, \mathrm{Dropout}(W_m x^m_i))]\big)
+          + \lambda_{reg} \tfrac{1}{N}(\lVert U \rVert_F + \lVert I \rVert_F)
+
+    over the batch's (user, positive item) pairs: no negative is used (the trainer's negatives are
+    ignored). :math:`P` is the shared predictor, :math:`W_m` the modality projections, sg stops the
+    gradient. Scores: :math:`(P u)^\top (P i)`. The target view is a dropout of the detached online
+    embeddings (MMRec's code; the paper's momentum encoder reduces to this). Defaults: the first value of
+    each hyperparameter in MMRec's ``BM3.yaml``. Deviation: any number of modalities, features frozen
+    (MMRec fine-tunes them).
+    """
+
+    name = "bm3"
+    config_class = BM3Config
+
+    def __init__(self, dataset: RecDataset, config: BM3Config) -> None:
+        super().__init__(dataset, config)
+        if not dataset.features:
+            raise DataError(f"{dataset.path}: BM3 needs item features (<modality>_feat.npy or features/)")
+        d = config.embedding_size
+        self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_users, d)))
+        self.item_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_items, d)))
+        self.register_buffer(
+            "adjacency", to_torch_sparse(symmetric_normalized_adjacency(dataset.matrix("train"))), persistent=False
+        )
+        self.predictor = nn.Linear(d, d)
+        nn.init.xavier_normal_(self.predictor.weight)
+        self.projections = nn.ModuleDict()
+        for name, feats in sorted(dataset.features.items()):
+            self.register_buffer(f"feat_{name}", feats.item_vectors.float(), persistent=False)
+            self.projections[name] = nn.Linear(feats.dim, d)
+            nn.init.xavier_normal_(self.projections[name].weight)
+
+    def _online(self) -> tuple[torch.Tensor, torch.Tensor]:
+        ego = torch.cat([self.user_embedding, self.item_embedding], dim=0)
+        out = propagate(self.adjacency, ego, self.config.n_layers)
+        return out[: self.n_users], out[self.n_users :] + self.item_embedding
+
+    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        users, items = self._online()
+        return self.predictor(users), self.predictor(items)
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        cfg = self.config
+        users_all, items_all = self._online()
+        u_target = F.dropout(users_all.detach(), cfg.dropout)[batch.users]
+        i_target = F.dropout(items_all.detach(), cfg.dropout)[batch.pos_items]
+        u_online = self.predictor(users_all[batch.users])
+        i_online = self.predictor(items_all[batch.pos_items])
+        loss = negative_cosine(u_online, i_target) + negative_cosine(i_online, u_target)
+        alignment = torch.zeros((), device=loss.device)
+        for name, projection in self.projections.items():
+            feat = projection(getattr(self, f"feat_{name}")[batch.pos_items])
+            feat_target = F.dropout(feat.detach(), cfg.dropout)
+            feat_online = self.predictor(feat)
+            alignment = alignment + negative_cosine(feat_online, i_target) + negative_cosine(feat_online, feat_target)
+        return loss + cfg.reg_weight * norm_penalty(users_all, items_all) + cfg.cl_weight * alignment
