@@ -9,6 +9,7 @@ from torch import nn
 
 from mdrchca.config import ModelConfig
 from mdrchca.data.dataset import RecDataset
+from mdrchca.errors import DataError
 
 
 class Batch(NamedTuple):
@@ -95,6 +96,19 @@ class Recommender(nn.Module):
 
     def after_step(self) -> None:
         """Called by the trainer after each optimiser step."""
+
+    def init_id_embeddings(self, user_dim: int, item_dim: int | None = None) -> None:
+        """Xavier-initialised ID embeddings ``user_embedding [M, user_dim]`` and ``item_embedding [N, item_dim]``."""
+        self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_users, user_dim)))
+        self.item_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_items, item_dim or user_dim)))
+
+    def require_features(self, dataset: RecDataset) -> None:
+        """One clear error when a multimodal model gets a dataset without item features."""
+        if not dataset.features:
+            raise DataError(
+                f"{dataset.path}: {type(self).__name__} needs item features (<modality>_feat.npy or features/); "
+                "extract them with mdrchca features"
+            )
 
     @property
     def device(self) -> torch.device:

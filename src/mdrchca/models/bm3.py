@@ -11,9 +11,8 @@ from torch.nn import functional as F
 from mdrchca.config import ModelConfig
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.graph import symmetric_normalized_adjacency, to_torch_sparse
-from mdrchca.errors import DataError
 from mdrchca.models.base import Batch, Recommender, norm_penalty, register
-from mdrchca.models.lightgcn import propagate
+from mdrchca.models.lightgcn import collaborative_embeddings
 
 
 @dataclass
@@ -60,11 +59,9 @@ class BM3(Recommender):
 
     def __init__(self, dataset: RecDataset, config: BM3Config) -> None:
         super().__init__(dataset, config)
-        if not dataset.features:
-            raise DataError(f"{dataset.path}: BM3 needs item features (<modality>_feat.npy or features/)")
+        self.require_features(dataset)
         d = config.embedding_size
-        self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_users, d)))
-        self.item_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_items, d)))
+        self.init_id_embeddings(d)
         self.register_buffer(
             "adjacency", to_torch_sparse(symmetric_normalized_adjacency(dataset.matrix("train"))), persistent=False
         )
@@ -77,9 +74,10 @@ class BM3(Recommender):
             nn.init.xavier_normal_(self.projections[name].weight)
 
     def _online(self) -> tuple[torch.Tensor, torch.Tensor]:
-        ego = torch.cat([self.user_embedding, self.item_embedding], dim=0)
-        out = propagate(self.adjacency, ego, self.config.n_layers)
-        return out[: self.n_users], out[self.n_users :] + self.item_embedding
+        users, items = collaborative_embeddings(
+            self.adjacency, self.user_embedding, self.item_embedding, self.config.n_layers
+        )
+        return users, items + self.item_embedding
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         users, items = self._online()

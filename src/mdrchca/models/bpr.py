@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from mdrchca.config import ModelConfig
 from mdrchca.data.dataset import RecDataset
@@ -35,13 +34,7 @@ class BPR(Recommender):
 
     def __init__(self, dataset: RecDataset, config: BPRConfig) -> None:
         super().__init__(dataset, config)
-        self.user_embedding = nn.Parameter(torch.empty(self.n_users, config.embedding_size))
-        self.item_embedding = nn.Parameter(torch.empty(self.n_items, config.embedding_size))
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        nn.init.xavier_uniform_(self.user_embedding)
-        nn.init.xavier_uniform_(self.item_embedding)
+        self.init_id_embeddings(config.embedding_size)
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.user_embedding, self.item_embedding

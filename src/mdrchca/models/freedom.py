@@ -12,10 +12,9 @@ from torch import nn
 from mdrchca.config import ModelConfig
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.graph import symmetric_normalized_adjacency, to_torch_sparse
-from mdrchca.errors import DataError
 from mdrchca.models.base import Batch, Recommender, bpr_loss, register
 from mdrchca.models.components.knn_graph import knn_indices
-from mdrchca.models.lightgcn import propagate
+from mdrchca.models.lightgcn import collaborative_embeddings
 
 
 @dataclass
@@ -89,11 +88,9 @@ class FREEDOM(Recommender):
 
     def __init__(self, dataset: RecDataset, config: FREEDOMConfig) -> None:
         super().__init__(dataset, config)
-        if not dataset.features:
-            raise DataError(f"{dataset.path}: FREEDOM needs item features (<modality>_feat.npy or features/)")
+        self.require_features(dataset)
         d = config.embedding_size
-        self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_users, d)))
-        self.item_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_items, d)))
+        self.init_id_embeddings(d)
         vectors = {name: f.item_vectors.numpy() for name, f in dataset.features.items()}
         self.register_buffer(
             "item_graph",
@@ -127,9 +124,10 @@ class FREEDOM(Recommender):
         h = self.item_embedding
         for _ in range(self.config.n_mm_layers):
             h = torch.sparse.mm(self.item_graph, h)
-        ego = torch.cat([self.user_embedding, self.item_embedding], dim=0)
-        out = propagate(adjacency, ego, self.config.n_ui_layers)
-        return out[: self.n_users], out[self.n_users :] + h
+        users, items = collaborative_embeddings(
+            adjacency, self.user_embedding, self.item_embedding, self.config.n_ui_layers
+        )
+        return users, items + h
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self._forward(self.adjacency)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from mdrchca.config import ModelConfig
 from mdrchca.data.dataset import RecDataset
@@ -29,6 +28,14 @@ def propagate(adjacency: torch.Tensor, embeddings: torch.Tensor, n_layers: int) 
     return torch.stack(layers, dim=0).mean(dim=0)
 
 
+def collaborative_embeddings(
+    adjacency: torch.Tensor, users: torch.Tensor, items: torch.Tensor, n_layers: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """LightGCN over :math:`E^{(0)} = [E_u; E_i]`, split back into users ``[M, d]`` and items ``[N, d]``."""
+    out = propagate(adjacency, torch.cat([users, items], dim=0), n_layers)
+    return out[: users.shape[0]], out[users.shape[0] :]
+
+
 @register
 class LightGCN(Recommender):
     r"""LightGCN (He et al., SIGIR 2020): no feature transform, no non-linearity.
@@ -46,20 +53,12 @@ class LightGCN(Recommender):
 
     def __init__(self, dataset: RecDataset, config: LightGCNConfig) -> None:
         super().__init__(dataset, config)
-        self.user_embedding = nn.Parameter(torch.empty(self.n_users, config.embedding_size))
-        self.item_embedding = nn.Parameter(torch.empty(self.n_items, config.embedding_size))
+        self.init_id_embeddings(config.embedding_size)
         adjacency = to_torch_sparse(symmetric_normalized_adjacency(dataset.matrix("train")))
         self.register_buffer("adjacency", adjacency, persistent=False)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        nn.init.xavier_uniform_(self.user_embedding)
-        nn.init.xavier_uniform_(self.item_embedding)
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
-        ego = torch.cat([self.user_embedding, self.item_embedding], dim=0)
-        out = propagate(self.adjacency, ego, self.config.n_layers)
-        return out[: self.n_users], out[self.n_users :]
+        return collaborative_embeddings(self.adjacency, self.user_embedding, self.item_embedding, self.config.n_layers)
 
     def loss(self, batch: Batch) -> torch.Tensor:
         user_emb, item_emb = self.embeddings()

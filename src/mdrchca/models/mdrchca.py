@@ -30,7 +30,7 @@ from mdrchca.models.components.contrastive import (
 )
 from mdrchca.models.components.denoising import SelfAttentionDenoiser
 from mdrchca.models.components.knn_graph import ModalityGraphConv, knn_adjacency, token_knn_adjacency
-from mdrchca.models.lightgcn import propagate
+from mdrchca.models.lightgcn import collaborative_embeddings
 
 
 @dataclass
@@ -201,8 +201,7 @@ class MDRCHCA(Recommender):
         self.region = _ModalityInput(dataset.features[region_name], d, phrases=False)
         self.max_phrases = int(self.text.phrase_ids.max().item()) + 1 if self.text.phrase_ids.numel() else 1
 
-        self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_users, d)))
-        self.item_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_items, d)))
+        self.init_id_embeddings(d)
         self.register_buffer(
             "adjacency", to_torch_sparse(symmetric_normalized_adjacency(dataset.matrix("train"))), persistent=False
         )
@@ -304,9 +303,7 @@ class MDRCHCA(Recommender):
 
     # -- recommender contract --------------------------------------------------------------------------
     def _collaborative(self) -> tuple[torch.Tensor, torch.Tensor]:
-        ego = torch.cat([self.user_embedding, self.item_embedding], dim=0)
-        out = propagate(self.adjacency, ego, self.config.n_layers)
-        return out[: self.n_users], out[self.n_users :]
+        return collaborative_embeddings(self.adjacency, self.user_embedding, self.item_embedding, self.config.n_layers)
 
     def _item_graph_term(self) -> torch.Tensor:
         """mean_m (S^m)^L E_item: item ID embeddings smoothed over each modality's kNN graph."""

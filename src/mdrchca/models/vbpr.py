@@ -9,7 +9,6 @@ from torch import nn
 
 from mdrchca.config import ModelConfig
 from mdrchca.data.dataset import RecDataset
-from mdrchca.errors import DataError
 from mdrchca.models.base import Batch, Recommender, bpr_loss, norm_penalty, register
 
 
@@ -40,11 +39,9 @@ class VBPR(Recommender):
 
     def __init__(self, dataset: RecDataset, config: VBPRConfig) -> None:
         super().__init__(dataset, config)
-        if not dataset.features:
-            raise DataError(f"{dataset.path}: VBPR needs item features (<modality>_feat.npy or features/)")
+        self.require_features(dataset)
         d = config.embedding_size
-        self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_users, 2 * d)))
-        self.item_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_items, d)))
+        self.init_id_embeddings(2 * d, d)
         content = torch.cat([dataset.features[m].item_vectors.float() for m in sorted(dataset.features)], dim=1)
         self.register_buffer("content", content, persistent=False)
         self.content_map = nn.Linear(content.shape[1], d)
