@@ -129,10 +129,8 @@ class Config:
                 continue
             cfg.set(key, value)
         for item in overrides:
-            if "=" not in item:
-                raise ConfigError(f"override '{item}' must look like key=value, e.g. --set epochs=2")
-            key, text = item.split("=", 1)
-            cfg.set(key.strip(), yaml.safe_load(text) if text.strip() else None)
+            key, value = parse_override(item)
+            cfg.set(key, value)
         return cfg
 
     # -- access -------------------------------------------------------------------------------
@@ -193,18 +191,24 @@ def set_field(obj: Any, name: str, value: Any, key: str | None = None) -> None:
     setattr(obj, name, _coerce(value, hints[name], key or name))
 
 
+def parse_override(item: str) -> tuple[str, Any]:
+    """``"key=value"`` -> (key, value parsed as YAML; an empty value is None)."""
+    if "=" not in item:
+        raise ConfigError(f"override '{item}' must look like key=value, e.g. --set epochs=2")
+    key, text = (part.strip() for part in item.split("=", 1))
+    return key, yaml.safe_load(text) if text else None
+
+
 def apply_overrides(obj: Any, overrides: list[str] | tuple[str, ...]) -> None:
     """Apply ``key=value`` strings (values parsed as YAML) to a single dataclass, with nearest-key errors."""
     names = [f.name for f in dataclasses.fields(obj)]
     for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"override '{item}' must look like key=value")
-        key, text = (part.strip() for part in item.split("=", 1))
+        key, value = parse_override(item)
         if key not in names:
             near = difflib.get_close_matches(key, names, n=1, cutoff=0.4)
             hint = f"; did you mean '{near[0]}'?" if near else f"; valid keys: {', '.join(names)}"
             raise ConfigError(f"unknown option '{key}'{hint}")
-        set_field(obj, key, yaml.safe_load(text) if text else None, key)
+        set_field(obj, key, value, key)
 
 
 def _flatten(raw: dict[str, Any]) -> list[tuple[str, Any]]:

@@ -14,6 +14,7 @@ import torch
 
 from mdrchca.config import Config
 from mdrchca.errors import MdrchcaError
+from mdrchca.experiments.audit import AUDIT_SCORES
 
 log = logging.getLogger("mdrchca")
 
@@ -306,7 +307,7 @@ def explain(run_dir: Path, item: int, out_file: Path) -> None:
 )
 @click.option(
     "--by",
-    type=click.Choice(["confidence", "text_confidence", "image_confidence", "alignment_similarity"]),
+    type=click.Choice(AUDIT_SCORES),
     default="confidence",
     show_default=True,
     help="Column to rank by, lowest first (alignment_similarity: mean cosine of each token to its best region).",
@@ -316,7 +317,7 @@ def audit(run_dir: Path, out_file: Path | None, by: str) -> None:
     likely disagree. With the bundled catalogue's ground truth, also the AUC at finding its planted
     mismatches."""
     from mdrchca.data.dataset import write_atomic_text
-    from mdrchca.experiments.audit import AUDIT_SCORES, audit_items, mismatch_auc
+    from mdrchca.experiments.audit import audit_items, mismatch_aucs
 
     _, dataset, model = _load_run(run_dir)
     frame = audit_items(model, dataset, by)
@@ -327,8 +328,7 @@ def audit(run_dir: Path, out_file: Path | None, by: str) -> None:
         click.echo(frame.head(20).to_string(index=False))
     truth = dataset.path / "ground_truth.tsv" if dataset.path else None
     if truth is not None and truth.is_file():
-        for column in AUDIT_SCORES:
-            auc = mismatch_auc(frame, truth, column)
+        for column, auc in mismatch_aucs(frame, truth).items():
             click.echo(f"AUC of low {column} at finding planted mismatches: {auc:.4f}")
 
 

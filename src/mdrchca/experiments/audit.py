@@ -50,6 +50,14 @@ def roc_auc(scores: np.ndarray, positives: np.ndarray) -> float:
 
 def mismatch_auc(frame: pd.DataFrame, truth_file: Path, column: str = "confidence") -> float:
     """AUC of low ``column`` at finding the planted mismatched items of ``ground_truth.tsv``."""
-    truth = pd.read_csv(truth_file, sep="\t")
-    merged = frame.merge(truth[["itemID", "mismatched"]], on="itemID").dropna(subset=[column])
-    return roc_auc(-merged[column].to_numpy(), merged["mismatched"].to_numpy() == 1)
+    return mismatch_aucs(frame, truth_file, (column,))[column]
+
+
+def mismatch_aucs(frame: pd.DataFrame, truth_file: Path, columns: tuple[str, ...] = AUDIT_SCORES) -> dict[str, float]:
+    """:func:`mismatch_auc` for several columns, reading the ground truth once."""
+    merged = frame.merge(pd.read_csv(truth_file, sep="\t")[["itemID", "mismatched"]], on="itemID")
+    out = {}
+    for column in columns:
+        rows = merged.dropna(subset=[column])
+        out[column] = roc_auc(-rows[column].to_numpy(), rows["mismatched"].to_numpy() == 1)
+    return out

@@ -191,13 +191,15 @@ class Trainer:
             self._log_epoch(row)
             if self.run_dir is not None:
                 save_atomic(self.state(), self.run_dir / LAST)
-        seconds = sum(h["train_seconds"] + h.get("eval_seconds", 0.0) for h in self.history)
-        return self._finish(seconds)
+        return self._finish(self._spent_seconds())
+
+    def _spent_seconds(self) -> float:
+        """Training and evaluation time of every epoch so far (earlier sessions of a resumed run included)."""
+        return sum(h["train_seconds"] + h.get("eval_seconds", 0.0) for h in self.history)
 
     def _out_of_time(self) -> bool:
         limit = self.config.train.max_seconds
-        spent = sum(h["train_seconds"] + h.get("eval_seconds", 0.0) for h in self.history)
-        if limit > 0 and spent >= limit:
+        if limit > 0 and self._spent_seconds() >= limit:
             log.info("time budget of %.0f s spent after epoch %d", limit, self.epoch)
             return True
         return False

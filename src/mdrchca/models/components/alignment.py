@@ -224,7 +224,7 @@ class CrossModalAttention(nn.Module):
         cosine = queries.new_full((B, Q, C), -torch.inf).index_put(
             (b_idx, q_idx), cosine_g.masked_fill(~valid, -torch.inf)[member_ok]
         )
-        candidates = group_candidates.gather(1, group_ids.clamp_min(0).unsqueeze(-1).expand(B, Q, C))
+        candidates, _ = token_candidates(group_candidates, group_valid, group_ids)
         return self._finish(aligned, queries, query_mask, weights, mean_logits, candidates, cosine)
 
     def _finish(
