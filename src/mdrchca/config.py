@@ -54,6 +54,11 @@ class TrainConfig:
     """Adam's learning rate."""
     weight_decay: float = 0.0
     """Adam's weight decay, on top of the model's own embedding L2 (``reg_weight``); MMRec uses 0."""
+    lr_decay: float = 1.0
+    """Learning rate of epoch e is ``learning_rate * lr_decay ** ((e - 1) / lr_decay_epochs)`` (MMRec's
+    ``learning_rate_scheduler``; 1.0 keeps it constant)."""
+    lr_decay_epochs: int = 50
+    """Epochs over which the learning rate shrinks by one factor of ``lr_decay``."""
     patience: int = 20
     """Stop after this many evaluations without a strict improvement of ``valid_metric``."""
     valid_metric: str = "recall@20"
@@ -101,7 +106,10 @@ class Config:
         from mdrchca.models import get_model_class
 
         model_cls = get_model_class(model)
-        return cls(model=model.lower(), model_params=model_cls.config_class())
+        cfg = cls(model=model.lower(), model_params=model_cls.config_class())
+        for key, value in model_cls.train_defaults.items():
+            set_field(cfg.train, key, value, f"train.{key}")
+        return cfg
 
     @classmethod
     def load(

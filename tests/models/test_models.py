@@ -76,3 +76,28 @@ def test_bpr_loss_gradient_check() -> None:
         bpr_loss(torch.tensor([0.0]), torch.tensor([0.0])), torch.tensor(np.log(2.0), dtype=torch.float32)
     )
     torch.testing.assert_close(embedding_l2(torch.ones(2, 3)), torch.tensor(1.5))
+
+
+BASELINES = sorted(set(MODEL_REGISTRY) - {"bpr", "lightgcn", "mdrchca", "mdrchca_a", "mdrchca_b"})
+
+
+@pytest.mark.parametrize("modalities", [("text",), ("audio", "image", "text")])
+@pytest.mark.parametrize("name", BASELINES)
+def test_baselines_take_any_number_of_modalities(name: str, modalities: tuple[str, ...]) -> None:
+    from mdrchca.data.features import ModalityFeatures
+    from tests.models.test_mdrchca import _batch, _dataset
+
+    data = _dataset(item_level=True)
+    rng = np.random.default_rng(1)
+    data.features.clear()
+    for dim, m in zip((5, 7, 3), modalities, strict=False):
+        data.features[m] = ModalityFeatures.from_item_vectors(m, torch.from_numpy(rng.normal(size=(data.n_items, dim))))
+    cfg = Config.load(name, overrides=["embedding_size=8"])
+    torch.manual_seed(0)
+    model = build_model(cfg, data)
+    model.on_epoch_start(1)
+    loss = model.loss(_batch(data))
+    loss.backward()
+    assert torch.isfinite(loss)
+    model.eval()
+    assert model.score_all(torch.tensor([0, 1])).shape == (2, data.n_items)

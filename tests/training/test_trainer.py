@@ -82,3 +82,16 @@ def test_time_budget_stops_and_still_tests_the_best_epoch(small_catalogue: Path,
     result = Trainer(_config("epochs=50", "max_seconds=1e-9"), data, tmp_path, progress=False).fit()
     assert result.epochs == 1 and result.best_epoch == 1
     assert json.loads((tmp_path / "metrics.json").read_text())["test"]["recall@20"] == result.test["recall@20"]
+
+
+def test_learning_rate_schedule_follows_mmrec_decay(small_catalogue) -> None:
+    from mdrchca.config import Config
+    from mdrchca.data import load_dataset
+    from mdrchca.training import Trainer
+
+    cfg = Config.load("lightgcn", overrides=["learning_rate=0.01", "lr_decay=0.5", "lr_decay_epochs=2", "epochs=3"])
+    cfg.train.device = "cpu"
+    trainer = Trainer(cfg, load_dataset(small_catalogue, cfg.data), progress=False)
+    assert [trainer.learning_rate(e) for e in (1, 3, 5)] == [0.01, 0.005, 0.0025]
+    trainer.fit()
+    assert abs(trainer.optimizer.param_groups[0]["lr"] - 0.01 * 0.5**1) < 1e-12  # epoch 3

@@ -29,6 +29,35 @@ def symmetric_normalized_adjacency(interactions: sp.spmatrix) -> sp.csr_matrix:
     return (D @ A @ D).tocsr().astype(np.float32)
 
 
+def mean_normalized_adjacency(interactions: sp.spmatrix, self_loops: bool = True) -> sp.csr_matrix:
+    r"""The row-normalised bipartite adjacency of NGCF / LATTICE / MICRO (users first, then items):
+
+    .. math:: \hat A = D^{-1} (A + I), \qquad D = \operatorname{diag}\big((A + I)\mathbf 1\big)
+
+    (``self_loops=False`` drops the :math:`I`, giving MMGCN's mean aggregation over neighbours).
+    """
+    R = sp.csr_matrix(interactions, dtype=np.float32)
+    R.data[:] = 1.0
+    A = sp.bmat([[None, R], [R.T, None]], format="csr", dtype=np.float32)
+    if self_loops:
+        A = A + sp.eye(A.shape[0], dtype=np.float32, format="csr")
+    degree = np.asarray(A.sum(axis=1)).ravel()
+    inv = np.zeros_like(degree)
+    inv[degree > 0] = 1.0 / degree[degree > 0]
+    return (sp.diags(inv) @ A).tocsr().astype(np.float32)
+
+
+def degree_sensitive_sample(
+    edge_users: np.ndarray, edge_items: np.ndarray, keep: int, generator: torch.Generator | None = None
+) -> np.ndarray:
+    r"""Positions of ``keep`` edges drawn without replacement with probability proportional to
+    :math:`1/\sqrt{d_u d_i}` (FREEDOM's degree-sensitive pruning keeps edges of rare nodes more often)."""
+    degree_u = np.bincount(edge_users).astype(np.float64)
+    degree_i = np.bincount(edge_items).astype(np.float64)
+    weights = torch.from_numpy(1.0 / np.sqrt(degree_u[edge_users] * degree_i[edge_items]))
+    return torch.multinomial(weights, keep, replacement=False, generator=generator).numpy()
+
+
 def to_torch_sparse(matrix: sp.spmatrix, device: torch.device | str = "cpu") -> torch.Tensor:
     """A SciPy sparse matrix as a torch sparse COO tensor (coalesced), usable with ``torch.sparse.mm``."""
     coo = sp.coo_matrix(matrix)

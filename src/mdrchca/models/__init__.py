@@ -1,7 +1,20 @@
 """Models, one file each, found by lower-case name in :data:`MODEL_REGISTRY`."""
 
 from mdrchca.errors import ConfigError
-from mdrchca.models import bm3, bpr, freedom, lightgcn, mdrchca, vbpr  # noqa: F401  (registers the models)
+from mdrchca.models import (  # noqa: F401  (registers the models)
+    bm3,
+    bpr,
+    cdgcl,
+    freedom,
+    grcn,
+    lattice,
+    lightgcn,
+    mdrchca,
+    micro,
+    mmgcn,
+    slmrec,
+    vbpr,
+)
 from mdrchca.models.base import MODEL_REGISTRY, Batch, Recommender, register
 
 

@@ -55,6 +55,9 @@ class Recommender(nn.Module):
 
     name: ClassVar[str] = ""
     config_class: ClassVar[type[ModelConfig]] = ModelConfig
+    train_defaults: ClassVar[dict[str, object]] = {}
+    """Trainer settings this model's reference implementation uses by default (e.g. its learning rate);
+    applied before any config file or override."""
 
     def __init__(self, dataset: RecDataset, config: ModelConfig) -> None:
         super().__init__()

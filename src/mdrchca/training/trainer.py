@@ -142,8 +142,16 @@ class Trainer:
         log.info("resumed from %s at epoch %d", self.run_dir / LAST, self.epoch)
 
     # -- training ---------------------------------------------------------------------------------
+    def learning_rate(self, epoch: int) -> float:
+        """The scheduled learning rate of ``epoch`` (1-based), a pure function of the epoch so a resumed run
+        follows the same schedule."""
+        tc = self.config.train
+        return tc.learning_rate * tc.lr_decay ** ((epoch - 1) / max(1, tc.lr_decay_epochs))
+
     def train_epoch(self) -> float:
         self.model.train()
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate(self.epoch)
         self.model.on_epoch_start(self.epoch)
         total, count = 0.0, 0
         batches = self.sampler.epoch(self.config.train.batch_size)

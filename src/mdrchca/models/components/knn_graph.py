@@ -97,3 +97,27 @@ def token_knn_adjacency(tokens: torch.Tensor, mask: torch.Tensor, k: int) -> tor
     degree = S.sum(-1)
     inv = torch.where(degree > 0, degree.clamp_min(1e-12).rsqrt(), torch.zeros_like(degree))
     return inv.unsqueeze(2) * S * inv.unsqueeze(1)
+
+
+def cosine_topk(features: torch.Tensor, k: int, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Each row's k most cosine-similar rows, the row itself included (LATTICE's and MICRO's kNN):
+    indices ``[N, k]`` and similarities ``[N, k]``, differentiable with respect to ``features``.
+
+    .. math:: \mathcal N_k(i) = \operatorname{top-k}_j \frac{x_i^\top x_j}{\lVert x_i \rVert \lVert x_j \rVert}
+    """
+    unit = nn.functional.normalize(features, dim=-1)
+    k = min(k, len(unit))
+    found = [(rows @ unit.T).topk(k, dim=-1) for rows in unit.split(chunk)]
+    return torch.cat([f.indices for f in found]), torch.cat([f.values for f in found])
+
+
+def normalize_neighbour_weights(indices: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    r"""Symmetric normalisation of a graph in neighbour-list form (``indices``/``weights`` ``[N, K]``):
+    :math:`\hat a_{ij} = d_i^{-1/2} a_{ij} d_j^{-1/2}` with :math:`d_i = \sum_j a_{ij}` (row sums)."""
+    inv = weights.sum(1).clamp_min(1e-12).rsqrt()
+    return inv.unsqueeze(1) * weights * inv[indices]
+
+
+def neighbour_propagate(indices: torch.Tensor, weights: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    r""":math:`(A h)_i = \sum_k a_{ik}\, h_{j_{ik}}` for a graph in neighbour-list form."""
+    return (weights.unsqueeze(-1) * h[indices]).sum(1)

@@ -1,0 +1,45 @@
+import math
+
+import torch
+
+from mdrchca.config import Config
+from mdrchca.models.micro import two_view_infonce
+from mdrchca.training import build_model
+from tests.models.test_mdrchca import _batch, _dataset
+
+
+def test_two_view_infonce_by_hand() -> None:
+    z1 = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    z2 = torch.tensor([[1.0, 0.1], [0.2, 1.0], [-1.0, 0.5]])
+    tau = 0.5
+    a = z1 / z1.norm(dim=1, keepdim=True)
+    b = z2 / z2.norm(dim=1, keepdim=True)
+    expected = 0.0
+    for i in range(3):
+        pos = math.exp(float(a[i] @ b[i]) / tau)
+        cross = sum(math.exp(float(a[i] @ b[j]) / tau) for j in range(3))
+        refl = sum(math.exp(float(a[i] @ a[j]) / tau) for j in range(3) if j != i)
+        expected += -math.log(pos / (cross + refl)) / 3
+    assert abs(two_view_infonce(z1, z2, tau).item() - expected) < 1e-5
+    assert abs(two_view_infonce(z1, z2, tau, chunk=2).item() - expected) < 1e-5
+
+
+def test_fusion_is_a_convex_combination_and_contrastive_loss_reaches_the_query() -> None:
+    data = _dataset(item_level=True)
+    torch.manual_seed(0)
+    model = build_model(Config.load("micro", overrides=["embedding_size=8", "knn_k=3"]), data)
+    per_modality = model.modality_embeddings(build=True)
+    fused = model.fuse(per_modality)
+    stacked = torch.stack([per_modality[m] for m in model.graphs.names], 1)
+    beta = torch.softmax(model.query(stacked), dim=1).squeeze(-1)
+    torch.testing.assert_close(beta.sum(1), torch.ones(data.n_items))
+    torch.testing.assert_close(fused, (beta.unsqueeze(-1) * stacked).sum(1))
+    model.on_epoch_start(1)
+    model.loss(_batch(data)).backward()
+    assert model.query[0].weight.grad.abs().sum() > 0
+    assert all(model.graphs.projections[m].weight.grad.abs().sum() > 0 for m in model.graphs.names)
+
+
+def test_micro_defaults_are_the_reference_arguments() -> None:
+    cfg = Config.load("micro")
+    assert (cfg.train.learning_rate, cfg.train.batch_size, cfg.model_params.loss_ratio) == (5e-4, 1024, 0.03)
