@@ -3,6 +3,10 @@
 # print the results tables. Meant for a lent GPU machine that has torch but not this package installed:
 #   DATA=.devdata OUT=/tmp/out bash benchmarks/device_tables.sh
 # DATA holds ml100k/ (features reduced with `mdrchca data reduce`) and lastfm/ (an MMRec folder).
+# RUNS lists the runs, each `model` or `model:key=value,key=value` (extra --set options, e.g.
+# `mdrchca:learning_rate=0.005,max_seconds=60`); runs joined by `+` form a chain run one after the other.
+# PARALLEL=1 trains the chains of a dataset at the same time (small models leave a large GPU mostly idle,
+# so this costs each run far less than running them one after the other).
 set -uo pipefail
 export PYTHONPATH="$PWD/src:${PYTHONPATH:-}" PYTHONUNBUFFERED=1
 DATA=${DATA:-.devdata}
@@ -10,19 +14,29 @@ OUT=${OUT:-runs/device}
 MAX_EPOCHS=${MAX_EPOCHS:-300}
 DEVICE=${DEVICE:-cuda}
 DATASETS=${DATASETS:-ml100k lastfm}
+RUNS=${RUNS:-lightgcn mdrchca mdrchca_a mdrchca_b}
 mk() { python3 -m mdrchca.cli.main -q "$@"; }
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 [ "${BENCH:-1}" = 1 ] && python3 benchmarks/bench_alignment.py --device "$DEVICE" --items 64 --json "$OUT/alignment.json" 2>&1 | tee "$OUT/alignment.txt"
+train_one() {  # dataset, run spec
+  local ds=$1 spec=$2 model=${2%%:*} sets=() tag start
+  tag=$(echo "$spec" | tr ':,=' '-_-')
+  if [[ $spec == *:* ]]; then IFS=',' read -ra kv <<< "${spec#*:}"; for s in "${kv[@]}"; do sets+=(--set "$s"); done; fi
+  start=$(date +%s)
+  timeout "${RUN_TIMEOUT:-200}" python3 -m mdrchca.cli.main -q train --model "$model" --data "$DATA/$ds" \
+    --set device="$DEVICE" --set epochs="$MAX_EPOCHS" --set max_seconds="${MAX_SECONDS:-100}" "${sets[@]}" \
+    --out "$OUT/$ds-$tag" --no-progress > "$OUT/$ds-$tag.json" 2> "$OUT/$ds-$tag.err" \
+    || echo "$ds $spec: exit $? (see $OUT/$ds-$tag.err)"
+  echo "$ds $spec: $(( $(date +%s) - start )) s"
+}
 for ds in $DATASETS; do
   [ -d "$DATA/$ds" ] || continue
-  for model in lightgcn mdrchca mdrchca_a mdrchca_b; do
-    start=$(date +%s)
-    timeout "${RUN_TIMEOUT:-200}" python3 -m mdrchca.cli.main -q train --model "$model" --data "$DATA/$ds" \
-      --set device="$DEVICE" --set epochs="$MAX_EPOCHS" --set max_seconds="${MAX_SECONDS:-100}" ${EXTRA_SETS:-} --out "$OUT/$ds-$model" --no-progress \
-      > "$OUT/$ds-$model.json" 2> "$OUT/$ds-$model.err" || echo "$ds $model: exit $? (see $OUT/$ds-$model.err)"
-    echo "$ds $model: $(( $(date +%s) - start )) s"
+  for chain in $RUNS; do
+    run_chain() { for spec in ${chain//+/ }; do train_one "$ds" "$spec"; done; }
+    if [ "${PARALLEL:-0}" = 1 ]; then run_chain & else run_chain; fi
   done
+  wait
   runs=$(ls -d "$OUT/$ds"-*/ 2>/dev/null | while read -r d; do [ -f "$d/metrics.json" ] && echo "$d"; done)
   [ -n "$runs" ] && mk report $runs | tee "$OUT/$ds-table.md"
 done
