@@ -52,7 +52,7 @@ class CDGCL(Recommender):
     Modality-aware item representations (one view per modality, shared user embeddings):
 
     .. math::
-        h^m = \hat S_m^{L_m} (W_m x^m + b_m), \qquad
+        h^m = \hat S_m^{L_m} (W_m \bar x^m + b_m), \qquad
         (U^0, I^0) = \mathrm{LightGCN}(E_u, E_i;\ \tilde A), \quad
         (U^m, I^m) = \mathrm{LightGCN}(E_u, h^m;\ \tilde A)
 
@@ -65,9 +65,10 @@ class CDGCL(Recommender):
     Multi-policy denoising (MPD) of the training graph :math:`\tilde A`, redrawn each epoch: policy 2
     removes the ``score_drop`` share of training edges with the lowest cosine between the user and the item
     under the current model; policy 1 then prunes ``degree_drop`` of the rest at random, degree-sensitively
-    (as FREEDOM). Scoring uses the full graph. Loss: BPR + contrastive + ``reg_weight`` L2. :math:`\hat S_m`
-    is the frozen normalised kNN graph of :func:`knn_adjacency`. Defaults are ours (the paper's were not
-    available): chosen once, not tuned on any test split.
+    (as FREEDOM). Scoring uses the full graph. Loss: BPR + contrastive + ``reg_weight`` L2.
+    :math:`\hat S_m` is the frozen normalised kNN graph of :func:`knn_adjacency`, :math:`\bar x` the
+    L2-normalised features. Defaults are ours (the paper's were not available): chosen once, not tuned on
+    any test split.
     """
 
     name = "cdgcl"
@@ -82,7 +83,9 @@ class CDGCL(Recommender):
         self.projections = nn.ModuleDict()
         for m in self.names:
             vectors = dataset.features[m].item_vectors.float()
-            self.register_buffer(f"feat_{m}", vectors, persistent=False)
+            # unit rows, as SLMRec: raw feature norms (e.g. ~20 for pooled CNN features) would otherwise make
+            # the content views swamp the ID view at initialisation
+            self.register_buffer(f"feat_{m}", F.normalize(vectors, dim=1), persistent=False)
             self.register_buffer(
                 f"graph_{m}", to_torch_sparse(knn_adjacency(vectors.numpy(), config.knn_k)), persistent=False
             )
