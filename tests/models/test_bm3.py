@@ -30,3 +30,17 @@ def test_scores_use_the_predictor_and_negatives_are_ignored() -> None:
     a.backward()
     for projection in model.projections.values():
         assert projection.weight.grad.abs().sum() > 0
+
+
+def test_features_are_fine_tuned_unless_frozen() -> None:
+    data = _dataset(item_level=True)
+    for train_features in (True, False):
+        model = build_model(
+            Config.load("bm3", overrides=["embedding_size=8", f"train_features={train_features}"]), data
+        )
+        model.loss(_batch(data)).backward()
+        grads = [getattr(model, f"feat_{m}").grad for m in data.features]
+        if train_features:
+            assert all(g is not None and g.abs().sum() > 0 for g in grads)
+        else:
+            assert all(g is None for g in grads)

@@ -25,6 +25,8 @@ class BM3Config(ModelConfig):
     """Weight of MMRec's norm penalty on all online user and item embeddings."""
     cl_weight: float = 2.0
     """Weight of the multimodal alignment losses."""
+    train_features: bool = True
+    """Fine-tune the raw modality features through the alignment losses (MMRec's BM3 does) or freeze them."""
 
 
 def negative_cosine(online: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -50,8 +52,8 @@ class BM3(Recommender):
     ignored). :math:`P` is the shared predictor, :math:`W_m` the modality projections, sg stops the
     gradient. Scores: :math:`(P u)^\top (P i)`. The target view is a dropout of the detached online
     embeddings (MMRec's code; the paper's momentum encoder reduces to this). Defaults: the first value of
-    each hyperparameter in MMRec's ``BM3.yaml``. Deviation: any number of modalities, features frozen
-    (MMRec fine-tunes them).
+    each hyperparameter in MMRec's ``BM3.yaml``; the raw features are fine-tuned, as in MMRec
+    (``train_features``). Deviation: any number of modalities.
     """
 
     name = "bm3"
@@ -69,7 +71,11 @@ class BM3(Recommender):
         nn.init.xavier_normal_(self.predictor.weight)
         self.projections = nn.ModuleDict()
         for name, feats in sorted(dataset.features.items()):
-            self.register_buffer(f"feat_{name}", feats.item_vectors.float(), persistent=False)
+            vectors = feats.item_vectors.float().clone()
+            if config.train_features:
+                setattr(self, f"feat_{name}", nn.Parameter(vectors))
+            else:
+                self.register_buffer(f"feat_{name}", vectors, persistent=False)
             self.projections[name] = nn.Linear(feats.dim, d)
             nn.init.xavier_normal_(self.projections[name].weight)
 
