@@ -28,8 +28,9 @@ class CDGCLConfig(ModelConfig):
     """Hops of each modality's item features over its item graph."""
     n_ui_layers: int = 2
     """LightGCN layers over the (denoised) user-item graph."""
-    cl_weight: float = 0.05
-    """Weight of the contrastive losses (inter-modal plus collaborative-modal)."""
+    cl_weight: float = 0.005
+    """Weight of the contrastive losses (inter-modal plus collaborative-modal). Chosen on Last.fm validation:
+    at 0.05 the five InfoNCE terms outweigh BPR and validation recall falls from the first epoch on."""
     temperature: float = 0.2
     """Temperature of the in-batch InfoNCE terms."""
     reg_weight: float = 1e-4
