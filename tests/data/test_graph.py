@@ -24,3 +24,19 @@ def test_torch_sparse_matches_scipy() -> None:
     T = to_torch_sparse(A)
     x = torch.randn(12, 3)
     np.testing.assert_allclose(torch.sparse.mm(T, x).numpy(), A @ x.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_degree_sensitive_sample_favours_edges_of_rare_nodes() -> None:
+    import numpy as np
+    import torch
+
+    from mdrchca.data.graph import degree_sensitive_sample
+
+    users = np.array([0, 0, 0, 1])
+    items = np.array([0, 1, 2, 3])
+    generator = torch.Generator().manual_seed(0)
+    draws = np.array([degree_sensitive_sample(users, items, 1, generator)[0] for _ in range(4000)])
+    # weights 1/sqrt(d_u d_i): 1/sqrt(3) for user 0's edges, 1 for (1, 3) -> P = 1 / (1 + sqrt(3))
+    assert abs((draws == 3).mean() - 1 / (1 + np.sqrt(3))) < 0.03
+    both = degree_sensitive_sample(users, items, 4, generator)
+    assert sorted(both.tolist()) == [0, 1, 2, 3]  # without replacement

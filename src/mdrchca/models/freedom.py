@@ -11,7 +11,7 @@ from torch import nn
 
 from mdrchca.config import ModelConfig
 from mdrchca.data.dataset import RecDataset
-from mdrchca.data.graph import symmetric_normalized_adjacency, to_torch_sparse
+from mdrchca.data.graph import degree_sensitive_sample, symmetric_normalized_adjacency, to_torch_sparse
 from mdrchca.models.base import Batch, Recommender, bpr_loss, register
 from mdrchca.models.components.knn_graph import knn_indices
 from mdrchca.models.lightgcn import collaborative_embeddings
@@ -100,9 +100,6 @@ class FREEDOM(Recommender):
         train = dataset.matrix("train").tocoo()
         self.register_buffer("adjacency", to_torch_sparse(symmetric_normalized_adjacency(train)), persistent=False)
         self.edges = np.vstack([train.row, train.col]).astype(np.int64)
-        degree_u = np.bincount(train.row, minlength=self.n_users).astype(np.float64)
-        degree_i = np.bincount(train.col, minlength=self.n_items).astype(np.float64)
-        self.edge_weights = torch.from_numpy(1.0 / np.sqrt(degree_u[train.row] * degree_i[train.col]))
         self.train_adjacency: torch.Tensor | None = None
         self.projections = nn.ModuleDict()
         for name, feats in dataset.features.items():
@@ -114,8 +111,8 @@ class FREEDOM(Recommender):
         if self.config.dropout <= 0:
             self.train_adjacency = self.adjacency
             return
-        keep = int(len(self.edge_weights) * (1.0 - self.config.dropout))
-        chosen = torch.multinomial(self.edge_weights, keep, replacement=False).numpy()
+        keep = int(self.edges.shape[1] * (1.0 - self.config.dropout))
+        chosen = degree_sensitive_sample(self.edges[0], self.edges[1], keep)
         rows, cols = self.edges[:, chosen]
         kept = sp.csr_matrix((np.ones(keep, dtype=np.float32), (rows, cols)), shape=(self.n_users, self.n_items))
         self.train_adjacency = to_torch_sparse(symmetric_normalized_adjacency(kept), self.item_embedding.device)

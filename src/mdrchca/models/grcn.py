@@ -92,8 +92,8 @@ class GRCN(Recommender):
     times the mean squared ID embeddings and content preferences of the batch's users and items.
 
     Defaults: MMRec's ``GRCN.yaml`` and code (latent 64, three routings, reg 0.1, ``weight_mode: confid``,
-    ``fusion_mode: concat``, no activation, normalised inputs, no edge dropout). MMRec's first learning
-    rate (1) diverges under Adam; the trainer's 1e-3 is kept. Deviations: any number of modalities (MMRec
+    ``fusion_mode: concat``, no activation, normalised inputs, no edge dropout). The learning rate is the
+    trainer's 1e-3 (MMRec's grid starts at 1, not tried here). Deviations: any number of modalities (MMRec
     uses image and text); the routing lets users gather from their items as in the paper (MMRec's message
     direction sends nothing to users, so its routing leaves the preferences unchanged).
     """
