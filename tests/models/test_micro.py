@@ -1,27 +1,8 @@
-import math
-
 import torch
 
 from mdrchca.config import Config
-from mdrchca.models.micro import two_view_infonce
 from mdrchca.training import build_model
 from tests.models.test_mdrchca import _batch, _dataset
-
-
-def test_two_view_infonce_by_hand() -> None:
-    z1 = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
-    z2 = torch.tensor([[1.0, 0.1], [0.2, 1.0], [-1.0, 0.5]])
-    tau = 0.5
-    a = z1 / z1.norm(dim=1, keepdim=True)
-    b = z2 / z2.norm(dim=1, keepdim=True)
-    expected = 0.0
-    for i in range(3):
-        pos = math.exp(float(a[i] @ b[i]) / tau)
-        cross = sum(math.exp(float(a[i] @ b[j]) / tau) for j in range(3))
-        refl = sum(math.exp(float(a[i] @ a[j]) / tau) for j in range(3) if j != i)
-        expected += -math.log(pos / (cross + refl)) / 3
-    assert abs(two_view_infonce(z1, z2, tau).item() - expected) < 1e-5
-    assert abs(two_view_infonce(z1, z2, tau, chunk=2).item() - expected) < 1e-5
 
 
 def test_fusion_is_a_convex_combination_and_contrastive_loss_reaches_the_query() -> None:

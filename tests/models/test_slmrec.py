@@ -1,22 +1,8 @@
-import math
-
 import torch
 
 from mdrchca.config import Config
-from mdrchca.models.slmrec import in_batch_infonce
 from mdrchca.training import build_model
 from tests.models.test_mdrchca import _batch, _dataset
-
-
-def test_in_batch_infonce_by_hand() -> None:
-    a = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
-    p = torch.tensor([[0.5, 0.5], [0.0, 2.0]])
-    tau = 0.5
-    expected = 0.0
-    for k in range(2):
-        logits = [float(a[k] @ p[j]) / tau for j in range(2)]
-        expected += -(logits[k] - math.log(sum(math.exp(v) for v in logits))) / 2
-    assert abs(in_batch_infonce(a, p, tau).item() - expected) < 1e-6
 
 
 def test_views_fusion_and_fac_chain() -> None:

@@ -15,9 +15,9 @@ from mdrchca.config import ModelConfig
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.graph import degree_sensitive_sample, symmetric_normalized_adjacency, to_torch_sparse
 from mdrchca.models.base import Batch, Recommender, bpr_loss, embedding_l2, register
+from mdrchca.models.components.contrastive import in_batch_infonce
 from mdrchca.models.components.knn_graph import knn_adjacency
 from mdrchca.models.lightgcn import collaborative_embeddings
-from mdrchca.models.slmrec import in_batch_infonce
 
 
 @dataclass

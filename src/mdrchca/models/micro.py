@@ -12,6 +12,7 @@ from mdrchca.config import ModelConfig
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.graph import mean_normalized_adjacency, to_torch_sparse
 from mdrchca.models.base import Batch, Recommender, bpr_loss, embedding_l2, register
+from mdrchca.models.components.contrastive import two_view_infonce
 from mdrchca.models.components.knn_graph import neighbour_propagate, normalize_neighbour_weights
 from mdrchca.models.components.latent_graph import LatentItemGraphs
 from mdrchca.models.lightgcn import collaborative_embeddings
@@ -35,30 +36,6 @@ class MICROConfig(ModelConfig):
     """Temperature of that contrastive loss."""
     train_features: bool = True
     """Fine-tune the raw modality features (as MICRO does) or keep them frozen."""
-
-
-def two_view_infonce(z1: torch.Tensor, z2: torch.Tensor, temperature: float, chunk: int = 4096) -> torch.Tensor:
-    r"""Node-level contrastive loss of GRACE / MICRO over all rows, both views' other rows as negatives:
-
-    .. math::
-        \ell_i = -\log \frac{e^{s(z^1_i, z^2_i)/\tau}}
-        {\sum_j e^{s(z^1_i, z^2_j)/\tau} + \sum_{j \ne i} e^{s(z^1_i, z^1_j)/\tau}}, \qquad
-        \mathcal L = \tfrac{1}{N} \sum_i \ell_i
-
-    with :math:`s` the cosine similarity. Computed in row chunks (memory ``chunk x N``).
-    """
-    a, b = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
-    losses = []
-    for start in range(0, len(a), chunk):
-        rows = a[start : start + chunk]
-        self_sim = rows @ a.T / temperature
-        cross_sim = rows @ b.T / temperature
-        idx = torch.arange(start, start + len(rows), device=a.device)
-        local = torch.arange(len(rows), device=a.device)
-        self_sim[local, idx] = -torch.inf  # the anchor itself is no negative
-        denominator = torch.logsumexp(torch.cat([self_sim, cross_sim], dim=1), dim=1)
-        losses.append(denominator - cross_sim[local, idx])
-    return torch.cat(losses).mean()
 
 
 @register

@@ -13,6 +13,7 @@ from mdrchca.config import ModelConfig
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.graph import symmetric_normalized_adjacency, to_torch_sparse
 from mdrchca.models.base import Batch, Recommender, register
+from mdrchca.models.components.contrastive import in_batch_infonce
 from mdrchca.models.lightgcn import collaborative_embeddings
 
 
@@ -26,13 +27,6 @@ class SLMRecConfig(ModelConfig):
     """Temperature of the self-supervised InfoNCE terms."""
     ssl_alpha: float = 0.01
     """Weight of the self-supervised (FAC) loss."""
-
-
-def in_batch_infonce(anchors: torch.Tensor, positives: torch.Tensor, temperature: float) -> torch.Tensor:
-    r""":math:`-\frac1B \sum_k \log \frac{e^{a_k^\top p_k/\tau}}{\sum_l e^{a_k^\top p_l/\tau}}` (the other rows of
-    the batch are the negatives)."""
-    logits = anchors @ positives.T / temperature
-    return F.cross_entropy(logits, torch.arange(len(anchors), device=anchors.device))
 
 
 @register
