@@ -71,11 +71,9 @@ class LATTICE(Recommender):
         self.modal_weight = nn.Parameter(torch.full((len(features),), 1.0 / len(features)))
         adjacency = mean_normalized_adjacency(dataset.matrix("train"))
         self.register_buffer("adjacency", to_torch_sparse(adjacency), persistent=False)
-        self._item_graph: tuple[torch.Tensor, torch.Tensor] | None = None
-        self._rebuild = True
 
     def on_epoch_start(self, epoch: int) -> None:
-        self._rebuild = True
+        self.graphs.new_epoch()
 
     def item_graph(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The mixed item graph :math:`A` in neighbour-list form."""
@@ -94,11 +92,7 @@ class LATTICE(Recommender):
         return indices, values
 
     def _forward(self, build: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        if build or self._item_graph is None:
-            indices, values = self.item_graph()
-            self._item_graph = (indices, values.detach())
-        else:
-            indices, values = self._item_graph
+        indices, values = self.graphs.current("mixed", self.item_graph, rebuild=build)
         h = self.item_embedding
         for _ in range(self.config.n_layers):
             h = neighbour_propagate(indices, values, h)
@@ -111,7 +105,6 @@ class LATTICE(Recommender):
         return self._forward(build=True)
 
     def loss(self, batch: Batch) -> torch.Tensor:
-        users, items = self._forward(build=self._rebuild)
-        self._rebuild = False
+        users, items = self._forward(build=False)
         u, i, j = users[batch.users], items[batch.pos_items], items[batch.neg_items]
         return bpr_loss((u * i).sum(-1), (u * j).sum(-1)) + self.config.reg_weight * embedding_l2(u, i, j)

@@ -72,11 +72,9 @@ class MICRO(Recommender):
         self.query = nn.Sequential(nn.Linear(d, d), nn.Tanh(), nn.Linear(d, 1, bias=False))
         adjacency = mean_normalized_adjacency(dataset.matrix("train"))
         self.register_buffer("adjacency", to_torch_sparse(adjacency), persistent=False)
-        self._item_graphs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        self._rebuild = True
 
     def on_epoch_start(self, epoch: int) -> None:
-        self._rebuild = True
+        self.graphs.new_epoch()
 
     def item_graph(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Modality ``name``'s mixed graph :math:`A^m` in neighbour-list form."""
@@ -90,11 +88,7 @@ class MICRO(Recommender):
         """:math:`h^m` for every modality."""
         out = {}
         for m in self.graphs.names:
-            if build or m not in self._item_graphs:
-                indices, values = self.item_graph(m)
-                self._item_graphs[m] = (indices, values.detach())
-            else:
-                indices, values = self._item_graphs[m]
+            indices, values = self.graphs.current(m, lambda m=m: self.item_graph(m), rebuild=build)
             h = self.item_embedding
             for _ in range(self.config.n_layers):
                 h = neighbour_propagate(indices, values, h)
@@ -121,8 +115,7 @@ class MICRO(Recommender):
 
     def loss(self, batch: Batch) -> torch.Tensor:
         cfg = self.config
-        users, items, per_modality, fused = self._forward(build=self._rebuild)
-        self._rebuild = False
+        users, items, per_modality, fused = self._forward(build=False)
         u, i, j = users[batch.users], items[batch.pos_items], items[batch.neg_items]
         loss = bpr_loss((u * i).sum(-1), (u * j).sum(-1)) + cfg.reg_weight * embedding_l2(u, i, j)
         contrastive = sum(two_view_infonce(h, fused, cfg.temperature) for h in per_modality.values())

@@ -52,3 +52,20 @@ def test_latent_graphs_original_is_frozen_and_learned_follows_the_projection() -
     learned_val.sum().backward()
     assert graphs.projections["text"].weight.grad.abs().sum() > 0
     assert graphs.features["text"].grad is None  # frozen features
+
+
+def test_current_builds_once_per_epoch_and_then_serves_a_detached_copy() -> None:
+    graphs = LatentItemGraphs({"text": torch.randn(6, 4)}, dim=3, k=2)
+    calls = []
+
+    def build() -> tuple[torch.Tensor, torch.Tensor]:
+        calls.append(1)
+        return graphs.learned("text")
+
+    first = graphs.current("text", build)
+    second = graphs.current("text", build)
+    assert len(calls) == 1 and first[1].requires_grad and not second[1].requires_grad
+    torch.testing.assert_close(first[1].detach(), second[1])
+    graphs.current("text", build, rebuild=True)
+    graphs.new_epoch()
+    assert graphs.current("text", build)[1].requires_grad and len(calls) == 3

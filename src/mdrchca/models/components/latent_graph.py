@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -19,6 +21,9 @@ class LatentItemGraphs(nn.Module):
     The kNN keeps the similarity values of each item's k most similar items, itself included.
     :meth:`learned` is differentiable with respect to :math:`W_m`, :math:`b_m` and, with
     ``train_features``, the features themselves (LATTICE and MICRO fine-tune them).
+
+    Both models rebuild their graphs with gradients at the first step of each epoch and reuse them,
+    detached, for the other steps: :meth:`new_epoch` and :meth:`current` keep that cache.
     """
 
     def __init__(self, features: dict[str, torch.Tensor], dim: int, k: int, train_features: bool = True) -> None:
@@ -29,6 +34,7 @@ class LatentItemGraphs(nn.Module):
             {m: nn.Parameter(features[m].float().clone(), requires_grad=train_features) for m in self.names}
         )
         self.projections = nn.ModuleDict({m: nn.Linear(features[m].shape[1], dim) for m in self.names})
+        self._cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         for m in self.names:
             indices, values = cosine_topk(features[m].float(), k)
             self.register_buffer(f"original_indices_{m}", indices, persistent=False)
@@ -46,3 +52,18 @@ class LatentItemGraphs(nn.Module):
     def learned(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         """The un-normalised learned graph :math:`A^m` (similarities carry gradients)."""
         return cosine_topk(self.projected(name), self.k)
+
+    def new_epoch(self) -> None:
+        """Forget the cached graphs: the next :meth:`current` call rebuilds them with gradients."""
+        self._cache.clear()
+
+    def current(
+        self, key: str, build: Callable[[], tuple[torch.Tensor, torch.Tensor]], rebuild: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Graph ``key`` in neighbour-list form: ``build()`` (with gradients) when not cached since
+        :meth:`new_epoch` or when ``rebuild``; otherwise the cached, detached copy."""
+        if rebuild or key not in self._cache:
+            indices, values = build()
+            self._cache[key] = (indices, values.detach())
+            return indices, values
+        return self._cache[key]
