@@ -64,3 +64,14 @@ def to_torch_sparse(matrix: sp.spmatrix, device: torch.device | str = "cpu") -> 
     indices = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
     values = torch.from_numpy(coo.data.astype(np.float32))
     return torch.sparse_coo_tensor(indices, values, coo.shape, device=device, check_invariants=False).coalesce()
+
+
+def pruned_adjacency(
+    edge_users: np.ndarray, edge_items: np.ndarray, n_users: int, n_items: int, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """:func:`symmetric_normalized_adjacency` of the graph made of the given (user, item) edges only, as a
+    torch sparse tensor (the training graph of a model that prunes edges each epoch)."""
+    kept = sp.csr_matrix(
+        (np.ones(len(edge_users), dtype=np.float32), (edge_users, edge_items)), shape=(n_users, n_items)
+    )
+    return to_torch_sparse(symmetric_normalized_adjacency(kept), device)

@@ -6,14 +6,18 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from mdrchca.config import ModelConfig
 from mdrchca.data.dataset import RecDataset
-from mdrchca.data.graph import degree_sensitive_sample, symmetric_normalized_adjacency, to_torch_sparse
+from mdrchca.data.graph import (
+    degree_sensitive_sample,
+    pruned_adjacency,
+    symmetric_normalized_adjacency,
+    to_torch_sparse,
+)
 from mdrchca.models.base import Batch, Recommender, bpr_loss, embedding_l2, register
 from mdrchca.models.components.contrastive import in_batch_infonce
 from mdrchca.models.components.knn_graph import knn_adjacency
@@ -120,11 +124,9 @@ class CDGCL(Recommender):
 
     def on_epoch_start(self, epoch: int) -> None:
         kept = self.kept_edges()
-        matrix = sp.csr_matrix(
-            (np.ones(len(kept), dtype=np.float32), (self.edge_users[kept], self.edge_items[kept])),
-            shape=(self.n_users, self.n_items),
+        self.train_adjacency = pruned_adjacency(
+            self.edge_users[kept], self.edge_items[kept], self.n_users, self.n_items, self.item_embedding.device
         )
-        self.train_adjacency = to_torch_sparse(symmetric_normalized_adjacency(matrix), self.item_embedding.device)
 
     # -- model ----------------------------------------------------------------------------------------
     def modality_items(self) -> dict[str, torch.Tensor]:

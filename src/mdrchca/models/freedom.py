@@ -11,7 +11,12 @@ from torch import nn
 
 from mdrchca.config import ModelConfig
 from mdrchca.data.dataset import RecDataset
-from mdrchca.data.graph import degree_sensitive_sample, symmetric_normalized_adjacency, to_torch_sparse
+from mdrchca.data.graph import (
+    degree_sensitive_sample,
+    pruned_adjacency,
+    symmetric_normalized_adjacency,
+    to_torch_sparse,
+)
 from mdrchca.models.base import Batch, Recommender, bpr_loss, register
 from mdrchca.models.components.knn_graph import knn_indices
 from mdrchca.models.lightgcn import collaborative_embeddings
@@ -114,8 +119,7 @@ class FREEDOM(Recommender):
         keep = int(self.edges.shape[1] * (1.0 - self.config.dropout))
         chosen = degree_sensitive_sample(self.edges[0], self.edges[1], keep)
         rows, cols = self.edges[:, chosen]
-        kept = sp.csr_matrix((np.ones(keep, dtype=np.float32), (rows, cols)), shape=(self.n_users, self.n_items))
-        self.train_adjacency = to_torch_sparse(symmetric_normalized_adjacency(kept), self.item_embedding.device)
+        self.train_adjacency = pruned_adjacency(rows, cols, self.n_users, self.n_items, self.item_embedding.device)
 
     def _forward(self, adjacency: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.item_embedding
