@@ -41,8 +41,8 @@ def test_routing_moves_user_preferences_and_everything_trains() -> None:
     model = build_model(Config.load("grcn", overrides=["embedding_size=8", "latent_dim=4"]), data)
     net = model.content[model.names[0]]
     feats = getattr(model, f"feat_{model.names[0]}")
-    no_routing, _ = net(feats, model.edge_users, model.edge_items, 0)
-    routed, _ = net(feats, model.edge_users, model.edge_items, 3)
+    no_routing, _ = net(feats, model.edges, 0)
+    routed, _ = net(feats, model.edges, 3)
     assert not torch.allclose(no_routing[: data.n_users], routed[: data.n_users])
     model.loss(_batch(data)).backward()
     assert model.confidence.grad.abs().sum() > 0 and net.mlp.weight.grad.abs().sum() > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -39,6 +40,21 @@ def scatter_messages(values: torch.Tensor, weights: torch.Tensor, src: torch.Ten
     return out.index_add_(0, dst, weights.unsqueeze(1) * values[src])
 
 
+class Edges(NamedTuple):
+    """The training graph: ``users[e]`` interacted with ``items[e]``; ``src -> dst`` are the same edges in both
+    directions over the joint node index (users first, then items), user-to-item edges first."""
+
+    users: torch.Tensor
+    items: torch.Tensor
+    src: torch.Tensor
+    dst: torch.Tensor
+
+    @classmethod
+    def from_pairs(cls, users: torch.Tensor, items: torch.Tensor, n_users: int) -> Edges:
+        nodes = items + n_users
+        return cls(users, items, torch.cat([users, nodes]), torch.cat([nodes, users]))
+
+
 class ContentGraph(nn.Module):
     r"""GRCN's graph refining layer for one modality (Yang et al. 2020, §3.2):
 
@@ -59,10 +75,9 @@ class ContentGraph(nn.Module):
         self.mlp = nn.Linear(feat_dim, dim)
         nn.init.xavier_normal_(self.mlp.weight)
 
-    def forward(
-        self, features: torch.Tensor, users: torch.Tensor, items: torch.Tensor, n_routing: int
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, features: torch.Tensor, edges: Edges, n_routing: int) -> tuple[torch.Tensor, torch.Tensor]:
         n_users = len(self.preference)
+        users, items = edges.users, edges.items
         content = F.normalize(F.leaky_relu(self.mlp(features)), dim=1)
         preference = F.normalize(self.preference, dim=1)
         for _ in range(n_routing):
@@ -70,10 +85,8 @@ class ContentGraph(nn.Module):
             gathered = torch.zeros_like(preference).index_add_(0, users, alpha.unsqueeze(1) * content[items])
             preference = F.normalize(preference + gathered, dim=1)
         z = torch.cat([preference, content], dim=0)
-        src = torch.cat([users, items + n_users])
-        dst = torch.cat([items + n_users, users])
-        alpha = segment_softmax((z[src] * z[dst]).sum(-1), dst, len(z))
-        return z + scatter_messages(z, alpha, src, dst), alpha
+        alpha = segment_softmax((z[edges.src] * z[edges.dst]).sum(-1), edges.dst, len(z))
+        return z + scatter_messages(z, alpha, edges.src, edges.dst), alpha
 
 
 @register
@@ -107,8 +120,11 @@ class GRCN(Recommender):
         n_nodes = self.n_users + self.n_items
         self.id_embedding = nn.Parameter(nn.init.xavier_normal_(torch.empty(n_nodes, config.embedding_size)))
         train = dataset.matrix("train").tocoo()
-        self.register_buffer("edge_users", torch.from_numpy(train.row.astype(np.int64)), persistent=False)
-        self.register_buffer("edge_items", torch.from_numpy(train.col.astype(np.int64)), persistent=False)
+        edges = Edges.from_pairs(
+            torch.from_numpy(train.row.astype(np.int64)), torch.from_numpy(train.col.astype(np.int64)), self.n_users
+        )
+        for name, value in edges._asdict().items():
+            self.register_buffer(f"edge_{name}", value, persistent=False)
         self.names = sorted(dataset.features)
         self.content = nn.ModuleDict()
         for m in self.names:
@@ -117,20 +133,23 @@ class GRCN(Recommender):
             self.content[m] = ContentGraph(self.n_users, feats.dim, config.latent_dim)
         self.confidence = nn.Parameter(nn.init.xavier_normal_(torch.empty(n_nodes, len(self.names))))
 
+    @property
+    def edges(self) -> Edges:
+        """The training edges (buffers, so they follow the model to its device)."""
+        return Edges(self.edge_users, self.edge_items, self.edge_src, self.edge_dst)
+
     def representations(self) -> torch.Tensor:
         """:math:`r` for every user then every item."""
-        users, items = self.edge_users, self.edge_items
+        edges = self.edges
         contents, alphas = [], []
         for m in self.names:
-            c, alpha = self.content[m](getattr(self, f"feat_{m}"), users, items, self.config.n_routing)
+            c, alpha = self.content[m](getattr(self, f"feat_{m}"), edges, self.config.n_routing)
             contents.append(c)
             alphas.append(alpha)
-        src = torch.cat([users, items + self.n_users])
-        dst = torch.cat([items + self.n_users, users])
-        weight = torch.relu((torch.stack(alphas, dim=1) * self.confidence[src]).amax(dim=1))
+        weight = torch.relu((torch.stack(alphas, dim=1) * self.confidence[edges.src]).amax(dim=1))
         e0 = F.normalize(self.id_embedding, dim=1)
-        e1 = scatter_messages(e0, weight, src, dst)
-        e2 = scatter_messages(e1, weight, src, dst)
+        e1 = scatter_messages(e0, weight, edges.src, edges.dst)
+        e2 = scatter_messages(e1, weight, edges.src, edges.dst)
         return torch.cat([e0 + e1 + e2, *contents], dim=1)
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
