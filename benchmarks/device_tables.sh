@@ -30,11 +30,13 @@ train_one() {  # dataset, run spec
     || echo "$ds $spec: exit $? (see $OUT/$ds-$tag.err)"
   echo "$ds $spec: $(( $(date +%s) - start )) s"
 }
+run_chain() {  # dataset, runs joined by +
+  local spec; for spec in ${2//+/ }; do train_one "$1" "$spec"; done
+}
 for ds in $DATASETS; do
   [ -d "$DATA/$ds" ] || continue
   for chain in $RUNS; do
-    run_chain() { for spec in ${chain//+/ }; do train_one "$ds" "$spec"; done; }
-    if [ "${PARALLEL:-0}" = 1 ]; then run_chain & else run_chain; fi
+    if [ "${PARALLEL:-0}" = 1 ]; then run_chain "$ds" "$chain" & else run_chain "$ds" "$chain"; fi
   done
   wait
   runs=$(ls -d "$OUT/$ds"-*/ 2>/dev/null | while read -r d; do [ -f "$d/metrics.json" ] && echo "$d"; done)
