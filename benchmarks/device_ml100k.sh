@@ -6,7 +6,7 @@
 # ARCHIVE=FILE.tgz the small result files of every run.
 #   DATA=.devdata OUT=/tmp/runs ARCHIVE=/tmp/ml100k.tgz bash benchmarks/device_ml100k.sh
 set -uo pipefail
-export DATA=${DATA:-.devdata} OUT=${OUT:-runs/device} PARALLEL=1 BENCH=0 RUN_TIMEOUT=${RUN_TIMEOUT:-470}
+export PYTHONPATH="$PWD/src:${PYTHONPATH:-}" DATA=${DATA:-.devdata} OUT=${OUT:-runs/device} PARALLEL=1 BENCH=0 RUN_TIMEOUT=${RUN_TIMEOUT:-470}
 MAIN=${MAIN_SECONDS:-400}
 DATASETS=ml100k MAX_SECONDS=$MAIN RUNS="mdrchca mdrchca:learning_rate=0.005 mdrchca_a mdrchca_b \
 lightgcn:max_seconds=150+lightgcn:learning_rate=0.005,max_seconds=150" bash benchmarks/device_tables.sh &
@@ -16,16 +16,7 @@ lattice:max_seconds=125+lattice:learning_rate=0.001,max_seconds=125+micro:max_se
 slmrec:max_seconds=125+slmrec:learning_rate=0.001,max_seconds=125+lightgcn:n_layers=1,max_seconds=100" \
   bash benchmarks/device_tables.sh &
 wait
-python3 - "$OUT" <<'PY'
-import json, pathlib, sys
-print("| run | valid R@20 | test R@20 | test N@20 | test P@20 | best epoch | epochs | s/epoch |")
-print("|---|---|---|---|---|---|---|---|")
-for path in sorted(pathlib.Path(sys.argv[1]).glob("*/metrics.json")):
-    m = json.loads(path.read_text())
-    v, t = m["valid"], m["test"]
-    print(f"| {path.parent.name} | {v['recall@20']:.4f} | {t['recall@20']:.4f} | {t['ndcg@20']:.4f} | "
-          f"{t['precision@20']:.4f} | {m['best_epoch']} | {m['epochs']} | {m['seconds_per_epoch']:.2f} |")
-PY
+python3 -m mdrchca.cli.main -q report $(ls -d "$OUT"/*/ | while read -r d; do [ -f "$d/metrics.json" ] && echo "$d"; done)
 if [ -n "${ARCHIVE:-}" ]; then
   tar czf "$ARCHIVE" -C "$OUT" --exclude='*.pt' --exclude='split.inter' . && echo "archived to $ARCHIVE"
 fi

@@ -126,6 +126,7 @@ def test_report_table(trained_run: Path) -> None:
     assert "test recall@20" in header and row.startswith("| lightgcn | lightgcn | small |")
     metrics = json.loads((trained_run / "metrics.json").read_text())
     assert f"{metrics['test']['recall@20']:.4f}" in row
+    assert "valid recall@20" in header and f"{metrics['valid']['recall@20']:.4f}" in row
 
 
 @pytest.fixture(scope="module")
