@@ -188,3 +188,64 @@ def test_item_graph_embeddings_extension() -> None:
     # the extension adds mean_m (S^m) E_item to every item representation
     difference = model.scoring_embeddings()[1] - plain.scoring_embeddings()[1]
     torch.testing.assert_close(difference, model._item_graph_term().detach(), atol=1e-5, rtol=1e-4)
+
+
+def _content_embedding(model) -> torch.Tensor:
+    with torch.no_grad():
+        context = model._graph_context()
+        return model._scaled(model.content(torch.arange(model.n_items), context)["fused"])
+
+
+def test_content_propagation_input_feeds_content_into_lightgcn() -> None:
+    from mdrchca.models.lightgcn import collaborative_embeddings
+
+    data = _dataset()
+    model = _model(dataset=data, content_propagation="input").eval()
+    users, items = model.scoring_embeddings()
+    expected = collaborative_embeddings(
+        model.adjacency, model.user_embedding, model.item_embedding + _content_embedding(model), model.config.n_layers
+    )
+    torch.testing.assert_close(users, expected[0].detach(), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(items, expected[1].detach(), atol=1e-5, rtol=1e-4)
+    # without propagation the users never see content: they are the plain LightGCN users
+    plain = _model(dataset=data, content_propagation="none").eval()
+    plain.load_state_dict(model.state_dict())
+    plain_users = plain.scoring_embeddings()[0]
+    lightgcn_users = collaborative_embeddings(
+        model.adjacency, model.user_embedding, model.item_embedding, model.config.n_layers
+    )[0]
+    torch.testing.assert_close(plain_users, lightgcn_users.detach(), atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(users, plain_users, atol=1e-4)
+
+
+def test_content_propagation_view_adds_a_content_lightgcn() -> None:
+    from mdrchca.models.lightgcn import collaborative_embeddings
+
+    data = _dataset()
+    model = _model(dataset=data, content_propagation="view").eval()
+    users, items = model.scoring_embeddings()
+    ids = collaborative_embeddings(model.adjacency, model.user_embedding, model.item_embedding, model.config.n_layers)
+    content = collaborative_embeddings(
+        model.adjacency, model.user_embedding, _content_embedding(model), model.config.n_layers
+    )
+    torch.testing.assert_close(users, (ids[0] + content[0]).detach(), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(items, (ids[1] + content[1]).detach(), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("propagation", ["input", "view"])
+def test_propagated_content_trains_the_text_projection_through_the_users(propagation: str) -> None:
+    data = _dataset()
+    model = _model(dataset=data, content_propagation=propagation, conf_weight=0.0)
+    batch = _batch(data)
+    model.loss(batch).backward()
+    assert model.text.projection.weight.grad is not None
+    assert model.text.projection.weight.grad.abs().sum() > 0
+    # the training loss scores with the same representations as evaluation
+    model.eval()
+    users, items = model.scoring_embeddings()
+    with torch.no_grad():
+        model.train()
+        out = model.content(torch.arange(model.n_items))
+        train_users, train_items = model._propagate(out["fused"])
+    torch.testing.assert_close(train_users, users, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(train_items, items, atol=1e-5, rtol=1e-4)

@@ -90,6 +90,14 @@ class MDRCHCAConfig(ModelConfig):
     """``collaborative``: each item's fused content f_i is rescaled to the mean norm of the collaborative item
     embeddings (direction learned, scale tied), so content cannot swamp the collaborative signal by
     magnitude (unscaled, it grew to ~100x the collaborative norm on Last.fm); ``none``: f_i as computed."""
+    content_propagation: str = "view"
+    """How the fused content f_i reaches the users. ``none``: only the item side, h_i = e_i + f_i after the
+    collaborative LightGCN (users never see content); ``input``: f_i is added to the layer-0 item embedding
+    that LightGCN propagates, E_i^(0) + f_i, so each user aggregates the content of the items it
+    interacted with; ``view``: a second LightGCN propagates (E_u, f) and is added to the collaborative one,
+    u = U^0_u + U^f_u, i = I^0_i + I^f_i (a content view as CDGCL / MMGCN build). The paper's Eq. for the
+    collaborative branch does not say; ``input`` and ``view`` compute every item's content at each step
+    (the batch touches most items anyway). Chosen on validation, see docs/model.md."""
     item_graph_embeddings: bool = False
     """Extension, not in the paper: also propagate the item ID embeddings over the modality kNN graphs
     (mean over modalities, ``modality_layers`` hops, no weights, as FREEDOM does) and add the result to
@@ -315,45 +323,78 @@ class MDRCHCA(Recommender):
             terms.append(h)
         return torch.stack(terms).mean(0)
 
+    def _scaled(self, fused: torch.Tensor) -> torch.Tensor:
+        if self.config.content_scale != "collaborative":
+            return fused
+        target = self.item_embedding.detach().norm(dim=1).mean()
+        return fused / fused.norm(dim=1, keepdim=True).clamp_min(1e-12) * target
+
     def _item_representation(
         self, collaborative: torch.Tensor, fused: torch.Tensor, items: torch.Tensor | None = None
     ) -> torch.Tensor:
-        if self.config.content_scale == "collaborative":
-            target = self.item_embedding.detach().norm(dim=1).mean()
-            fused = fused / fused.norm(dim=1, keepdim=True).clamp_min(1e-12) * target
+        """h_i for ``content_propagation=none``: collaborative item embedding plus (scaled) content."""
+        fused = self._scaled(fused)
         h = collaborative + fused if self.config.item_representation == "sum" else fused
         if self.config.item_graph_embeddings:
             graph = self._item_graph_term()
             h = h + (graph if items is None else graph[items])
         return h
 
+    def _propagate(self, fused: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every user and item representation, given every item's fused content ``[N, d]``."""
+        cfg = self.config
+        if cfg.content_propagation == "none":
+            users, items = self._collaborative()
+            return users, self._item_representation(items, fused)
+        content = self._scaled(fused)
+        if cfg.content_propagation == "input":
+            users, items = collaborative_embeddings(
+                self.adjacency, self.user_embedding, self.item_embedding + content, cfg.n_layers
+            )
+        else:
+            users, items = self._collaborative()
+            content_users, content_items = collaborative_embeddings(
+                self.adjacency, self.user_embedding, content, cfg.n_layers
+            )
+            users, items = users + content_users, items + content_items
+        if cfg.item_graph_embeddings:
+            items = items + self._item_graph_term()
+        return users, items
+
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
-        users, items = self._collaborative()
         context = self._graph_context()
         fused = torch.cat(
             [
                 self.content(chunk, context)["fused"]
-                for chunk in torch.arange(self.n_items, device=items.device).split(self.config.content_chunk)
+                for chunk in torch.arange(self.n_items, device=self.item_embedding.device).split(
+                    self.config.content_chunk
+                )
             ]
         )
-        return users, self._item_representation(items, fused)
+        return self._propagate(fused)
 
     def loss(self, batch: Batch) -> torch.Tensor:
         cfg = self.config
-        users_all, items_all = self._collaborative()
-        items, inverse = torch.unique(torch.cat([batch.pos_items, batch.neg_items]), return_inverse=True)
-        out = self.content(items)
-        h = self._item_representation(items_all[items], out["fused"], items)
         n = len(batch.users)
+        if cfg.content_propagation == "none":  # only the batch's items need their content
+            users_all, items_all = self._collaborative()
+            items, inverse = torch.unique(torch.cat([batch.pos_items, batch.neg_items]), return_inverse=True)
+            out = self.content(items)
+            h = self._item_representation(items_all[items], out["fused"], items)
+            pos, neg, positive_rows = h[inverse[:n]], h[inverse[n:]], inverse[:n]
+        else:
+            out = self.content(torch.arange(self.n_items, device=self.item_embedding.device))
+            users_all, items_all = self._propagate(out["fused"])
+            pos, neg, positive_rows = items_all[batch.pos_items], items_all[batch.neg_items], batch.pos_items
         u = users_all[batch.users]
-        ranking = bpr_loss((u * h[inverse[:n]]).sum(-1), (u * h[inverse[n:]]).sum(-1))
+        ranking = bpr_loss((u * pos).sum(-1), (u * neg).sum(-1))
         reg = embedding_l2(
             self.user_embedding[batch.users], self.item_embedding[batch.pos_items], self.item_embedding[batch.neg_items]
         )
         total = ranking + cfg.reg_weight * reg
-        contrast = torch.zeros((), device=h.device)
+        contrast = torch.zeros((), device=pos.device)
         if cfg.conf_weight > 0:
-            rows = torch.unique(inverse[:n])
+            rows = torch.unique(positive_rows)
             if len(rows) > cfg.conf_items:
                 rows = rows[torch.randperm(len(rows), device=rows.device)[: cfg.conf_items]]
             contrast = self.contrastive_loss({k: v[rows] for k, v in out.items() if k != "fused"})
@@ -461,6 +502,7 @@ def _check_options(config: MDRCHCAConfig) -> None:
         "pair_features": ("aligned", "denoised"),
         "item_representation": ("sum", "content"),
         "content_scale": ("collaborative", "none"),
+        "content_propagation": ("none", "input", "view"),
     }
     for key, allowed in choices.items():
         if getattr(config, key) not in allowed:
