@@ -4,19 +4,20 @@
 # all on the token / region features (DATA/ml100k, PCA-64) and all at once on one GPU, each with a time
 # budget; then the test breakdown by user activity and item popularity of every MDR-CHCA and LightGCN run.
 # Selection is on validation (`mdrchca report` shows it). With ARCHIVE=FILE.tgz, the small result files.
+# RUNS=... replaces the list of runs (format: benchmarks/device_tables.sh).
 #   DATA=.devdata OUT=/tmp/runs ARCHIVE=/tmp/ml100k.tgz bash benchmarks/device_mdrchca_ml100k.sh
 set -uo pipefail
 export PYTHONPATH="$PWD/src:${PYTHONPATH:-}" DATA=${DATA:-.devdata} OUT=${OUT:-runs/device} PARALLEL=1 BENCH=0
 export RUN_TIMEOUT=${RUN_TIMEOUT:-400} MAX_SECONDS=${MAIN_SECONDS:-330}
 LR=${LR:-0.005}
-DATASETS=ml100k RUNS="mdrchca:learning_rate=$LR,content_propagation=view \
+DEFAULT_RUNS="mdrchca:learning_rate=$LR,content_propagation=view \
 mdrchca:learning_rate=$LR,content_propagation=input \
 mdrchca:learning_rate=$LR,content_propagation=view,seed=1 \
 mdrchca:learning_rate=$LR,content_propagation=input,seed=1 \
 mdrchca_a:learning_rate=$LR,content_propagation=view \
 mdrchca_b:learning_rate=$LR,content_propagation=view \
-lightgcn:learning_rate=$LR,max_seconds=150+lightgcn:learning_rate=$LR,seed=1,max_seconds=150" \
-  bash benchmarks/device_tables.sh
+lightgcn:learning_rate=$LR,max_seconds=150+lightgcn:learning_rate=$LR,seed=1,max_seconds=150"
+DATASETS=ml100k RUNS=${RUNS:-$DEFAULT_RUNS} bash benchmarks/device_tables.sh
 for run in "$OUT"/ml100k-mdrchca-* "$OUT"/ml100k-lightgcn-*; do
   [ -f "$run/metrics.json" ] || continue
   python3 -m mdrchca.cli.main -q evaluate --run "$run" --split test --breakdown > "$run.breakdown.md" 2>&1 &

@@ -84,8 +84,8 @@ class MDRCHCAConfig(ModelConfig):
     pair_features: str = "aligned"
     """Features compared in the InfoNCE: ``aligned`` (t^_w vs v^_p) or ``denoised`` (t~_w vs v~_p)."""
     item_representation: str = "sum"
-    """``sum``: h_i = e_i + f_i (collaborative plus fused content); ``content``: h_i = f_i (the paper's literal
-    reading)."""
+    """With ``content_propagation=none``: ``sum``: h_i = e_i + f_i (collaborative plus fused content);
+    ``content``: h_i = f_i (the paper's literal reading). The propagating settings always sum."""
     content_scale: str = "collaborative"
     """``collaborative``: each item's fused content f_i is rescaled to the mean norm of the collaborative item
     embeddings (direction learned, scale tied), so content cannot swamp the collaborative signal by
@@ -190,7 +190,11 @@ class MDRCHCA(Recommender):
     7. :math:`\mathcal L_{conf}`: confidence-weighted InfoNCE over positive / hard / random pairs, adaptive
        thresholds :math:`\theta_{pos}, \theta_{neg}`.
     8. Fusion :math:`f_i = b_t \mathrm{mean}_w \hat t_w + b_v \mathrm{mean}_p \hat v_p`, :math:`(b_t, b_v) =`
-       softmax of two learned scalars; :math:`h_i = e_i + f_i`; :math:`\hat y_{ui} = u \cdot h_i`.
+       softmax of two learned scalars, rescaled to the collaborative norm (``content_scale``).
+    9. Content to the users (``content_propagation``): ``view`` (default) adds a content LightGCN,
+       :math:`(U^f, I^f) = \mathrm{LightGCN}(E_u, f)`, :math:`u = U^0_u + U^f_u`, :math:`h_i = I^0_i + I^f_i`;
+       ``input`` propagates :math:`E_i + f` instead of :math:`E_i`; ``none`` is :math:`h_i = e_i + f_i`.
+       :math:`\hat y_{ui} = u \cdot h_i`.
 
     Loss: :math:`\mathcal L_{BPR} + \lambda_c \mathcal L_{conf} + \lambda_{reg} \lVert E^{(0)}_{batch} \rVert^2`.
     Variants: ``alignment=full`` (A), ``contrastive=standard`` (B).
