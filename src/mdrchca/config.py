@@ -77,7 +77,8 @@ class TrainConfig:
     device: str = "auto"
     """``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
     num_threads: int = 0
-    """CPU threads for torch; 0 keeps torch's default."""
+    """CPU threads for torch; 0 keeps torch's default. With more than one thread MDR-CHCA's runs differ in the
+    last digits from one run to the next (accumulation order); 1 makes CPU reruns bit-identical."""
 
 
 @dataclass
