@@ -95,7 +95,8 @@ class MDRCHCAConfig(ModelConfig):
     collaborative LightGCN (users never see content); ``input``: f_i is added to the layer-0 item embedding
     that LightGCN propagates, E_i^(0) + f_i, so each user aggregates the content of the items it
     interacted with; ``view``: a second LightGCN propagates (E_u, f) and is added to the collaborative one,
-    u = U^0_u + U^f_u, i = I^0_i + I^f_i (a content view as CDGCL / MMGCN build). The paper's Eq. for the
+    u = U^0_u + U^f_u, i = I^0_i + I^f_i (a content view as CDGCL / MMGCN build; computed as one LightGCN of
+    (2 E_u, E_i + f), the same by linearity). The paper's Eq. for the
     collaborative branch does not say; ``input`` and ``view`` compute every item's content at each step
     (the batch touches most items anyway). Chosen on validation, see docs/model.md."""
     item_graph_embeddings: bool = False
@@ -350,17 +351,12 @@ class MDRCHCA(Recommender):
         if cfg.content_propagation == "none":
             users, items = self._collaborative()
             return users, self._item_representation(items, fused)
-        content = self._scaled(fused)
-        if cfg.content_propagation == "input":
-            users, items = collaborative_embeddings(
-                self.adjacency, self.user_embedding, self.item_embedding + content, cfg.n_layers
-            )
-        else:
-            users, items = self._collaborative()
-            content_users, content_items = collaborative_embeddings(
-                self.adjacency, self.user_embedding, content, cfg.n_layers
-            )
-            users, items = users + content_users, items + content_items
+        # LightGCN is linear, so view's LightGCN(E_u, E_i) + LightGCN(E_u, f) is one propagation of
+        # (2 E_u, E_i + f); input is LightGCN(E_u, E_i + f). The two differ only in the users' layer 0.
+        user_weight = 2.0 if cfg.content_propagation == "view" else 1.0
+        users, items = collaborative_embeddings(
+            self.adjacency, user_weight * self.user_embedding, self.item_embedding + self._scaled(fused), cfg.n_layers
+        )
         if cfg.item_graph_embeddings:
             items = items + self._item_graph_term()
         return users, items
