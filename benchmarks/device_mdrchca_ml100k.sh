@@ -17,8 +17,9 @@ mdrchca:learning_rate=$LR,content_propagation=input,seed=1 \
 mdrchca_a:learning_rate=$LR,content_propagation=view \
 mdrchca_b:learning_rate=$LR,content_propagation=view \
 lightgcn:learning_rate=$LR,max_seconds=150+lightgcn:learning_rate=$LR,seed=1,max_seconds=150"
-DATASETS=ml100k RUNS=${RUNS:-$DEFAULT_RUNS} bash benchmarks/device_tables.sh
-for run in "$OUT"/ml100k-mdrchca-* "$OUT"/ml100k-lightgcn-*; do
+# the archive is written once, below, with the breakdowns in it
+DATASETS=ml100k RUNS=${RUNS:-$DEFAULT_RUNS} ARCHIVE= bash benchmarks/device_tables.sh
+for run in "$OUT"/ml100k-{mdrchca,lightgcn}{,-*}; do  # MDR-CHCA and LightGCN runs, with or without settings
   [ -f "$run/metrics.json" ] || continue
   python3 -m mdrchca.cli.main -q evaluate --run "$run" --split test --breakdown > "$run.breakdown.md" 2>&1 &
 done
