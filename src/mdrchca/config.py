@@ -79,6 +79,12 @@ class TrainConfig:
     num_threads: int = 0
     """CPU threads for torch; 0 keeps torch's default. With more than one thread MDR-CHCA's runs differ in the
     last digits from one run to the next (accumulation order); 1 makes CPU reruns bit-identical."""
+    deterministic: bool = False
+    """Ask torch for deterministic kernels (``torch.use_deterministic_algorithms`` with
+    ``CUBLAS_WORKSPACE_CONFIG=:4096:8``; ops without one warn). On the CPU it makes reruns bit-identical with
+    several threads, about 12x slower for MDR-CHCA (``num_threads=1`` does the same for less). On CUDA it is
+    not enough (measured on an H100, docs/benchmarks.md): no op warns, yet two runs still differ (LightGCN in
+    the 9th digit of the loss; MDR-CHCA, whose top-k and threshold choices amplify it, far more)."""
 
 
 @dataclass

@@ -95,3 +95,18 @@ def test_learning_rate_schedule_follows_mmrec_decay(small_catalogue) -> None:
     assert [trainer.learning_rate(e) for e in (1, 3, 5)] == [0.01, 0.005, 0.0025]
     trainer.fit()
     assert abs(trainer.optimizer.param_groups[0]["lr"] - 0.01 * 0.5**1) < 1e-12  # epoch 3
+
+
+def test_deterministic_option_turns_on_torch_deterministic_kernels(small_catalogue: Path) -> None:
+    data = load_dataset(small_catalogue)
+    before = torch.are_deterministic_algorithms_enabled()
+    try:
+        plain = Trainer(_config(), data, progress=False).fit()
+        assert not torch.are_deterministic_algorithms_enabled()
+        strict = Trainer(_config("deterministic=true"), data, progress=False).fit()
+        assert torch.are_deterministic_algorithms_enabled()
+        # on the CPU LightGCN is already deterministic: the option must not change what it computes
+        assert [r["loss"] for r in strict.history] == [r["loss"] for r in plain.history]
+        assert strict.test == plain.test
+    finally:
+        torch.use_deterministic_algorithms(before)

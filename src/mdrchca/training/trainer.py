@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,9 @@ class Trainer:
         tc = config.train
         if tc.num_threads > 0:
             torch.set_num_threads(tc.num_threads)
+        if tc.deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts
+            torch.use_deterministic_algorithms(True, warn_only=True)
         self.device = resolve_device(tc.device)
         set_seed(tc.seed)
         self.model = build_model(config, dataset).to(self.device)
