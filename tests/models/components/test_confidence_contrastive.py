@@ -2,7 +2,12 @@ import math
 
 import torch
 
-from mdrchca.models.components.confidence import image_confidence, text_confidence
+from mdrchca.models.components.confidence import (
+    candidate_cosine,
+    image_confidence,
+    region_column_max,
+    text_confidence,
+)
 from mdrchca.models.components.contrastive import (
     AdaptiveThresholds,
     confidence_weighted_infonce,
@@ -129,3 +134,44 @@ def test_two_view_infonce_by_hand() -> None:
         expected += -math.log(pos / (cross + refl)) / 3
     assert abs(two_view_infonce(z1, z2, tau).item() - expected) < 1e-5
     assert abs(two_view_infonce(z1, z2, tau, chunk=2).item() - expected) < 1e-5
+
+
+def test_loss_weighted_infonce_by_hand() -> None:
+    tau = 0.5
+    s_pos, c_pos = torch.tensor([0.8, 0.2]), torch.tensor([0.5, 0.25])
+    s_hard, c_hard = torch.tensor([[0.6], [0.3]]), torch.tensor([[0.4], [0.9]])
+    hard_mask = torch.tensor([[True], [False]])
+    s_rand, rand_mask = torch.tensor([[0.1], [-0.2]]), torch.tensor([[True], [True]])
+    loss = confidence_weighted_infonce(s_pos, c_pos, s_hard, c_hard, hard_mask, s_rand, rand_mask, tau, "loss")
+    # confidences weight the terms; the logits are the plain similarities
+    first = -math.log(math.exp(0.8 / tau) / (math.exp(0.8 / tau) + math.exp(0.6 / tau) + math.exp(0.1 / tau)))
+    second = -math.log(math.exp(0.2 / tau) / (math.exp(0.2 / tau) + math.exp(-0.2 / tau)))
+    assert math.isclose(loss.item(), (0.5 * first + 0.25 * second) / 0.75, rel_tol=1e-6)
+
+
+def test_logit_weighting_prefers_the_collapsed_solution_and_loss_weighting_does_not() -> None:
+    """With c < 1 the literal form scores 'every cosine -1' below real alignment (what training found)."""
+    c = torch.tensor([0.1])
+    no_hard = (torch.zeros(1, 1), torch.ones(1, 1), torch.zeros(1, 1, dtype=torch.bool))
+    rand_ok = torch.ones(1, 16, dtype=torch.bool)
+    aligned = (torch.tensor([1.0]), torch.zeros(1, 16))  # positive at 1, negatives orthogonal
+    collapsed = (torch.tensor([-1.0]), torch.full((1, 16), -1.0))  # everything anti-aligned
+
+    def loss(pair: tuple[torch.Tensor, torch.Tensor], weighting: str) -> float:
+        return confidence_weighted_infonce(pair[0], c, *no_hard, pair[1], rand_ok, 0.5, weighting).item()
+
+    assert loss(collapsed, "logit") < loss(aligned, "logit")
+    assert loss(aligned, "loss") < loss(collapsed, "loss")
+
+
+def test_candidate_cosine_and_region_column_max_by_hand() -> None:
+    queries = torch.tensor([[[1.0, 0.0], [0.0, 2.0]]])  # [B=1, Q=2, d=2]
+    sources = torch.tensor([[[3.0, 0.0], [1.0, 1.0], [0.0, -1.0]]])  # 3 sources
+    candidates = torch.tensor([[[0, 1], [1, 2]]])
+    valid = torch.tensor([[[True, True], [True, False]]])
+    cos = candidate_cosine(queries, sources, candidates, valid)
+    r = 1 / math.sqrt(2)
+    torch.testing.assert_close(cos, torch.tensor([[[1.0, r], [r, -math.inf]]]))
+    # per source: the largest value among the queries that have it as a candidate
+    column = region_column_max(cos, candidates, 3)
+    torch.testing.assert_close(column.squeeze(-1), torch.tensor([[1.0, r, -math.inf]]))

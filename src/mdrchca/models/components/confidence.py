@@ -47,3 +47,33 @@ def image_confidence(
     elif form != "coarse":
         raise ValueError(f"unknown image confidence form {form!r}")
     return torch.where(region_mask, g, torch.zeros_like(g))
+
+
+def candidate_cosine(
+    queries: torch.Tensor, sources: torch.Tensor, candidates: torch.Tensor, valid: torch.Tensor
+) -> torch.Tensor:
+    r""":math:`\cos(x_w, y_p)` of each query with each of its candidate sources, ``[B, Q, C]``, ``-inf`` where
+    not ``valid``: the reading of ``confidence_source="denoised"``, in the space of the denoised features
+    :math:`\tilde t, \tilde v` that the InfoNCE with ``pair_features="denoised"`` trains.
+
+    ``queries [B, Q, d]``, ``sources [B, S, d]``, ``candidates [B, Q, C]`` source indices.
+    """
+    q = torch.nn.functional.normalize(queries, dim=-1)
+    s = torch.nn.functional.normalize(sources, dim=-1)
+    B, Q, C = candidates.shape
+    gathered = s.gather(1, candidates.reshape(B, Q * C, 1).expand(-1, -1, s.shape[-1])).view(B, Q, C, -1)
+    cosine = torch.einsum("bqd,bqcd->bqc", q, gathered)
+    return cosine.masked_fill(~valid, -torch.inf)
+
+
+def region_column_max(values: torch.Tensor, candidates: torch.Tensor, n_regions: int) -> torch.Tensor:
+    r"""For each region, the largest token-to-region read that names it, :math:`\max_w \mathrm{Attn}_{wp}`
+    over the tokens w with p among their candidates: ``[B, R, 1]``, ``-inf`` for regions no token reaches.
+
+    ``values [B, L, C]`` (``-inf`` off the candidates), ``candidates [B, L, C]`` region indices. This is the
+    image side's fine read taken from the token-region attention itself (``image_fine=token``).
+    """
+    B = values.shape[0]
+    out = values.new_full((B, n_regions), -torch.inf)
+    out = out.scatter_reduce(1, candidates.reshape(B, -1), values.reshape(B, -1), reduce="amax")
+    return out.unsqueeze(-1)

@@ -96,23 +96,41 @@ def confidence_weighted_infonce(
     s_rand: torch.Tensor,
     rand_mask: torch.Tensor,
     tau: float,
+    weighting: str = "logit",
 ) -> torch.Tensor:
-    r"""Confidence-weighted InfoNCE (MODEL.md §7):
+    r"""Confidence-weighted InfoNCE (MODEL.md §7). ``weighting="logit"``, the literal reading:
 
     .. math::
         \mathcal L_{conf} = -\frac{1}{|\mathcal P|} \sum_{\mathcal P}
         \log \frac{e^{c\, s^+ / \tau}}{e^{c\, s^+/\tau} + \sum_{hard} e^{c_h s_h / \tau} + \sum_{rand} e^{s_r/\tau}}
 
+    ``weighting="loss"``: the confidences weight each anchor's term instead of its logits,
+
+    .. math::
+        \mathcal L_{conf} = -\frac{\sum_{\mathcal P} c \log \frac{e^{s^+/\tau}}{e^{s^+/\tau}
+        + \sum_{hard} e^{s_h/\tau} + \sum_{rand} e^{s_r/\tau}}}{\sum_{\mathcal P} c}
+
+    The literal form has a degenerate minimum when c < 1: with every similarity at -1 the positive's logit
+    -c/tau still beats the negatives' -1/tau by (1 - c)/tau, a lower loss than true alignment gives; training
+    found it (every query-key cosine -1 after 30 epochs, docs/model.md).
+
     ``s_pos, c_pos [N]``; ``s_hard, c_hard, hard_mask [N, H]``; ``s_rand, rand_mask [N, M]``. Masked entries
-    are left out of the sums. With all confidences 1 and no hard negative this is plain InfoNCE.
+    are left out of the sums. With all confidences 1 and no hard negative both are plain InfoNCE.
     """
     if s_pos.numel() == 0:
         return s_pos.sum() * 0.0
+    if weighting == "loss":
+        weights, c_pos, c_hard = c_pos, torch.ones_like(c_pos), torch.ones_like(c_hard)
+    elif weighting != "logit":
+        raise ValueError(f"unknown confidence weighting {weighting!r}")
     pos = (c_pos * s_pos / tau).unsqueeze(1)
     hard = (c_hard * s_hard / tau).masked_fill(~hard_mask, -torch.inf)
     rand = (s_rand / tau).masked_fill(~rand_mask, -torch.inf)
     logits = torch.cat([pos, hard, rand], dim=1)
-    return -(pos.squeeze(1) - torch.logsumexp(logits, dim=1)).mean()
+    per_anchor = -(pos.squeeze(1) - torch.logsumexp(logits, dim=1))
+    if weighting == "loss":
+        return (weights * per_anchor).sum() / weights.sum().clamp_min(1e-12)
+    return per_anchor.mean()
 
 
 def sample_other_items(
