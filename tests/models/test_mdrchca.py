@@ -89,11 +89,20 @@ def test_loss_decreases_on_a_tiny_dataset() -> None:
 @pytest.mark.parametrize("variant", ["mdrchca", "mdrchca_b"])
 def test_contrastive_gradient_reaches_the_alignment(variant: str) -> None:
     data = _dataset()
+    # default: the InfoNCE compares the attention's queries and keys of detached denoised features
     model = _model(variant, data, theta_pos=0.0)
     out = model.content(torch.arange(data.n_items))
     loss = model.contrastive_loss({k: v for k, v in out.items() if k != "fused"})
     assert loss.item() > 0
     loss.backward()
+    for layer in (model.text_to_region.query, model.text_to_region.key):
+        assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0, layer
+    for layer in (model.text_to_region.value, model.text_denoiser.query, model.text.projection):
+        assert layer.weight.grad is None, layer  # detach_pair_inputs: the content is left to the ranking loss
+
+    model = _model(variant, data, theta_pos=0.0, pair_features="aligned")
+    out = model.content(torch.arange(data.n_items))
+    model.contrastive_loss({k: v for k, v in out.items() if k != "fused"}).backward()
     for layer in (
         model.text_to_region.query,
         model.text_to_region.value,
@@ -249,3 +258,54 @@ def test_propagated_content_trains_the_text_projection_through_the_users(propaga
         train_users, train_items = model._propagate(out["fused"])
     torch.testing.assert_close(train_users, users, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(train_items, items, atol=1e-5, rtol=1e-4)
+
+
+def test_view_contrast_scores_like_view_and_adds_the_in_batch_infonce_of_the_two_views() -> None:
+    from torch.nn import functional as F
+
+    from mdrchca.models.components.contrastive import in_batch_infonce
+
+    data = _dataset()
+    batch = _batch(data)
+    plain = _model(dataset=data, content_propagation="view", conf_weight=0.0)
+    extended = _model(dataset=data, content_propagation="view", conf_weight=0.0, view_contrast=0.3)
+    extended.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        fused = extended.content(torch.arange(data.n_items))["fused"]
+        users_c, items_c, users_f, items_f = extended._views(fused)
+        users, items = extended._propagate(fused)
+    # the two views propagated apart add up to view's single propagation of (2 E_u, E_i + f)
+    torch.testing.assert_close(users_c + users_f, users, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(items_c + items_f, items, atol=1e-5, rtol=1e-4)
+    u, i = torch.unique(batch.users), torch.unique(batch.pos_items)
+    views = in_batch_infonce(F.normalize(users_c[u], dim=1), F.normalize(users_f[u], dim=1), 0.2) + in_batch_infonce(
+        F.normalize(items_c[i], dim=1), F.normalize(items_f[i], dim=1), 0.2
+    )
+    torch.manual_seed(0)
+    base = plain.loss(batch)
+    torch.manual_seed(0)
+    total = extended.loss(batch)
+    torch.testing.assert_close(total, base + 0.3 * views, atol=1e-5, rtol=1e-4)
+    assert extended.last_loss_parts["views"] == pytest.approx(float(views), rel=1e-4)
+    total.backward()  # the contrast trains the content branch too
+    assert extended.text.projection.weight.grad.abs().sum() > 0
+
+
+def test_view_contrast_needs_the_view_propagation() -> None:
+    from mdrchca.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="view_contrast needs content_propagation=view"):
+        _model(content_propagation="input", view_contrast=0.1)
+
+
+def test_attention_pair_features_are_the_head_averaged_query_key_cosine() -> None:
+    from torch.nn import functional as F
+
+    from mdrchca.models.mdrchca import _head_normalized
+
+    g = torch.Generator().manual_seed(0)
+    q, k = torch.randn(5, 8, generator=g), torch.randn(5, 8, generator=g)
+    by_head = F.cosine_similarity(q.view(5, 4, 2), k.view(5, 4, 2), dim=-1).mean(-1)
+    torch.testing.assert_close((_head_normalized(q, 4) * _head_normalized(k, 4)).sum(-1), by_head)
+    # the InfoNCE's normalisation leaves them as they are
+    torch.testing.assert_close(F.normalize(_head_normalized(q, 4), dim=-1), _head_normalized(q, 4))

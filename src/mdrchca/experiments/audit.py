@@ -10,13 +10,14 @@ import pandas as pd
 from mdrchca.data.dataset import RecDataset
 from mdrchca.errors import MdrchcaError
 
-AUDIT_SCORES = ("confidence", "text_confidence", "image_confidence", "alignment_similarity")
+AUDIT_SCORES = ("confidence", "pair_confidence", "image_confidence", "alignment_similarity")
 
 
 def audit_items(model, dataset: RecDataset, by: str = "confidence") -> pd.DataFrame:
-    """One row per item: ``itemID, confidence`` (mean pair confidence c^t_w c^v_p*), the text and image
-    confidences, the mean token-to-best-region cosine, whether each modality is present and the item's
-    training interactions; sorted by ``by``, lowest first (items missing a modality last)."""
+    """One row per item: ``itemID, confidence`` (mean text confidence c^t_w over its tokens), the mean pair
+    confidence c^t_w c^v_p*, the mean image confidence, the mean token-to-best-region cosine, whether each
+    modality is present and the item's training interactions; sorted by ``by``, lowest first (items
+    missing a modality last). See ``MDRCHCA.item_confidence``."""
     if by not in AUDIT_SCORES:
         raise MdrchcaError(f"cannot rank by {by!r}; choose one of {', '.join(AUDIT_SCORES)}")
     if not hasattr(model, "item_confidence"):

@@ -19,12 +19,18 @@ from mdrchca.models.components.alignment import (
     CrossModalAttention,
     align,
 )
-from mdrchca.models.components.confidence import image_confidence, text_confidence
+from mdrchca.models.components.confidence import (
+    candidate_cosine,
+    image_confidence,
+    region_column_max,
+    text_confidence,
+)
 from mdrchca.models.components.contrastive import (
     AdaptiveThresholds,
     candidate_pairs,
     confidence_weighted_infonce,
     hard_negative_mask,
+    in_batch_infonce,
     positive_mask,
     sample_other_items,
 )
@@ -64,6 +70,9 @@ class MDRCHCAConfig(ModelConfig):
     contrastive: str = "confidence"
     """``confidence`` (confidence-weighted InfoNCE with adaptive thresholds) or ``standard`` (variant B:
     plain InfoNCE, every token-to-best-region pair positive, in-batch negatives, uniform weights)."""
+    confidence_weighting: str = "loss"
+    """Where the confidences enter the InfoNCE: ``logit`` (c s / tau inside the exponentials, the literal
+    reading) or ``loss`` (each positive pair's term weighted by its c; the logits unweighted)."""
     conf_weight: float = 0.1
     """Weight lambda_c of the contrastive loss."""
     theta_pos: float = 0.6
@@ -75,14 +84,26 @@ class MDRCHCAConfig(ModelConfig):
     eta_2: float = 0.05
     """Update rate of theta_neg."""
     confidence_source: str = "cosine"
-    """What of the fine attention the confidences read: ``cosine`` (head-averaged cos(q, k) / tau, bounded
-    and comparable across items), ``logits`` (q.k / sqrt(d_h): saturates as they grow in training) or
-    ``weights`` (softmax weights: the literal reading)."""
+    """What the confidences read over the fine attention's candidates: ``cosine`` (head-averaged cos(q, k) /
+    tau of the attention, bounded and comparable across items), ``logits`` (q.k / sqrt(d_h): saturates as
+    they grow in training), ``weights`` (softmax weights: the literal reading) or ``denoised`` (cos(t~_w,
+    v~_p) / tau of the denoised features, the space the InfoNCE trains with ``pair_features=denoised``)."""
     image_confidence: str = "product"
     """``product``: rescaled phrase softmax times sigmoid of the region's max fine attention logit;
     ``coarse``: the rescaled phrase softmax alone."""
-    pair_features: str = "aligned"
-    """Features compared in the InfoNCE: ``aligned`` (t^_w vs v^_p) or ``denoised`` (t~_w vs v~_p)."""
+    detach_pair_inputs: bool = True
+    """With ``pair_features=attention``: feed the InfoNCE's query / key projections detached denoised
+    features, so L_conf trains only the attention's W_Q, W_K and leaves the content features to the
+    ranking loss."""
+    image_fine: str = "region"
+    """The "region's fine attention" the image confidence combines: ``region`` (the regions' own attention
+    over the tokens of their top-k_p phrases, region_to_text) or ``token`` (the region's column of the
+    token-region attention, max_w Attn_wp over the tokens that have it as a candidate: the attention the
+    InfoNCE trains with ``pair_features=attention``)."""
+    pair_features: str = "attention"
+    """Features compared in the InfoNCE: ``aligned`` (t^_w vs v^_p), ``denoised`` (t~_w vs v~_p) or
+    ``attention`` (the fine attention's query t~_w W_Q against the key v~_p W_K, head-averaged cosine: the
+    space the default confidences read, so the loss teaches the attention which region matches a token)."""
     item_representation: str = "sum"
     """With ``content_propagation=none``: ``sum``: h_i = e_i + f_i (collaborative plus fused content);
     ``content``: h_i = f_i (the paper's literal reading). The propagating settings always sum."""
@@ -99,6 +120,12 @@ class MDRCHCAConfig(ModelConfig):
     (2 E_u, E_i + f), the same by linearity). The paper's Eq. for the
     collaborative branch does not say; ``input`` and ``view`` compute every item's content at each step
     (the batch touches most items anyway). Chosen on validation, see docs/model.md."""
+    view_contrast: float = 0.0
+    """Extension, not in the paper (0 = off): weight of an in-batch InfoNCE between the collaborative view
+    LightGCN(E_u, E_i) and the content view LightGCN(E_u, f) of the batch's users and of its positive items
+    (as CDGCL / SGL contrast views); needs ``content_propagation=view``. Chosen on validation per dataset."""
+    view_temperature: float = 0.2
+    """Temperature of the view contrast."""
     item_graph_embeddings: bool = False
     """Extension, not in the paper: also propagate the item ID embeddings over the modality kNN graphs
     (mean over modalities, ``modality_layers`` hops, no weights, as FREEDOM does) and add the result to
@@ -189,7 +216,8 @@ class MDRCHCA(Recommender):
        :math:`\hat t_w = \sum_p A^s_{wp} \tilde v_p W_V` (and the mirror :math:`\hat v_p` for regions).
     6. Confidence :math:`c^t_w = \sigma(\max_p \mathrm{Attn}_{wp})`, :math:`c^v_p` from the rescaled phrase softmax.
     7. :math:`\mathcal L_{conf}`: confidence-weighted InfoNCE over positive / hard / random pairs, adaptive
-       thresholds :math:`\theta_{pos}, \theta_{neg}`.
+       thresholds :math:`\theta_{pos}, \theta_{neg}`; by default s is the head-averaged cosine of the fine
+       attention's query and key (``pair_features``) and c weights each pair's term (``confidence_weighting``).
     8. Fusion :math:`f_i = b_t \mathrm{mean}_w \hat t_w + b_v \mathrm{mean}_p \hat v_p`, :math:`(b_t, b_v) =`
        softmax of two learned scalars, rescaled to the collaborative norm (``content_scale``).
     9. Content to the users (``content_propagation``): ``view`` (default) adds a content LightGCN,
@@ -285,11 +313,18 @@ class MDRCHCA(Recommender):
         text_out, region_out = aligned.text, aligned.region
         similarity, phrase_mask = aligned.similarity, aligned.phrase_mask
 
-        read = cfg.confidence_source  # the attention's cosine / tau, logits or weights
-        scale = cfg.tau if read == "cosine" else 1.0
-        c_text = text_confidence(getattr(text_out, read) / scale, token_mask)
+        read = cfg.confidence_source
+        if read == "denoised":  # cos(t~_w, v~_p) over the attention's candidates
+            text_read = candidate_cosine(tokens, regions, text_out.candidates, torch.isfinite(text_out.cosine))
+            region_read = candidate_cosine(regions, tokens, region_out.candidates, torch.isfinite(region_out.cosine))
+        else:  # the attention's cosine, logits or weights
+            text_read, region_read = getattr(text_out, read), getattr(region_out, read)
+        if cfg.image_fine == "token":  # the region's column of the token-region attention
+            region_read = region_column_max(text_read, text_out.candidates, regions.shape[1])
+        scale = cfg.tau if read in ("cosine", "denoised") else 1.0
+        c_text = text_confidence(text_read / scale, token_mask)
         c_region = image_confidence(
-            similarity, phrase_mask, region_mask, getattr(region_out, read) / scale, cfg.tau, cfg.image_confidence
+            similarity, phrase_mask, region_mask, region_read / scale, cfg.tau, cfg.image_confidence
         )
 
         z_text = _masked_mean(text_out.aligned, token_mask)
@@ -361,6 +396,18 @@ class MDRCHCA(Recommender):
             items = items + self._item_graph_term()
         return users, items
 
+    def _views(self, fused: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The collaborative and the content view of ``content_propagation=view``, propagated apart:
+        (U^0, I^0) = LightGCN(E_u, E_i) and (U^f, I^f) = LightGCN(E_u, f)."""
+        cfg = self.config
+        users_c, items_c = collaborative_embeddings(
+            self.adjacency, self.user_embedding, self.item_embedding, cfg.n_layers
+        )
+        users_f, items_f = collaborative_embeddings(
+            self.adjacency, self.user_embedding, self._scaled(fused), cfg.n_layers
+        )
+        return users_c, items_c, users_f, items_f
+
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         context = self._graph_context()
         fused = torch.cat(
@@ -376,12 +423,30 @@ class MDRCHCA(Recommender):
     def loss(self, batch: Batch) -> torch.Tensor:
         cfg = self.config
         n = len(batch.users)
+        views = torch.zeros(())
         if cfg.content_propagation == "none":  # only the batch's items need their content
             users_all, items_all = self._collaborative()
             items, inverse = torch.unique(torch.cat([batch.pos_items, batch.neg_items]), return_inverse=True)
             out = self.content(items)
             h = self._item_representation(items_all[items], out["fused"], items)
             pos, neg, positive_rows = h[inverse[:n]], h[inverse[n:]], inverse[:n]
+        elif cfg.view_contrast > 0:
+            out = self.content(torch.arange(self.n_items, device=self.item_embedding.device))
+            users_c, items_c, users_f, items_f = self._views(out["fused"])
+            users_all, items_all = users_c + users_f, items_c + items_f
+            if cfg.item_graph_embeddings:
+                items_all = items_all + self._item_graph_term()
+            pos, neg, positive_rows = items_all[batch.pos_items], items_all[batch.neg_items], batch.pos_items
+            u_rows, i_rows = torch.unique(batch.users), torch.unique(batch.pos_items)
+            views = in_batch_infonce(
+                nn.functional.normalize(users_c[u_rows], dim=1),
+                nn.functional.normalize(users_f[u_rows], dim=1),
+                cfg.view_temperature,
+            ) + in_batch_infonce(
+                nn.functional.normalize(items_c[i_rows], dim=1),
+                nn.functional.normalize(items_f[i_rows], dim=1),
+                cfg.view_temperature,
+            )
         else:
             out = self.content(torch.arange(self.n_items, device=self.item_embedding.device))
             users_all, items_all = self._propagate(out["fused"])
@@ -392,6 +457,8 @@ class MDRCHCA(Recommender):
             self.user_embedding[batch.users], self.item_embedding[batch.pos_items], self.item_embedding[batch.neg_items]
         )
         total = ranking + cfg.reg_weight * reg
+        if cfg.view_contrast > 0:
+            total = total + cfg.view_contrast * views
         contrast = torch.zeros((), device=pos.device)
         if cfg.conf_weight > 0:
             rows = torch.unique(positive_rows)
@@ -399,7 +466,7 @@ class MDRCHCA(Recommender):
                 rows = rows[torch.randperm(len(rows), device=rows.device)[: cfg.conf_items]]
             contrast = self.contrastive_loss({k: v[rows] for k, v in out.items() if k != "fused"})
             total = total + cfg.conf_weight * contrast
-        self.last_loss_parts = {"bpr": ranking.item(), "contrast": contrast.item()}
+        self.last_loss_parts = {"bpr": ranking.item(), "contrast": contrast.item(), "views": float(views.detach())}
         return total
 
     def contrastive_loss(self, out: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -420,8 +487,15 @@ class MDRCHCA(Recommender):
         item, token, region = pairs.item[anchors], pairs.token[anchors], pairs.region[anchors]
         if cfg.pair_features == "aligned":
             text_side, region_side = out["text_aligned"], out["region_aligned"]
-        else:
+        elif cfg.pair_features == "denoised":
             text_side, region_side = out["tokens"], out["regions"]
+        else:  # the fine attention's query / key space, which the default confidences read
+            attention = self.text_to_region
+            tokens, regions = out["tokens"], out["regions"]
+            if cfg.detach_pair_inputs:
+                tokens, regions = tokens.detach(), regions.detach()
+            text_side = _head_normalized(attention.query(tokens), cfg.heads)
+            region_side = _head_normalized(attention.key(regions), cfg.heads)
         anchor = nn.functional.normalize(text_side[item, token], dim=-1)
         all_regions = nn.functional.normalize(region_side, dim=-1)  # [B, R, d]
         s_pos = (anchor * all_regions[item, region]).sum(-1)
@@ -437,7 +511,9 @@ class MDRCHCA(Recommender):
             )
             s_hard = torch.einsum("nd,nrd->nr", anchor, all_regions[item])
             c_hard = (c_t[anchors].unsqueeze(1) * out["region_confidence"][item]).detach()
-            return confidence_weighted_infonce(s_pos, c_anchor, s_hard, c_hard, hard, s_rand, rand_ok, cfg.tau)
+            return confidence_weighted_infonce(
+                s_pos, c_anchor, s_hard, c_hard, hard, s_rand, rand_ok, cfg.tau, cfg.confidence_weighting
+            )
         none = torch.zeros(len(anchors), 1, dtype=torch.bool, device=anchor.device)
         ones = torch.ones_like(s_pos)
         return confidence_weighted_infonce(
@@ -452,12 +528,15 @@ class MDRCHCA(Recommender):
     # -- explain / audit ----------------------------------------------------------------------------------
     @torch.no_grad()
     def item_confidence(self, batch_size: int = 256) -> dict[str, np.ndarray]:
-        """Per item: mean pair confidence c^t_w c^v_{p*(w)} over its tokens (NaN without both modalities),
-        mean text and image confidence, and mean cosine of each token to its best region."""
+        """Per item (NaN without both modalities): ``confidence``, the mean text confidence c^t_w over its
+        tokens (how well its words find a matching region); ``pair_confidence``, the mean c^t_w c^v_{p*(w)};
+        ``image_confidence``, the mean c^v_p; ``alignment_similarity``, the mean cosine of each denoised token
+        to its best region. The image confidence is relative inside an item (its best region has g_p = 1),
+        so it cannot say that a whole image disagrees with the text; the text confidence can."""
         self.eval()
         context = self._graph_context()
         parts: dict[str, list[np.ndarray]] = {
-            k: [] for k in ("confidence", "text_confidence", "image_confidence", "alignment_similarity")
+            k: [] for k in ("confidence", "pair_confidence", "image_confidence", "alignment_similarity")
         }
         for chunk in torch.arange(self.n_items, device=self.item_embedding.device).split(batch_size):
             out = self.content(chunk, context)
@@ -469,8 +548,8 @@ class MDRCHCA(Recommender):
             region_vec = nn.functional.normalize(out["regions"], dim=-1)
             best_vec = region_vec.gather(1, best.unsqueeze(-1).expand_as(token_vec))
             per_position = {
-                "confidence": (c_pair, tm),
-                "text_confidence": (out["text_confidence"], tm),
+                "confidence": (out["text_confidence"], tm),
+                "pair_confidence": (c_pair, tm),
                 "image_confidence": (out["region_confidence"], rm),
                 "alignment_similarity": ((token_vec * best_vec).sum(-1), tm),
             }
@@ -487,6 +566,13 @@ class MDRCHCA(Recommender):
         return {k: v[0].cpu() for k, v in out.items()}
 
 
+def _head_normalized(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """Each head's slice scaled to unit norm, then the whole to unit norm: the dot product of two such vectors
+    is the head-averaged cosine (1/H) sum_h cos(q^h, k^h) that ``confidence_source=cosine`` reads."""
+    parts = nn.functional.normalize(x.unflatten(-1, (heads, -1)), dim=-1)
+    return parts.flatten(-2) / heads**0.5
+
+
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     m = mask.unsqueeze(-1).to(values.dtype)
     return (values * m).sum(1) / m.sum(1).clamp_min(1.0)
@@ -497,9 +583,11 @@ def _check_options(config: MDRCHCAConfig) -> None:
         "graph_scope": ("item", "token"),
         "alignment": ("hierarchical", "full"),
         "contrastive": ("confidence", "standard"),
-        "confidence_source": ("cosine", "logits", "weights"),
+        "confidence_source": ("cosine", "logits", "weights", "denoised"),
         "image_confidence": ("product", "coarse"),
-        "pair_features": ("aligned", "denoised"),
+        "pair_features": ("aligned", "denoised", "attention"),
+        "confidence_weighting": ("logit", "loss"),
+        "image_fine": ("region", "token"),
         "item_representation": ("sum", "content"),
         "content_scale": ("collaborative", "none"),
         "content_propagation": ("none", "input", "view"),
@@ -507,6 +595,8 @@ def _check_options(config: MDRCHCAConfig) -> None:
     for key, allowed in choices.items():
         if getattr(config, key) not in allowed:
             raise ConfigError(f"{key} must be one of {', '.join(allowed)}, not {getattr(config, key)!r}")
+    if config.view_contrast > 0 and config.content_propagation != "view":
+        raise ConfigError("view_contrast needs content_propagation=view (the two views it contrasts)")
     for key in ("k_r", "k_s", "k_p", "heads", "knn_k"):
         if getattr(config, key) < 1:
             raise ConfigError(f"{key} must be at least 1")
