@@ -408,6 +408,27 @@ class MDRCHCA(Recommender):
         )
         return users_c, items_c, users_f, items_f
 
+    def _views_with_contrast(
+        self, fused: torch.Tensor, batch: Batch
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``view``'s users and items (the two views summed) and the ``view_contrast`` InfoNCE between the
+        views of the batch's users plus that of its positive items."""
+        users_c, items_c, users_f, items_f = self._views(fused)
+        items = items_c + items_f
+        if self.config.item_graph_embeddings:
+            items = items + self._item_graph_term()
+        contrast = torch.zeros((), device=fused.device)
+        for rows, collaborative, content in (
+            (torch.unique(batch.users), users_c, users_f),
+            (torch.unique(batch.pos_items), items_c, items_f),
+        ):
+            contrast = contrast + in_batch_infonce(
+                nn.functional.normalize(collaborative[rows], dim=1),
+                nn.functional.normalize(content[rows], dim=1),
+                self.config.view_temperature,
+            )
+        return users_c + users_f, items, contrast
+
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         context = self._graph_context()
         fused = torch.cat(
@@ -430,26 +451,12 @@ class MDRCHCA(Recommender):
             out = self.content(items)
             h = self._item_representation(items_all[items], out["fused"], items)
             pos, neg, positive_rows = h[inverse[:n]], h[inverse[n:]], inverse[:n]
-        elif cfg.view_contrast > 0:
-            out = self.content(torch.arange(self.n_items, device=self.item_embedding.device))
-            users_c, items_c, users_f, items_f = self._views(out["fused"])
-            users_all, items_all = users_c + users_f, items_c + items_f
-            if cfg.item_graph_embeddings:
-                items_all = items_all + self._item_graph_term()
-            pos, neg, positive_rows = items_all[batch.pos_items], items_all[batch.neg_items], batch.pos_items
-            u_rows, i_rows = torch.unique(batch.users), torch.unique(batch.pos_items)
-            views = in_batch_infonce(
-                nn.functional.normalize(users_c[u_rows], dim=1),
-                nn.functional.normalize(users_f[u_rows], dim=1),
-                cfg.view_temperature,
-            ) + in_batch_infonce(
-                nn.functional.normalize(items_c[i_rows], dim=1),
-                nn.functional.normalize(items_f[i_rows], dim=1),
-                cfg.view_temperature,
-            )
         else:
             out = self.content(torch.arange(self.n_items, device=self.item_embedding.device))
-            users_all, items_all = self._propagate(out["fused"])
+            if cfg.view_contrast > 0:
+                users_all, items_all, views = self._views_with_contrast(out["fused"], batch)
+            else:
+                users_all, items_all = self._propagate(out["fused"])
             pos, neg, positive_rows = items_all[batch.pos_items], items_all[batch.neg_items], batch.pos_items
         u = users_all[batch.users]
         ranking = bpr_loss((u * pos).sum(-1), (u * neg).sum(-1))
