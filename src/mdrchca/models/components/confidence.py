@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from mdrchca.models.components.alignment import cosine_similarity_matrix
+
 
 def text_confidence(values: torch.Tensor, query_mask: torch.Tensor) -> torch.Tensor:
     r"""Text confidence :math:`c^t_w = \sigma(\max_p \mathrm{Attn}_{wp})`, ``[B, L]``, 0 on padding.
@@ -58,11 +60,8 @@ def candidate_cosine(
 
     ``queries [B, Q, d]``, ``sources [B, S, d]``, ``candidates [B, Q, C]`` source indices.
     """
-    q = torch.nn.functional.normalize(queries, dim=-1)
-    s = torch.nn.functional.normalize(sources, dim=-1)
-    B, Q, C = candidates.shape
-    gathered = s.gather(1, candidates.reshape(B, Q * C, 1).expand(-1, -1, s.shape[-1])).view(B, Q, C, -1)
-    cosine = torch.einsum("bqd,bqcd->bqc", q, gathered)
+    # one [B, Q, S] product, then a gather: gathering the candidates' features would move C x d per query
+    cosine = cosine_similarity_matrix(queries, sources).gather(-1, candidates)
     return cosine.masked_fill(~valid, -torch.inf)
 
 
