@@ -392,19 +392,18 @@ class MDRCHCA(Recommender):
         users, items = collaborative_embeddings(
             self.adjacency, user_weight * self.user_embedding, self.item_embedding + self._scaled(fused), cfg.n_layers
         )
-        if cfg.item_graph_embeddings:
-            items = items + self._item_graph_term()
-        return users, items
+        return users, self._with_item_graph(items)
+
+    def _with_item_graph(self, items: torch.Tensor) -> torch.Tensor:
+        """Every item's representation plus the ``item_graph_embeddings`` term when that extension is on."""
+        return items + self._item_graph_term() if self.config.item_graph_embeddings else items
 
     def _views(self, fused: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """The collaborative and the content view of ``content_propagation=view``, propagated apart:
         (U^0, I^0) = LightGCN(E_u, E_i) and (U^f, I^f) = LightGCN(E_u, f)."""
-        cfg = self.config
-        users_c, items_c = collaborative_embeddings(
-            self.adjacency, self.user_embedding, self.item_embedding, cfg.n_layers
-        )
+        users_c, items_c = self._collaborative()
         users_f, items_f = collaborative_embeddings(
-            self.adjacency, self.user_embedding, self._scaled(fused), cfg.n_layers
+            self.adjacency, self.user_embedding, self._scaled(fused), self.config.n_layers
         )
         return users_c, items_c, users_f, items_f
 
@@ -414,9 +413,6 @@ class MDRCHCA(Recommender):
         """``view``'s users and items (the two views summed) and the ``view_contrast`` InfoNCE between the
         views of the batch's users plus that of its positive items."""
         users_c, items_c, users_f, items_f = self._views(fused)
-        items = items_c + items_f
-        if self.config.item_graph_embeddings:
-            items = items + self._item_graph_term()
         contrast = torch.zeros((), device=fused.device)
         for rows, collaborative, content in (
             (torch.unique(batch.users), users_c, users_f),
@@ -427,7 +423,7 @@ class MDRCHCA(Recommender):
                 nn.functional.normalize(content[rows], dim=1),
                 self.config.view_temperature,
             )
-        return users_c + users_f, items, contrast
+        return users_c + users_f, self._with_item_graph(items_c + items_f), contrast
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         context = self._graph_context()
