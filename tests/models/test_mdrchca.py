@@ -301,11 +301,19 @@ def test_view_contrast_needs_the_view_propagation() -> None:
 def test_attention_pair_features_are_the_head_averaged_query_key_cosine() -> None:
     from torch.nn import functional as F
 
-    from mdrchca.models.mdrchca import _head_normalized
+    from mdrchca.models.components.alignment import head_units
 
     g = torch.Generator().manual_seed(0)
     q, k = torch.randn(5, 8, generator=g), torch.randn(5, 8, generator=g)
     by_head = F.cosine_similarity(q.view(5, 4, 2), k.view(5, 4, 2), dim=-1).mean(-1)
-    torch.testing.assert_close((_head_normalized(q, 4) * _head_normalized(k, 4)).sum(-1), by_head)
+    torch.testing.assert_close((head_units(q, 4) * head_units(k, 4)).sum(-1), by_head)
     # the InfoNCE's normalisation leaves them as they are
-    torch.testing.assert_close(F.normalize(_head_normalized(q, 4), dim=-1), _head_normalized(q, 4))
+    torch.testing.assert_close(F.normalize(head_units(q, 4), dim=-1), head_units(q, 4))
+    # and the attention's own units reproduce the cosine it reports for its candidates
+    from mdrchca.models.components.alignment import CrossModalAttention
+
+    attention = CrossModalAttention(8, heads=4)
+    x, y = torch.randn(1, 3, 8, generator=g), torch.randn(1, 5, 8, generator=g)
+    qu, ku = attention.query_key_units(x, y)
+    reported = attention.dense(x, torch.ones(1, 3, dtype=torch.bool), y, torch.ones(1, 5, dtype=torch.bool)).cosine
+    torch.testing.assert_close(qu @ ku.transpose(1, 2), reported)

@@ -493,12 +493,10 @@ class MDRCHCA(Recommender):
         elif cfg.pair_features == "denoised":
             text_side, region_side = out["tokens"], out["regions"]
         else:  # the fine attention's query / key space, which the default confidences read
-            attention = self.text_to_region
             tokens, regions = out["tokens"], out["regions"]
             if cfg.detach_pair_inputs:
                 tokens, regions = tokens.detach(), regions.detach()
-            text_side = _head_normalized(attention.query(tokens), cfg.heads)
-            region_side = _head_normalized(attention.key(regions), cfg.heads)
+            text_side, region_side = self.text_to_region.query_key_units(tokens, regions)
         anchor = nn.functional.normalize(text_side[item, token], dim=-1)
         all_regions = nn.functional.normalize(region_side, dim=-1)  # [B, R, d]
         s_pos = (anchor * all_regions[item, region]).sum(-1)
@@ -567,13 +565,6 @@ class MDRCHCA(Recommender):
         self.eval()
         out = self.content(torch.tensor([item], device=self.item_embedding.device))
         return {k: v[0].cpu() for k, v in out.items()}
-
-
-def _head_normalized(x: torch.Tensor, heads: int) -> torch.Tensor:
-    """Each head's slice scaled to unit norm, then the whole to unit norm: the dot product of two such vectors
-    is the head-averaged cosine (1/H) sum_h cos(q^h, k^h) that ``confidence_source=cosine`` reads."""
-    parts = nn.functional.normalize(x.unflatten(-1, (heads, -1)), dim=-1)
-    return parts.flatten(-2) / heads**0.5
 
 
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

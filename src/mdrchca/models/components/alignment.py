@@ -101,6 +101,12 @@ def _head_cosine(q: torch.Tensor, k: torch.Tensor, equation: str) -> torch.Tenso
     return torch.einsum(equation, nn.functional.normalize(q, dim=-1), nn.functional.normalize(k, dim=-1))
 
 
+def head_units(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """Each head's slice of ``x [..., d]`` scaled to unit norm, the whole divided by sqrt(H): the dot product
+    of two such vectors is the head-averaged cosine (1/H) sum_h cos(x^h, y^h)."""
+    return nn.functional.normalize(x.unflatten(-1, (heads, -1)), dim=-1).flatten(-2) / heads**0.5
+
+
 class CrossModalAttention(nn.Module):
     r"""Masked multi-head attention from queries to source features, then top-:math:`k_s` screening
     (MODEL.md §5):
@@ -134,6 +140,11 @@ class CrossModalAttention(nn.Module):
         self.value = nn.Linear(dim, dim, bias=False)
         for layer in (self.query, self.key, self.value):
             nn.init.xavier_uniform_(layer.weight)
+
+    def query_key_units(self, queries: torch.Tensor, sources: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Queries and keys as :func:`head_units`: their dot products are the head-averaged query-key cosines
+        this attention reports as ``cosine`` (what the default confidences read)."""
+        return head_units(self.query(queries), self.heads), head_units(self.key(sources), self.heads)
 
     def _screen(self, logits: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Softmax over candidates per head (last dim), head average, top-k_s zeroing.
