@@ -108,5 +108,7 @@ def test_deterministic_option_turns_on_torch_deterministic_kernels(small_catalog
         # on the CPU LightGCN is already deterministic: the option must not change what it computes
         assert [r["loss"] for r in strict.history] == [r["loss"] for r in plain.history]
         assert strict.test == plain.test
+        Trainer(_config(), data, progress=False)  # the next run without the option turns it off again
+        assert not torch.are_deterministic_algorithms_enabled()
     finally:
         torch.use_deterministic_algorithms(before)

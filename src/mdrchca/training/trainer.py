@@ -83,7 +83,8 @@ class Trainer:
             torch.set_num_threads(tc.num_threads)
         if tc.deterministic:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts
-            torch.use_deterministic_algorithms(True, warn_only=True)
+        # process-wide: set both ways, or one deterministic run would slow every later run in the process
+        torch.use_deterministic_algorithms(tc.deterministic, warn_only=True)
         self.device = resolve_device(tc.device)
         set_seed(tc.seed)
         self.model = build_model(config, dataset).to(self.device)
