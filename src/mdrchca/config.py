@@ -27,10 +27,18 @@ class DataConfig:
     data_path: str | None = None
     """Dataset folder (MMRec layout: ``<name>.inter`` plus optional ``<modality>_feat.npy``).
     ``None`` uses the bundled synthetic catalogue, generated on first use."""
+    split_mode: str = "user"
+    """``user``: the ``.inter`` file's ``x_label`` if it has one, else each user's interactions split at
+    random by ``split_ratios`` (MMRec's protocol); ``cold_items``: item cold start, the *items* are split by
+    ``split_ratios`` (any ``x_label`` of the folder's file is ignored), so valid and test items are never
+    seen in training; negatives are drawn from training items only and each split is ranked among its own
+    items (new items against new items)."""
     split_seed: int = 999
-    """Seed of the per-user random split, used only when the ``.inter`` file has no ``x_label`` column."""
+    """Seed of the random split (per user, or per item with ``cold_items``); a ``user`` split uses it only
+    when the ``.inter`` file has no ``x_label`` column."""
     split_ratios: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
-    """Train / valid / test shares of the per-user random split (MMRec's 8:1:1)."""
+    """Train / valid / test shares of the random split (MMRec's 8:1:1): of each user's interactions, or of
+    the items with ``cold_items``."""
     split_file: str | None = None
     """An ``.inter`` file with ``x_label`` whose interactions and split replace the folder's own
     (a run saves its split as ``split.inter``, so it can be evaluated on exactly the same split)."""

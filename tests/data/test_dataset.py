@@ -174,3 +174,39 @@ def test_generated_catalogue_loads(small_catalogue: Path) -> None:
     data = load_dataset(small_catalogue)
     assert data.n_users == 300 and data.n_items <= 120
     assert data.split_was_given
+
+
+def _many_rows(n_users: int = 30, n_items: int = 40) -> list[tuple[int, int]]:
+    rng = np.random.default_rng(3)
+    return sorted({(u, int(i)) for u in range(n_users) for i in rng.choice(n_items, 8, replace=False)})
+
+
+def test_cold_item_split_mode(tmp_path: Path) -> None:
+    rows = [(u, i, 0) for u, i in _many_rows()]  # the file's x_label (all train) is ignored
+    folder = write_inter(tmp_path / "cold", rows)
+    data = load_dataset(folder, DataConfig(split_mode="cold_items", split_seed=5))
+    train_items = set(data.train[:, 1].tolist())
+    valid_items, test_items = set(data.valid[:, 1].tolist()), set(data.test[:, 1].tolist())
+    assert (len(valid_items), len(test_items)) == (4, 4)
+    assert not (train_items & valid_items) and not (train_items & test_items) and not (valid_items & test_items)
+    assert len(data.train) + len(data.valid) + len(data.test) == len(rows)
+    assert set(np.flatnonzero(data.candidate_items("test")).tolist()) == test_items
+    assert data.negative_pool().tolist() == sorted(train_items)
+    user_split = load_dataset(write_inter(tmp_path / "user", _many_rows(), header="userID\titemID"))
+    assert user_split.candidate_items("test") is None and user_split.negative_pool() is None
+
+
+def test_cold_item_split_reloads_from_its_split_file(tmp_path: Path) -> None:
+    folder = write_inter(tmp_path / "cold", [(u, i) for u, i in _many_rows()], header="userID\titemID")
+    config = DataConfig(split_mode="cold_items")
+    data = load_dataset(folder, config)
+    data.save_split(tmp_path / "split.inter")
+    again = load_dataset(folder, DataConfig(split_mode="cold_items", split_file=str(tmp_path / "split.inter")))
+    assert np.array_equal(np.sort(again.test, axis=0), np.sort(data.test, axis=0))
+    assert np.array_equal(again.candidate_items("valid"), data.candidate_items("valid"))
+    per_user = load_dataset(folder)  # a per-user split is not a cold-start split
+    per_user.save_split(tmp_path / "user.inter")
+    with pytest.raises(DataError, match="not an item cold-start split"):
+        load_dataset(folder, DataConfig(split_mode="cold_items", split_file=str(tmp_path / "user.inter")))
+    with pytest.raises(DataError, match="split_mode must be"):
+        load_dataset(folder, DataConfig(split_mode="items"))

@@ -47,3 +47,13 @@ def test_sampler_is_deterministic_and_resumable() -> None:
 def test_user_with_every_item() -> None:
     with pytest.raises(DataError, match="every item"):
         BPRSampler(np.array([[0, 0], [0, 1]]), n_items=2)
+
+
+def test_negatives_stay_in_the_pool() -> None:
+    pairs = np.array([[u, i] for u in range(5) for i in (u, u + 1)])
+    pool = np.array([0, 1, 2, 3, 4, 5])  # items 6..19 are held out (e.g. a cold-start split's new items)
+    sampler = BPRSampler(pairs, n_items=20, seed=2, negative_pool=pool)
+    negatives = sampler.sample_negatives(np.repeat(np.arange(5), 200))
+    assert set(negatives.tolist()) <= set(pool.tolist())
+    assert not sampler.is_positive(np.repeat(np.arange(5), 200), negatives).any()
+    assert len(set(negatives.tolist())) == 6  # every pool item is drawn for someone

@@ -1,6 +1,7 @@
 import numpy as np
+import pytest
 
-from mdrchca.data.split import random_split, split_counts
+from mdrchca.data.split import cold_item_split, random_split, split_counts
 
 
 def test_split_counts_follow_mmrec() -> None:
@@ -22,3 +23,24 @@ def test_random_split_shuffles_within_users() -> None:
     users = np.zeros(100, dtype=np.int64)
     seen = {tuple(np.flatnonzero(random_split(users, seed=s) == 2)) for s in range(5)}
     assert len(seen) == 5
+
+
+def test_cold_item_split_holds_out_whole_items() -> None:
+    rng = np.random.default_rng(0)
+    items = rng.integers(0, 50, size=2000)
+    labels = cold_item_split(items, (0.8, 0.1, 0.1), seed=7)
+    assert np.array_equal(labels, cold_item_split(items, (0.8, 0.1, 0.1), seed=7))
+    per_item = {int(i): set(labels[items == i].tolist()) for i in np.unique(items)}
+    assert all(len(s) == 1 for s in per_item.values())  # every interaction of an item goes the same way
+    counts = np.bincount([s.pop() for s in per_item.values()], minlength=3)
+    assert counts.tolist() == [40, 5, 5]  # floor(50 * 0.1) items held out for valid and for test
+    assert not np.array_equal(labels, cold_item_split(items, (0.8, 0.1, 0.1), seed=8))
+
+
+def test_cold_item_split_keeps_one_item_per_share_and_checks_input() -> None:
+    labels = cold_item_split(np.array([0, 1, 2, 2]), (0.9, 0.05, 0.05), seed=1)
+    assert sorted(set(labels[[0, 1, 2]].tolist())) == [0, 1, 2]
+    with pytest.raises(ValueError, match="at least 3 distinct items"):
+        cold_item_split(np.array([0, 1, 1]))
+    with pytest.raises(ValueError, match="summing to 1"):
+        cold_item_split(np.arange(10), (0.5, 0.1, 0.1))

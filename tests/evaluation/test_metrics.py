@@ -90,3 +90,22 @@ def test_perfect_ranking_scores_one() -> None:
 def test_user_without_relevant_items_is_rejected() -> None:
     with pytest.raises(ValueError, match="at least one relevant"):
         per_user_metrics(torch.zeros(1, 3, dtype=torch.bool), torch.tensor([0]), [3])
+
+
+def test_cold_item_split_ranks_each_split_among_its_own_items() -> None:
+    data = RecDataset(
+        name="cold",
+        n_users=2,
+        n_items=6,
+        train=np.array([[0, 0], [0, 1], [1, 2]]),
+        valid=np.array([[0, 3]]),
+        test=np.array([[0, 4], [1, 5]]),
+        split_mode="cold_items",
+    )
+    scores = np.array([[9, 8, 7, 6, 1, 2], [0, 0, 9, 5, 0.5, 1]])
+    result = Evaluator(data, topk=[1, 2]).evaluate(FixedScores(scores), "test")
+    # candidates are the test items {4, 5}: user 0 ranks [5, 4] (hit at 2), user 1 ranks [5, 4] (hit at 1)
+    assert result["recall@1"] == pytest.approx(0.5)
+    assert result["recall@2"] == pytest.approx(1.0)
+    data.split_mode = "user"  # over all items, items 2 and 3 would take the top for user 0
+    assert Evaluator(data, topk=[2]).evaluate(FixedScores(scores), "test")["recall@2"] == pytest.approx(0.5)

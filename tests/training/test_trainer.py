@@ -112,3 +112,16 @@ def test_deterministic_option_turns_on_torch_deterministic_kernels(small_catalog
         assert not torch.are_deterministic_algorithms_enabled()
     finally:
         torch.use_deterministic_algorithms(before)
+
+
+def test_cold_item_split_never_trains_the_held_out_items(small_catalogue: Path) -> None:
+    cfg = _config("epochs=2", "split_mode=cold_items")
+    data = load_dataset(small_catalogue, cfg.data)
+    trainer = Trainer(cfg, data, progress=False)
+    held_out = np.r_[data.valid[:, 1], data.test[:, 1]]
+    before = trainer.model.item_embedding.detach()[held_out].clone()
+    trained = trainer.model.item_embedding.detach()[data.train[:, 1]].clone()
+    trainer.fit()
+    # never a positive and never a sampled negative: Adam leaves their ID embeddings exactly as initialised
+    assert torch.equal(trainer.model.item_embedding.detach()[held_out], before)
+    assert not torch.equal(trainer.model.item_embedding.detach()[data.train[:, 1]], trained)

@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from mdrchca.config import DataConfig
 from mdrchca.data.features import ModalityFeatures, load_item_vectors
-from mdrchca.data.split import TEST, TRAIN, VALID, random_split
+from mdrchca.data.split import TEST, TRAIN, VALID, cold_item_split, random_split
 from mdrchca.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -45,9 +45,27 @@ class RecDataset:
     path: Path | None = None
     notes: dict[str, int] = field(default_factory=dict)
     split_was_given: bool = True
+    split_mode: str = "user"
+    """``user`` or ``cold_items`` (see ``DataConfig.split_mode``)."""
 
     def __post_init__(self) -> None:
         self._matrices: dict[str, sp.csr_matrix] = {}
+
+    def candidate_items(self, split: str) -> np.ndarray | None:
+        """Items a ``split`` is ranked among: ``None`` = every item (training items of each user masked);
+        with ``cold_items``, a boolean mask of the split's own items (new items ranked against new items)."""
+        if self.split_mode != "cold_items" or split == "train":
+            return None
+        mask = np.zeros(self.n_items, dtype=bool)
+        mask[getattr(self, split)[:, 1]] = True
+        return mask
+
+    def negative_pool(self) -> np.ndarray | None:
+        """Items BPR may draw as negatives: ``None`` = every item; with ``cold_items``, the training items
+        only (drawing held-out items as negatives would teach the model that new items are bad)."""
+        if self.split_mode != "cold_items":
+            return None
+        return np.unique(self.train[:, 1])
 
     def matrix(self, split: str = "train") -> sp.csr_matrix:
         """The binary user x item matrix of one split (CSR, float32, cached)."""
@@ -246,8 +264,16 @@ def load_dataset(path: str | Path | None, config: DataConfig | None = None) -> R
         n_items = n_items_data
     n_users = int(frame["userID"].max()) + 1
 
+    if config.split_mode not in ("user", "cold_items"):
+        raise DataError(f"split_mode must be 'user' or 'cold_items', not {config.split_mode!r}")
     split_was_given = "x_label" in frame.columns
-    if not split_was_given:
+    if config.split_mode == "cold_items" and config.split_file is None:
+        if split_was_given:
+            log.info("%s: split_mode=cold_items, the file's x_label is ignored", source)
+        frame["x_label"] = cold_item_split(frame["itemID"].to_numpy(), config.split_ratios, config.split_seed)
+        split_was_given = False
+        log.info("%s: items split train / valid / test at random (seed %d): item cold start", source, config.split_seed)
+    elif not split_was_given:
         frame["x_label"] = random_split(frame["userID"].to_numpy(), config.split_ratios, config.split_seed)
         log.info("%s: no x_label column, split per user at random (seed %d)", source, config.split_seed)
 
@@ -271,7 +297,15 @@ def load_dataset(path: str | Path | None, config: DataConfig | None = None) -> R
         path=folder,
         notes=notes,
         split_was_given=split_was_given,
+        split_mode=config.split_mode,
     )
+    if config.split_mode == "cold_items":
+        seen = np.isin(np.r_[valid[:, 1], test[:, 1]], train[:, 1])
+        if seen.any():
+            raise DataError(
+                f"{source}: not an item cold-start split ({int(seen.sum())} valid / test interactions are with items "
+                "seen in training); drop split_file to split the items at random, or use split_mode=user"
+            )
     active = np.zeros(n_users, dtype=bool)
     active[pairs[:, 0]] = True
     no_train_active = int((active & (np.diff(dataset.matrix("train").indptr) == 0)).sum())

@@ -14,17 +14,21 @@ class BPRSampler:
     """Yields shuffled batches of (user, positive item, negative item).
 
     Each epoch visits every training pair once in a random order. Negatives are drawn uniformly from the
-    items the user has *not* interacted with in training: draws that hit a training item are redrawn,
-    all at once, until none is left (membership is a binary search in the sorted pair keys
-    ``user * n_items + item``, so no Python loop over users).
+    items the user has *not* interacted with in training (within ``negative_pool`` when given, e.g. the
+    training items of an item cold-start split): draws that hit a training item are redrawn, all at once,
+    until none is left (membership is a binary search in the sorted pair keys ``user * n_items + item``,
+    so no Python loop over users).
     """
 
-    def __init__(self, train_pairs: np.ndarray, n_items: int, seed: int = 0) -> None:
+    def __init__(
+        self, train_pairs: np.ndarray, n_items: int, seed: int = 0, negative_pool: np.ndarray | None = None
+    ) -> None:
         self.pairs = np.asarray(train_pairs, dtype=np.int64)
         self.n_items = int(n_items)
+        self.pool = None if negative_pool is None else np.asarray(negative_pool, dtype=np.int64)
         self.keys = np.unique(self.pairs[:, 0] * self.n_items + self.pairs[:, 1])
         counts = np.bincount(self.pairs[:, 0])
-        if counts.size and counts.max() >= self.n_items:
+        if counts.size and counts.max() >= (self.n_items if self.pool is None else len(self.pool)):
             user = int(np.argmax(counts))
             raise DataError(f"user {user} has interacted with every item in training; no negative item can be sampled")
         self.rng = np.random.default_rng(seed)
@@ -42,11 +46,16 @@ class BPRSampler:
         where = np.minimum(where, len(self.keys) - 1)
         return self.keys[where] == keys
 
+    def _draw(self, size: int) -> np.ndarray:
+        if self.pool is None:
+            return self.rng.integers(0, self.n_items, size=size)
+        return self.pool[self.rng.integers(0, len(self.pool), size=size)]
+
     def sample_negatives(self, users: np.ndarray) -> np.ndarray:
-        negatives = self.rng.integers(0, self.n_items, size=len(users))
+        negatives = self._draw(len(users))
         redo = np.flatnonzero(self.is_positive(users, negatives))
         while redo.size:
-            negatives[redo] = self.rng.integers(0, self.n_items, size=redo.size)
+            negatives[redo] = self._draw(redo.size)
             redo = redo[self.is_positive(users[redo], negatives[redo])]
         return negatives
 

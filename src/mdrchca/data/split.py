@@ -1,4 +1,5 @@
-"""Per-user random train / valid / test split (MMRec's 8:1:1), vectorised over all users."""
+"""Train / valid / test splits: per-user random (MMRec's 8:1:1, vectorised over all users) and item
+cold-start (held-out items never seen in training)."""
 
 from __future__ import annotations
 
@@ -46,3 +47,27 @@ def random_split(
     labels = np.empty(len(users), dtype=np.int8)
     labels[order] = labels_sorted
     return labels
+
+
+def cold_item_split(
+    items: np.ndarray, ratios: tuple[float, float, float] | list[float] = (0.8, 0.1, 0.1), seed: int = 999
+) -> np.ndarray:
+    """Item cold-start split: the *items* are divided train / valid / test by ``ratios``, and every
+    interaction goes where its item went, so no validation or test item is ever seen in training.
+
+    Deterministic for a given ``seed`` and set of item ids; each held-out share gets at least one item.
+    Returns an int8 label per interaction, aligned with ``items``.
+    """
+    if abs(sum(ratios) - 1.0) > 1e-6 or len(ratios) != 3 or min(ratios) < 0:
+        raise ValueError(f"split ratios must be three non-negative shares summing to 1, got {ratios}")
+    items = np.asarray(items, dtype=np.int64)
+    unique = np.unique(items)
+    if len(unique) < 3:
+        raise ValueError(f"a cold-item split needs at least 3 distinct items, got {len(unique)}")
+    order = np.random.default_rng(seed).permutation(unique)
+    n_valid = max(1, int(np.floor(len(unique) * ratios[1] + 1e-9)))
+    n_test = max(1, int(np.floor(len(unique) * ratios[2] + 1e-9)))
+    item_label = np.full(int(unique.max()) + 1, TRAIN, dtype=np.int8)
+    item_label[order[len(order) - n_test :]] = TEST
+    item_label[order[len(order) - n_test - n_valid : len(order) - n_test]] = VALID
+    return item_label[items]

@@ -3,7 +3,8 @@
 For each evaluated user every item is scored; the user's *training* items are masked out (set to
 ``-inf``); when testing, validation items are *not* masked (MMRec). The top ``max(K)`` items are
 compared with the user's items in the evaluated split. Users with no item in that split, or with no
-training item, are left out of the average.
+training item, are left out of the average. With an item cold-start split (``split_mode=cold_items``) a
+split is ranked among its own items only, which no model saw in training.
 """
 
 from __future__ import annotations
@@ -25,14 +26,17 @@ def rank_items(
     exclude: sp.csr_matrix | None,
     batch_size: int = 4096,
     with_scores: bool = True,
+    candidates: np.ndarray | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Top-k items (and, ``with_scores``, their scores) for ``users``, ``exclude``'s items set to ``-inf``.
+    """Top-k items (and, ``with_scores``, their scores) for ``users``, ``exclude``'s items set to ``-inf``;
+    with ``candidates`` (a boolean item mask) every other item is set to ``-inf`` too.
 
     The model's item representations are computed once (eval mode caches them), then users are
     scored in batches of ``batch_size``.
     """
     device = next(model.parameters()).device
     model.eval()
+    others = None if candidates is None else torch.as_tensor(~np.asarray(candidates, dtype=bool), device=device)
     top, top_scores = [], []
     for start in range(0, len(users), batch_size):
         batch = users[start : start + batch_size]
@@ -41,6 +45,8 @@ def rank_items(
             sub = exclude[batch]
             rows = torch.as_tensor(np.repeat(np.arange(len(batch)), np.diff(sub.indptr)), device=device)
             scores[rows, torch.as_tensor(sub.indices, device=device, dtype=torch.long)] = -torch.inf
+        if others is not None:
+            scores[:, others] = -torch.inf
         items = topk_items(scores, k)
         top.append(items.cpu())
         if with_scores:
@@ -68,16 +74,18 @@ class Evaluator:
         keys = np.sort(coo.row.astype(np.int64) * self.dataset.n_items + coo.col)
         return keys, np.diff(matrix.indptr)
 
-    def rank(self, model: torch.nn.Module, users: np.ndarray, k: int) -> torch.Tensor:
-        """Top-k item indices ``[len(users), k]`` for ``users``, training items masked."""
-        return rank_items(model, users, k, self._train, self.batch_size, with_scores=False)[0]
+    def rank(self, model: torch.nn.Module, users: np.ndarray, k: int, split: str = "valid") -> torch.Tensor:
+        """Top-k item indices ``[len(users), k]`` for ``users``, training items masked (and, with an item
+        cold-start split, every item outside ``split``)."""
+        candidates = self.dataset.candidate_items(split)
+        return rank_items(model, users, k, self._train, self.batch_size, with_scores=False, candidates=candidates)[0]
 
     @torch.no_grad()
     def evaluate(self, model: torch.nn.Module, split: str = "valid", per_user: bool = False) -> dict:
         """Mean of each metric over the split's users; with ``per_user``, also the per-user arrays."""
         users = self.dataset.eval_users(split)
         keys, n_relevant = self._relevant_keys(split)
-        top = self.rank(model, users, max(self.topk)).numpy()
+        top = self.rank(model, users, max(self.topk), split).numpy()
         flat = users[:, None].astype(np.int64) * self.dataset.n_items + top
         where = np.minimum(np.searchsorted(keys, flat), len(keys) - 1)
         hits = torch.from_numpy(keys[where] == flat)

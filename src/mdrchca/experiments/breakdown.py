@@ -41,7 +41,9 @@ def by_item_popularity(model: torch.nn.Module, dataset: RecDataset, split: str =
     """Share of the split's (user, item) pairs found in the user's top k, by the item's training count
     (0 = never seen in training: only content can place it)."""
     users = dataset.eval_users(split)
-    top, _ = rank_items(model, users, k, dataset.matrix("train"), with_scores=False)
+    top, _ = rank_items(
+        model, users, k, dataset.matrix("train"), with_scores=False, candidates=dataset.candidate_items(split)
+    )
     found = set(zip(np.repeat(users, k).tolist(), top.numpy().ravel().tolist(), strict=True))
     pairs = getattr(dataset, split)
     popularity = np.diff(dataset.matrix("train").tocsc().indptr)[pairs[:, 1]]

@@ -89,7 +89,7 @@ class Trainer:
         set_seed(tc.seed)
         self.model = build_model(config, dataset).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=tc.learning_rate, weight_decay=tc.weight_decay)
-        self.sampler = BPRSampler(dataset.train, dataset.n_items, seed=tc.seed)
+        self.sampler = BPRSampler(dataset.train, dataset.n_items, seed=tc.seed, negative_pool=dataset.negative_pool())
         self.evaluator = Evaluator(dataset, tc.topk, tc.eval_batch_size)
         metric_k = int(tc.valid_metric.split("@")[1]) if "@" in tc.valid_metric else -1
         if metric_k not in self.evaluator.topk or tc.valid_metric.split("@")[0] not in (
