@@ -205,6 +205,26 @@ def _content_embedding(model) -> torch.Tensor:
         return model._scaled(model.content(torch.arange(model.n_items), context)["fused"])
 
 
+def test_unseen_item_ids_zero_scores_never_trained_items_by_content_alone() -> None:
+    data = _dataset()
+    cold = [i for i in range(data.n_items) if i not in set(data.train[:, 1])]
+    model = _model(dataset=data, unseen_item_ids="zero").eval()
+    users, items = model.scoring_embeddings()
+    # an item with no training edge keeps only LightGCN's layer 0, averaged over n_layers + 1 layers
+    expected = _content_embedding(model)[cold] / (model.config.n_layers + 1)
+    torch.testing.assert_close(items[cold], expected, atol=1e-6, rtol=1e-5)
+    with torch.no_grad():
+        model.item_embedding[cold] += 5.0  # an unseen item's ID embedding no longer matters
+    model.train().eval()
+    torch.testing.assert_close(model.scoring_embeddings()[1], items)
+    learned = _model(dataset=data).eval()
+    before = learned.scoring_embeddings()[1][cold].clone()
+    with torch.no_grad():
+        learned.item_embedding[cold] += 5.0
+    learned.train().eval()
+    assert not torch.allclose(learned.scoring_embeddings()[1][cold], before)
+
+
 def test_content_propagation_input_feeds_content_into_lightgcn() -> None:
     from mdrchca.models.lightgcn import collaborative_embeddings
 

@@ -147,6 +147,10 @@ class MDRCHCAConfig(ModelConfig):
     """Modality with regions; empty = the first other modality found (image, else audio, ...)."""
     alpha_init: float = 0.0
     """Initial alpha of the denoising residual a = sigmoid(alpha)."""
+    unseen_item_ids: str = "learned"
+    """Items with no training interaction: ``learned`` keeps their ID embedding as it is (trained only as a
+    sampled negative, or left at its random initialisation in an item cold-start split); ``zero`` drops it,
+    so such an item is represented by its content alone (for ``split_mode=cold_items``)."""
     content_chunk: int = 512
     """Items per chunk when computing every item's content representation for scoring."""
 
@@ -243,6 +247,8 @@ class MDRCHCA(Recommender):
         self.max_phrases = int(self.text.phrase_ids.max().item()) + 1 if self.text.phrase_ids.numel() else 1
 
         self.init_id_embeddings(d)
+        seen = np.diff(dataset.matrix("train").tocsc().indptr) > 0
+        self.register_buffer("seen_items", torch.from_numpy(seen).unsqueeze(1), persistent=False)
         self.register_buffer(
             "adjacency", to_torch_sparse(symmetric_normalized_adjacency(dataset.matrix("train"))), persistent=False
         )
@@ -351,13 +357,20 @@ class MDRCHCA(Recommender):
 
     # -- recommender contract --------------------------------------------------------------------------
     def _collaborative(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return collaborative_embeddings(self.adjacency, self.user_embedding, self.item_embedding, self.config.n_layers)
+        return collaborative_embeddings(self.adjacency, self.user_embedding, self._item_ids(), self.config.n_layers)
+
+    def _item_ids(self) -> torch.Tensor:
+        """The item ID embeddings E_i, with those of items never seen in training zeroed under
+        ``unseen_item_ids=zero``."""
+        if self.config.unseen_item_ids == "zero":
+            return self.item_embedding * self.seen_items
+        return self.item_embedding
 
     def _item_graph_term(self) -> torch.Tensor:
         """mean_m (S^m)^L E_item: item ID embeddings smoothed over each modality's kNN graph."""
         terms = []
         for adjacency in (self.text_knn, self.region_knn):
-            h = self.item_embedding
+            h = self._item_ids()
             for _ in range(max(1, self.config.modality_layers)):
                 h = torch.sparse.mm(adjacency, h)
             terms.append(h)
@@ -366,7 +379,10 @@ class MDRCHCA(Recommender):
     def _scaled(self, fused: torch.Tensor) -> torch.Tensor:
         if self.config.content_scale != "collaborative":
             return fused
-        target = self.item_embedding.detach().norm(dim=1).mean()
+        ids = self.item_embedding.detach()
+        if self.config.unseen_item_ids == "zero":
+            ids = ids[self.seen_items.squeeze(1)]
+        target = ids.norm(dim=1).mean()
         return fused / fused.norm(dim=1, keepdim=True).clamp_min(1e-12) * target
 
     def _item_representation(
@@ -390,7 +406,7 @@ class MDRCHCA(Recommender):
         # (2 E_u, E_i + f); input is LightGCN(E_u, E_i + f). The two differ only in the users' layer 0.
         user_weight = 2.0 if cfg.content_propagation == "view" else 1.0
         users, items = collaborative_embeddings(
-            self.adjacency, user_weight * self.user_embedding, self.item_embedding + self._scaled(fused), cfg.n_layers
+            self.adjacency, user_weight * self.user_embedding, self._item_ids() + self._scaled(fused), cfg.n_layers
         )
         return users, self._with_item_graph(items)
 
@@ -585,6 +601,7 @@ def _check_options(config: MDRCHCAConfig) -> None:
         "item_representation": ("sum", "content"),
         "content_scale": ("collaborative", "none"),
         "content_propagation": ("none", "input", "view"),
+        "unseen_item_ids": ("learned", "zero"),
     }
     for key, allowed in choices.items():
         if getattr(config, key) not in allowed:
