@@ -129,6 +129,23 @@ def test_report_table(trained_run: Path) -> None:
     assert "valid recall@20" in header and f"{metrics['valid']['recall@20']:.4f}" in row
 
 
+def test_cold_item_run_is_marked_and_re_evaluates_on_its_own_split(small_catalogue: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "cold"
+    args = ["-q", "train", "--model", "lightgcn", "--data", str(small_catalogue), "--out", str(run_dir)]
+    settings = ["epochs=2", "device=cpu", "batch_size=512", "split_mode=cold_items"]
+    result = CliRunner().invoke(cli, [*args, *(x for s in settings for x in ("--set", s)), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["split"] == "cold_items"
+    again = CliRunner().invoke(cli, ["-q", "evaluate", "--run", str(run_dir)])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.output)["test"] == pytest.approx(metrics["test"])  # same items ranked among new items
+    split = pd.read_csv(run_dir / "split.inter", sep="\t")
+    assert not set(split.query("x_label > 0").itemID) & set(split.query("x_label == 0").itemID)
+    report = CliRunner().invoke(cli, ["report", str(run_dir)])
+    assert "| small (cold items) |" in report.output
+
+
 @pytest.fixture(scope="module")
 def mdrchca_run(small_featured: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("mdr") / "run"

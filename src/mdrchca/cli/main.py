@@ -114,7 +114,7 @@ def train(
     if resume:
         trainer.resume()
     result = trainer.fit()
-    click.echo(json.dumps(result.to_json(config.model, dataset.name), indent=2))
+    click.echo(json.dumps(result.to_json(config.model, dataset.name, dataset.split_mode), indent=2))
 
 
 def _load_run(run_dir: Path):

@@ -15,8 +15,9 @@ DEFAULT_COLUMNS = ("recall@20", "ndcg@20", "precision@20")
 def results_table(
     run_dirs: list[Path], metrics: tuple[str, ...] = DEFAULT_COLUMNS, split: str = "test"
 ) -> pd.DataFrame:
-    """One row per run: model, dataset, the validation value of the first metric (what model selection
-    looks at), the chosen ``split`` metrics, best epoch, epochs, seconds per epoch."""
+    """One row per run: model, dataset (marked when its split is an item cold start), the validation value
+    of the first metric (what model selection looks at), the chosen ``split`` metrics, best epoch, epochs,
+    seconds per epoch."""
     rows = []
     for run_dir in run_dirs:
         path = Path(run_dir) / "metrics.json"
@@ -30,7 +31,7 @@ def results_table(
             {
                 "run": Path(run_dir).name,
                 "model": m["model"],
-                "dataset": m["dataset"],
+                "dataset": m["dataset"] + (" (cold items)" if m.get("split") == "cold_items" else ""),
                 f"valid {metrics[0]}": m["valid"].get(metrics[0]),
                 **{f"{split} {k}": m[split][k] for k in metrics},
                 "best epoch": m["best_epoch"],

@@ -47,11 +47,12 @@ class TrainResult:
     test: dict[str, float]
     history: list[dict[str, float]] = field(default_factory=list)
 
-    def to_json(self, model: str, dataset: str) -> dict[str, Any]:
+    def to_json(self, model: str, dataset: str, split_mode: str = "user") -> dict[str, Any]:
         train_seconds = [h["train_seconds"] for h in self.history]
         return {
             "model": model,
             "dataset": dataset,
+            "split": split_mode,
             "best_epoch": self.best_epoch,
             "epochs": self.epochs,
             "seconds": round(self.seconds, 3),
@@ -238,7 +239,7 @@ class Trainer:
         if self.run_dir is not None:
             write_atomic_text(
                 self.run_dir / "metrics.json",
-                json.dumps(result.to_json(self.config.model, self.dataset.name), indent=2),
+                json.dumps(result.to_json(self.config.model, self.dataset.name, self.dataset.split_mode), indent=2),
             )
         return result
 
