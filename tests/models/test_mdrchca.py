@@ -217,7 +217,10 @@ def test_unseen_item_ids_zero_scores_never_trained_items_by_content_alone() -> N
         model.item_embedding[cold] += 5.0  # an unseen item's ID embedding no longer matters
     model.train().eval()
     torch.testing.assert_close(model.scoring_embeddings()[1], items)
-    learned = _model(dataset=data).eval()
+    learned = _model(dataset=data).eval()  # auto, on a per-user split: learned
+    assert not learned.zero_unseen_ids
+    data.split_mode = "cold_items"
+    assert _model(dataset=data).zero_unseen_ids and not _model(dataset=data, unseen_item_ids="learned").zero_unseen_ids
     before = learned.scoring_embeddings()[1][cold].clone()
     with torch.no_grad():
         learned.item_embedding[cold] += 5.0

@@ -147,10 +147,11 @@ class MDRCHCAConfig(ModelConfig):
     """Modality with regions; empty = the first other modality found (image, else audio, ...)."""
     alpha_init: float = 0.0
     """Initial alpha of the denoising residual a = sigmoid(alpha)."""
-    unseen_item_ids: str = "learned"
+    unseen_item_ids: str = "auto"
     """Items with no training interaction: ``learned`` keeps their ID embedding as it is (trained only as a
     sampled negative, or left at its random initialisation in an item cold-start split); ``zero`` drops it,
-    so such an item is represented by its content alone (for ``split_mode=cold_items``)."""
+    so such an item is represented by its content alone; ``auto``: ``zero`` on an item cold-start split
+    (``split_mode=cold_items``, where it won on validation on Last.fm and ML-100K), ``learned`` otherwise."""
     content_chunk: int = 512
     """Items per chunk when computing every item's content representation for scoring."""
 
@@ -249,6 +250,9 @@ class MDRCHCA(Recommender):
         self.init_id_embeddings(d)
         seen = np.diff(dataset.matrix("train").tocsc().indptr) > 0
         self.register_buffer("seen_items", torch.from_numpy(seen).unsqueeze(1), persistent=False)
+        self.zero_unseen_ids = config.unseen_item_ids == "zero" or (
+            config.unseen_item_ids == "auto" and dataset.split_mode == "cold_items"
+        )
         self.register_buffer(
             "adjacency", to_torch_sparse(symmetric_normalized_adjacency(dataset.matrix("train"))), persistent=False
         )
@@ -362,7 +366,7 @@ class MDRCHCA(Recommender):
     def _item_ids(self) -> torch.Tensor:
         """The item ID embeddings E_i, with those of items never seen in training zeroed under
         ``unseen_item_ids=zero``."""
-        if self.config.unseen_item_ids == "zero":
+        if self.zero_unseen_ids:
             return self.item_embedding * self.seen_items
         return self.item_embedding
 
@@ -380,7 +384,7 @@ class MDRCHCA(Recommender):
         if self.config.content_scale != "collaborative":
             return fused
         ids = self.item_embedding.detach()
-        if self.config.unseen_item_ids == "zero":
+        if self.zero_unseen_ids:
             ids = ids[self.seen_items.squeeze(1)]
         target = ids.norm(dim=1).mean()
         return fused / fused.norm(dim=1, keepdim=True).clamp_min(1e-12) * target
@@ -601,7 +605,7 @@ def _check_options(config: MDRCHCAConfig) -> None:
         "item_representation": ("sum", "content"),
         "content_scale": ("collaborative", "none"),
         "content_propagation": ("none", "input", "view"),
-        "unseen_item_ids": ("learned", "zero"),
+        "unseen_item_ids": ("auto", "learned", "zero"),
     }
     for key, allowed in choices.items():
         if getattr(config, key) not in allowed:
