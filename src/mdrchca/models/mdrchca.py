@@ -364,8 +364,8 @@ class MDRCHCA(Recommender):
         return collaborative_embeddings(self.adjacency, self.user_embedding, self._item_ids(), self.config.n_layers)
 
     def _item_ids(self) -> torch.Tensor:
-        """The item ID embeddings E_i, with those of items never seen in training zeroed under
-        ``unseen_item_ids=zero``."""
+        """The item ID embeddings E_i, with those of items never seen in training zeroed when
+        ``unseen_item_ids`` drops them (``zero``, or ``auto`` on an item cold-start split)."""
         if self.zero_unseen_ids:
             return self.item_embedding * self.seen_items
         return self.item_embedding
