@@ -53,3 +53,19 @@ def test_denoiser_residual_coefficient_and_padding() -> None:
     torch.testing.assert_close(layer(tokens, mask)[0, :2], expected)
     out.sum().backward()
     assert layer.alpha.grad is not None
+
+
+def test_denoiser_gradient_check_and_an_empty_item_has_finite_gradients() -> None:
+    torch.manual_seed(1)
+    layer = SelfAttentionDenoiser(6, alpha_init=0.3).double()
+    tokens = torch.randn(3, 5, 6, dtype=torch.float64, requires_grad=True)
+    mask = torch.tensor([[True] * 5, [True, True, True, False, False], [False] * 5])
+    q, k, v = layer.query(tokens), layer.key(tokens), layer.value(tokens)
+    logits = (q @ k.transpose(1, 2) / 6**0.5).masked_fill(~mask.unsqueeze(1), -torch.inf)
+    weights = torch.softmax(logits, -1).nan_to_num(0.0)
+    a = torch.sigmoid(layer.alpha)
+    expected = (a * (weights @ v) + (1 - a) * tokens) * mask.unsqueeze(-1)
+    torch.testing.assert_close(layer(tokens, mask), expected)
+    assert torch.autograd.gradcheck(lambda t: layer(t, mask), (tokens,))
+    layer(tokens, mask).sum().backward()
+    assert torch.isfinite(tokens.grad).all() and torch.all(tokens.grad[2] == 0)  # the empty item: no NaN
