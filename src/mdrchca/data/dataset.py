@@ -299,7 +299,7 @@ def load_dataset(path: str | Path | None, config: DataConfig | None = None) -> R
         split_was_given=split_was_given,
         split_mode=config.split_mode,
     )
-    if config.split_mode == "cold_items":
+    if config.split_mode == "cold_items" and config.split_file is not None:  # a fresh cold split holds by construction
         seen = np.isin(np.r_[valid[:, 1], test[:, 1]], train[:, 1])
         if seen.any():
             raise DataError(
