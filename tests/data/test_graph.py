@@ -40,3 +40,19 @@ def test_degree_sensitive_sample_favours_edges_of_rare_nodes() -> None:
     assert abs((draws == 3).mean() - 1 / (1 + np.sqrt(3))) < 0.03
     both = degree_sensitive_sample(users, items, 4, generator)
     assert sorted(both.tolist()) == [0, 1, 2, 3]  # without replacement
+
+
+def test_degree_sensitive_dropout_adjacency_is_the_normalised_graph_of_kept_training_edges() -> None:
+    from mdrchca.data.graph import degree_sensitive_dropout_adjacency
+
+    rng = np.random.default_rng(0)
+    R = sp.random(6, 5, density=0.5, random_state=1, format="coo")
+    edges = np.vstack([R.row, R.col]).astype(np.int64)
+    torch.manual_seed(rng.integers(1000))
+    pruned = degree_sensitive_dropout_adjacency(edges, 0.3, 6, 5).to_dense().numpy()
+    kept_block = pruned[:6, 6:] != 0
+    assert kept_block.sum() == int(edges.shape[1] * 0.7)
+    assert not (kept_block & (R.toarray() == 0)).any()  # only training edges survive
+    users, items = np.nonzero(kept_block)
+    kept = sp.csr_matrix((np.ones(len(users)), (users, items)), shape=(6, 5))
+    np.testing.assert_allclose(pruned, symmetric_normalized_adjacency(kept).toarray(), rtol=1e-6)

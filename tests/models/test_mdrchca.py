@@ -340,3 +340,28 @@ def test_attention_pair_features_are_the_head_averaged_query_key_cosine() -> Non
     qu, ku = attention.query_key_units(x, y)
     reported = attention.dense(x, torch.ones(1, 3, dtype=torch.bool), y, torch.ones(1, 5, dtype=torch.bool)).cosine
     torch.testing.assert_close(qu @ ku.transpose(1, 2), reported)
+
+
+def test_edge_dropout_prunes_the_training_graph_only() -> None:
+    from mdrchca.models.lightgcn import collaborative_embeddings
+
+    data = _dataset()
+    model = _model(dataset=data, edge_dropout=0.5, conf_weight=0.0)
+    model.eval()
+    full_users, full_items = (t.clone() for t in model.scoring_embeddings())
+    model.train()
+    model.on_epoch_start(1)
+    assert model._user_item_graph() is model.train_adjacency
+    kept = model.train_adjacency.coalesce().indices()
+    assert (kept[0] < data.n_users).sum().item() == int(len(data.train) * 0.5)
+    with torch.no_grad():  # the training forward propagates (2 E_u, E_i + f) over the pruned graph
+        users, items = model._propagate(model.content(torch.arange(data.n_items))["fused"])
+        expected = collaborative_embeddings(
+            model.train_adjacency, 2 * model.user_embedding, model.item_embedding + _content_embedding(model), 2
+        )
+    torch.testing.assert_close(users, expected[0], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(items, expected[1], atol=1e-5, rtol=1e-4)
+    model.eval()  # scoring sees every training edge again
+    users, items = model.scoring_embeddings()
+    torch.testing.assert_close(users, full_users)
+    torch.testing.assert_close(items, full_items)

@@ -101,3 +101,29 @@ def test_baselines_take_any_number_of_modalities(name: str, modalities: tuple[st
     assert torch.isfinite(loss)
     model.eval()
     assert model.score_all(torch.tensor([0, 1])).shape == (2, data.n_items)
+
+
+def test_lightgcn_edge_dropout_trains_on_the_pruned_graph_and_scores_on_the_full_one(small_catalogue: Path) -> None:
+    from mdrchca.models.base import bpr_loss, embedding_l2
+    from mdrchca.models.lightgcn import collaborative_embeddings
+
+    data = load_dataset(small_catalogue)
+    torch.manual_seed(0)
+    model = build_model(Config.load("lightgcn", overrides=["edge_dropout=0.5"]), data)
+    full = model.embeddings()
+    model.on_epoch_start(1)
+    n_kept = (model.train_adjacency.coalesce().indices()[0] < data.n_users).sum().item()
+    assert n_kept == int(len(data.train) * 0.5)
+    batch = Batch(torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5]), torch.tensor([6, 7, 8]))
+    users, items = collaborative_embeddings(model.train_adjacency, model.user_embedding, model.item_embedding, 2)
+    u = users[batch.users]
+    expected = bpr_loss((u * items[batch.pos_items]).sum(-1), (u * items[batch.neg_items]).sum(-1))
+    expected = expected + 1e-4 * embedding_l2(
+        model.user_embedding[batch.users], model.item_embedding[batch.pos_items], model.item_embedding[batch.neg_items]
+    )
+    torch.testing.assert_close(model.loss(batch), expected)
+    for before, after in zip(full, model.embeddings(), strict=True):
+        assert torch.equal(before, after)  # scoring still sees every training edge
+    plain = build_model(Config.load("lightgcn"), data)
+    plain.on_epoch_start(1)
+    assert plain.train_adjacency is None

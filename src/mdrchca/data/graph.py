@@ -75,3 +75,14 @@ def pruned_adjacency(
         (np.ones(len(edge_users), dtype=np.float32), (edge_users, edge_items)), shape=(n_users, n_items)
     )
     return to_torch_sparse(symmetric_normalized_adjacency(kept), device)
+
+
+def degree_sensitive_dropout_adjacency(
+    edges: np.ndarray, share: float, n_users: int, n_items: int, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """The training graph of one epoch under FREEDOM's degree-sensitive edge pruning: ``edges`` ``[2, E]``
+    (user row, item row) with a ``share`` of them dropped by :func:`degree_sensitive_sample` (edges of rare
+    users and items are kept more often), renormalised by :func:`pruned_adjacency`."""
+    keep = int(edges.shape[1] * (1.0 - share))
+    rows, cols = edges[:, degree_sensitive_sample(edges[0], edges[1], keep)]
+    return pruned_adjacency(rows, cols, n_users, n_items, device)

@@ -12,8 +12,7 @@ from torch import nn
 from mdrchca.config import ModelConfig
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.graph import (
-    degree_sensitive_sample,
-    pruned_adjacency,
+    degree_sensitive_dropout_adjacency,
     symmetric_normalized_adjacency,
     to_torch_sparse,
 )
@@ -116,10 +115,9 @@ class FREEDOM(Recommender):
         if self.config.dropout <= 0:
             self.train_adjacency = self.adjacency
             return
-        keep = int(self.edges.shape[1] * (1.0 - self.config.dropout))
-        chosen = degree_sensitive_sample(self.edges[0], self.edges[1], keep)
-        rows, cols = self.edges[:, chosen]
-        self.train_adjacency = pruned_adjacency(rows, cols, self.n_users, self.n_items, self.item_embedding.device)
+        self.train_adjacency = degree_sensitive_dropout_adjacency(
+            self.edges, self.config.dropout, self.n_users, self.n_items, self.item_embedding.device
+        )
 
     def _forward(self, adjacency: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.item_embedding

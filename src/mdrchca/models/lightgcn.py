@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from mdrchca.config import ModelConfig
 from mdrchca.data.dataset import RecDataset
-from mdrchca.data.graph import symmetric_normalized_adjacency, to_torch_sparse
+from mdrchca.data.graph import degree_sensitive_dropout_adjacency, symmetric_normalized_adjacency, to_torch_sparse
 from mdrchca.models.base import Batch, Recommender, bpr_loss, embedding_l2, register
 
 
@@ -18,6 +19,11 @@ class LightGCNConfig(ModelConfig):
     """Number of propagation layers L."""
     reg_weight: float = 1e-4
     """Weight of the L2 penalty on the batch's layer-0 embeddings."""
+    edge_dropout: float = 0.0
+    """Share of the training edges pruned each epoch, degree-sensitively (FREEDOM's pruning,
+    :func:`~mdrchca.data.graph.degree_sensitive_dropout_adjacency`): the loss propagates over the pruned
+    graph, scoring over the full one. 0 = off, LightGCN as published; an option so that models which add
+    this regulariser can be compared with a LightGCN that has it too."""
 
 
 def propagate(adjacency: torch.Tensor, embeddings: torch.Tensor, n_layers: int) -> torch.Tensor:
@@ -45,7 +51,8 @@ class LightGCN(Recommender):
         E = \frac{1}{L+1} \sum_{l=0}^{L} E^{(l)}, \quad \hat y_{ui} = e_u^\top e_i
 
     with :math:`E^{(0)} = [E_u; E_i]` Xavier-initialised, trained with BPR plus an L2 penalty
-    (``reg_weight``) on the layer-0 embeddings of the batch.
+    (``reg_weight``) on the layer-0 embeddings of the batch; with ``edge_dropout`` the training loss
+    propagates over :math:`\hat A` of an edge-pruned graph redrawn each epoch.
     """
 
     name = "lightgcn"
@@ -54,14 +61,25 @@ class LightGCN(Recommender):
     def __init__(self, dataset: RecDataset, config: LightGCNConfig) -> None:
         super().__init__(dataset, config)
         self.init_id_embeddings(config.embedding_size)
-        adjacency = to_torch_sparse(symmetric_normalized_adjacency(dataset.matrix("train")))
-        self.register_buffer("adjacency", adjacency, persistent=False)
+        train = dataset.matrix("train").tocoo()
+        self.register_buffer("adjacency", to_torch_sparse(symmetric_normalized_adjacency(train)), persistent=False)
+        self.edges = np.vstack([train.row, train.col]).astype(np.int64)
+        self.train_adjacency: torch.Tensor | None = None
+
+    def on_epoch_start(self, epoch: int) -> None:
+        if self.config.edge_dropout > 0:
+            self.train_adjacency = degree_sensitive_dropout_adjacency(
+                self.edges, self.config.edge_dropout, self.n_users, self.n_items, self.item_embedding.device
+            )
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         return collaborative_embeddings(self.adjacency, self.user_embedding, self.item_embedding, self.config.n_layers)
 
     def loss(self, batch: Batch) -> torch.Tensor:
-        user_emb, item_emb = self.embeddings()
+        adjacency = self.adjacency if self.train_adjacency is None else self.train_adjacency
+        user_emb, item_emb = collaborative_embeddings(
+            adjacency, self.user_embedding, self.item_embedding, self.config.n_layers
+        )
         u, i, j = user_emb[batch.users], item_emb[batch.pos_items], item_emb[batch.neg_items]
         ranking = bpr_loss((u * i).sum(-1), (u * j).sum(-1))
         reg = embedding_l2(

@@ -12,7 +12,7 @@ from torch import nn
 from mdrchca.config import ModelConfig
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.features import ModalityFeatures
-from mdrchca.data.graph import symmetric_normalized_adjacency, to_torch_sparse
+from mdrchca.data.graph import degree_sensitive_dropout_adjacency, symmetric_normalized_adjacency, to_torch_sparse
 from mdrchca.errors import ConfigError, DataError
 from mdrchca.models.base import Batch, Recommender, bpr_loss, embedding_l2, register
 from mdrchca.models.components.alignment import (
@@ -130,6 +130,10 @@ class MDRCHCAConfig(ModelConfig):
     """Extension, not in the paper: also propagate the item ID embeddings over the modality kNN graphs
     (mean over modalities, ``modality_layers`` hops, no weights, as FREEDOM does) and add the result to
     h_i. Chosen on validation per dataset."""
+    edge_dropout: float = 0.0
+    """Extension, not in the paper (0 = off): share of the user-item training edges pruned each epoch,
+    degree-sensitively (FREEDOM's pruning, as LightGCN's option of the same name); the training loss
+    propagates over the pruned graph, scoring over the full one. Chosen on validation per dataset."""
     aligned_residual: bool = True
     """Add each query's own denoised feature to its aggregated cross-modal feature (t^_w += t~_w), so an
     item keeps its content when the other modality is missing; false is the literal sum of weighted values."""
@@ -253,9 +257,10 @@ class MDRCHCA(Recommender):
         self.zero_unseen_ids = config.unseen_item_ids == "zero" or (
             config.unseen_item_ids == "auto" and dataset.split_mode == "cold_items"
         )
-        self.register_buffer(
-            "adjacency", to_torch_sparse(symmetric_normalized_adjacency(dataset.matrix("train"))), persistent=False
-        )
+        train = dataset.matrix("train").tocoo()
+        self.register_buffer("adjacency", to_torch_sparse(symmetric_normalized_adjacency(train)), persistent=False)
+        self.edges = np.vstack([train.row, train.col]).astype(np.int64)
+        self.train_adjacency: torch.Tensor | None = None
         if config.graph_scope == "item" or config.item_graph_embeddings:
             for name, source in (("text", dataset.features[text_name]), ("region", dataset.features[region_name])):
                 adjacency = knn_adjacency(source.item_vectors.numpy(), config.knn_k)
@@ -361,7 +366,22 @@ class MDRCHCA(Recommender):
 
     # -- recommender contract --------------------------------------------------------------------------
     def _collaborative(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return collaborative_embeddings(self.adjacency, self.user_embedding, self._item_ids(), self.config.n_layers)
+        return collaborative_embeddings(
+            self._user_item_graph(), self.user_embedding, self._item_ids(), self.config.n_layers
+        )
+
+    def _user_item_graph(self) -> torch.Tensor:
+        """The normalised user-item graph the branch propagates over: this epoch's edge-pruned graph while
+        training with ``edge_dropout``, the full training graph otherwise (and always for scoring)."""
+        if self.training and self.train_adjacency is not None:
+            return self.train_adjacency
+        return self.adjacency
+
+    def on_epoch_start(self, epoch: int) -> None:
+        if self.config.edge_dropout > 0:
+            self.train_adjacency = degree_sensitive_dropout_adjacency(
+                self.edges, self.config.edge_dropout, self.n_users, self.n_items, self.item_embedding.device
+            )
 
     def _item_ids(self) -> torch.Tensor:
         """The item ID embeddings E_i, with those of items never seen in training zeroed when
@@ -409,8 +429,9 @@ class MDRCHCA(Recommender):
         # LightGCN is linear, so view's LightGCN(E_u, E_i) + LightGCN(E_u, f) is one propagation of
         # (2 E_u, E_i + f); input is LightGCN(E_u, E_i + f). The two differ only in the users' layer 0.
         user_weight = 2.0 if cfg.content_propagation == "view" else 1.0
+        layer0_items = self._item_ids() + self._scaled(fused)
         users, items = collaborative_embeddings(
-            self.adjacency, user_weight * self.user_embedding, self._item_ids() + self._scaled(fused), cfg.n_layers
+            self._user_item_graph(), user_weight * self.user_embedding, layer0_items, cfg.n_layers
         )
         return users, self._with_item_graph(items)
 
@@ -423,7 +444,7 @@ class MDRCHCA(Recommender):
         (U^0, I^0) = LightGCN(E_u, E_i) and (U^f, I^f) = LightGCN(E_u, f)."""
         users_c, items_c = self._collaborative()
         users_f, items_f = collaborative_embeddings(
-            self.adjacency, self.user_embedding, self._scaled(fused), self.config.n_layers
+            self._user_item_graph(), self.user_embedding, self._scaled(fused), self.config.n_layers
         )
         return users_c, items_c, users_f, items_f
 
