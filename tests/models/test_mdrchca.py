@@ -365,3 +365,16 @@ def test_edge_dropout_prunes_the_training_graph_only() -> None:
     users, items = model.scoring_embeddings()
     torch.testing.assert_close(users, full_users)
     torch.testing.assert_close(items, full_items)
+
+
+def test_learned_content_scale_is_the_collaborative_scale_times_a_trained_gain() -> None:
+    data = _dataset()
+    model = _model(dataset=data, content_scale="learned", conf_weight=0.0)
+    fused = torch.randn(data.n_items, 8)
+    with torch.no_grad():
+        model.content_log_gain.fill_(np.log(0.5))
+    target = 0.5 * model.item_embedding.detach().norm(dim=1).mean()
+    torch.testing.assert_close(model._scaled(fused).norm(dim=1), target.expand(data.n_items))
+    model.loss(_batch(data)).backward()
+    assert model.content_log_gain.grad is not None and model.content_log_gain.grad.abs() > 0
+    assert not hasattr(_model(dataset=data), "content_log_gain")  # the default keeps the scale tied

@@ -110,7 +110,9 @@ class MDRCHCAConfig(ModelConfig):
     content_scale: str = "collaborative"
     """``collaborative``: each item's fused content f_i is rescaled to the mean norm of the collaborative item
     embeddings (direction learned, scale tied), so content cannot swamp the collaborative signal by
-    magnitude (unscaled, it grew to ~100x the collaborative norm on Last.fm); ``none``: f_i as computed."""
+    magnitude (unscaled, it grew to ~100x the collaborative norm on Last.fm); ``learned``: the same, times one
+    trained gain exp(gamma) (gamma starts at 0), so training can turn the content as a whole down or up
+    against the collaborative signal; ``none``: f_i as computed."""
     content_propagation: str = "view"
     """How the fused content f_i reaches the users. ``none``: only the item side, h_i = e_i + f_i after the
     collaborative LightGCN (users never see content); ``input``: f_i is added to the layer-0 item embedding
@@ -276,6 +278,8 @@ class MDRCHCA(Recommender):
             d, config.heads, config.k_s, config.aligned_residual, config.renormalize_topk
         )
         self.fusion_logits = nn.Parameter(torch.zeros(2))
+        if config.content_scale == "learned":
+            self.content_log_gain = nn.Parameter(torch.zeros(()))
         self.thresholds = AdaptiveThresholds(config.theta_pos, config.theta_neg, config.eta_1, config.eta_2)
         self._pending_pair_confidence: torch.Tensor | None = None
         self.last_loss_parts: dict[str, float] = {}
@@ -401,12 +405,14 @@ class MDRCHCA(Recommender):
         return torch.stack(terms).mean(0)
 
     def _scaled(self, fused: torch.Tensor) -> torch.Tensor:
-        if self.config.content_scale != "collaborative":
+        if self.config.content_scale == "none":
             return fused
         ids = self.item_embedding.detach()
         if self.zero_unseen_ids:
             ids = ids[self.seen_items.squeeze(1)]
         target = ids.norm(dim=1).mean()
+        if self.config.content_scale == "learned":
+            target = target * self.content_log_gain.exp()
         return fused / fused.norm(dim=1, keepdim=True).clamp_min(1e-12) * target
 
     def _item_representation(
@@ -624,7 +630,7 @@ def _check_options(config: MDRCHCAConfig) -> None:
         "confidence_weighting": ("logit", "loss"),
         "image_fine": ("region", "token"),
         "item_representation": ("sum", "content"),
-        "content_scale": ("collaborative", "none"),
+        "content_scale": ("collaborative", "learned", "none"),
         "content_propagation": ("none", "input", "view"),
         "unseen_item_ids": ("auto", "learned", "zero"),
     }
