@@ -365,6 +365,10 @@ def test_edge_dropout_prunes_the_training_graph_only() -> None:
     users, items = model.scoring_embeddings()
     torch.testing.assert_close(users, full_users)
     torch.testing.assert_close(items, full_items)
+    from mdrchca.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="edge_dropout must be in"):
+        _model(dataset=data, edge_dropout=-0.1)
 
 
 def test_learned_content_scale_is_the_collaborative_scale_times_a_trained_gain() -> None:

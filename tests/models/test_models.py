@@ -127,3 +127,7 @@ def test_lightgcn_edge_dropout_trains_on_the_pruned_graph_and_scores_on_the_full
     plain = build_model(Config.load("lightgcn"), data)
     plain.on_epoch_start(1)
     assert plain.train_adjacency is None
+    from mdrchca.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"edge_dropout must be in \[0, 1\), not 1.0"):
+        build_model(Config.load("lightgcn", overrides=["edge_dropout=1.0"]), data)

@@ -10,6 +10,7 @@ import torch
 from mdrchca.config import ModelConfig
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.graph import degree_sensitive_dropout_adjacency, symmetric_normalized_adjacency, to_torch_sparse
+from mdrchca.errors import ConfigError
 from mdrchca.models.base import Batch, Recommender, bpr_loss, embedding_l2, register
 
 
@@ -60,6 +61,8 @@ class LightGCN(Recommender):
 
     def __init__(self, dataset: RecDataset, config: LightGCNConfig) -> None:
         super().__init__(dataset, config)
+        if not 0.0 <= config.edge_dropout < 1.0:
+            raise ConfigError(f"edge_dropout must be in [0, 1), not {config.edge_dropout}")
         self.init_id_embeddings(config.embedding_size)
         train = dataset.matrix("train").tocoo()
         self.register_buffer("adjacency", to_torch_sparse(symmetric_normalized_adjacency(train)), persistent=False)

@@ -639,6 +639,8 @@ def _check_options(config: MDRCHCAConfig) -> None:
             raise ConfigError(f"{key} must be one of {', '.join(allowed)}, not {getattr(config, key)!r}")
     if config.view_contrast > 0 and config.content_propagation != "view":
         raise ConfigError("view_contrast needs content_propagation=view (the two views it contrasts)")
+    if not 0.0 <= config.edge_dropout < 1.0:
+        raise ConfigError(f"edge_dropout must be in [0, 1), not {config.edge_dropout}")
     for key in ("k_r", "k_s", "k_p", "heads", "knn_k"):
         if getattr(config, key) < 1:
             raise ConfigError(f"{key} must be at least 1")
