@@ -24,8 +24,8 @@ def test_score_policy_drops_the_least_consistent_edges() -> None:
     model, data = _cdgcl(score_drop=0.25, degree_drop=0.0)
     with torch.no_grad():
         users, items, _ = model._forward(model.adjacency)
-        u = torch.nn.functional.normalize(users, dim=1)[model.edge_users]
-        i = torch.nn.functional.normalize(items, dim=1)[model.edge_items]
+        u = torch.nn.functional.normalize(users, dim=1)[model.edges[0]]
+        i = torch.nn.functional.normalize(items, dim=1)[model.edges[1]]
         scores = (u * i).sum(-1)
     kept = torch.from_numpy(model.kept_edges())
     dropped = torch.ones(len(scores), dtype=torch.bool)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import ClassVar, NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 
 from mdrchca.config import ModelConfig
 from mdrchca.data.dataset import RecDataset
-from mdrchca.errors import DataError
+from mdrchca.data.graph import degree_sensitive_dropout_adjacency, symmetric_normalized_adjacency, to_torch_sparse
+from mdrchca.errors import ConfigError, DataError
 
 
 class Batch(NamedTuple):
@@ -104,6 +106,32 @@ class Recommender(nn.Module):
         """Xavier-initialised ID embeddings ``user_embedding [M, user_dim]`` and ``item_embedding [N, item_dim]``."""
         self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_users, user_dim)))
         self.item_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_items, item_dim or user_dim)))
+
+    def init_user_item_graph(self, dataset: RecDataset, edge_dropout: float = 0.0) -> None:
+        """Registers ``adjacency``, the normalised training graph of LightGCN, and keeps its edges so that
+        :meth:`draw_training_graph` can prune a share ``edge_dropout`` of them each epoch."""
+        if not 0.0 <= edge_dropout < 1.0:
+            raise ConfigError(f"edge_dropout must be in [0, 1), not {edge_dropout}")
+        train = dataset.matrix("train").tocoo()
+        self.register_buffer("adjacency", to_torch_sparse(symmetric_normalized_adjacency(train)), persistent=False)
+        self.edges = np.vstack([train.row, train.col]).astype(np.int64)
+        self.edge_dropout = edge_dropout
+        self.train_adjacency: torch.Tensor | None = None
+
+    def draw_training_graph(self) -> None:
+        """This epoch's training graph: the edges left after degree-sensitive pruning (FREEDOM's), or the
+        full graph when ``edge_dropout`` is 0. Call from :meth:`on_epoch_start`."""
+        if self.edge_dropout > 0:
+            self.train_adjacency = degree_sensitive_dropout_adjacency(
+                self.edges, self.edge_dropout, self.n_users, self.n_items, self.adjacency.device
+            )
+
+    def user_item_graph(self) -> torch.Tensor:
+        """The graph to propagate over: this epoch's pruned graph in training, the full one in eval mode
+        (scoring always sees every training edge)."""
+        if self.training and self.train_adjacency is not None:
+            return self.train_adjacency
+        return self.adjacency
 
     def require_features(self, dataset: RecDataset) -> None:
         """One clear error when a multimodal model gets a dataset without item features."""

@@ -15,7 +15,6 @@ from mdrchca.data.dataset import RecDataset
 from mdrchca.data.graph import (
     degree_sensitive_sample,
     pruned_adjacency,
-    symmetric_normalized_adjacency,
     to_torch_sparse,
 )
 from mdrchca.models.base import Batch, Recommender, bpr_loss, embedding_l2, register
@@ -96,37 +95,32 @@ class CDGCL(Recommender):
             )
             self.projections[m] = nn.Linear(vectors.shape[1], d)
             nn.init.xavier_uniform_(self.projections[m].weight)
-        train = dataset.matrix("train").tocoo()
-        self.register_buffer("adjacency", to_torch_sparse(symmetric_normalized_adjacency(train)), persistent=False)
-        self.edge_users = train.row.astype(np.int64)
-        self.edge_items = train.col.astype(np.int64)
-        self.train_adjacency: torch.Tensor | None = None
+        self.init_user_item_graph(dataset)  # pruned by the two policies below, not by edge_dropout
 
     # -- denoising ----------------------------------------------------------------------------------
     def kept_edges(self) -> np.ndarray:
         """Positions of the training edges that survive both denoising policies this epoch."""
         cfg = self.config
-        n_edges = len(self.edge_users)
+        edge_users, edge_items = self.edges
+        n_edges = len(edge_users)
         positions = np.arange(n_edges)
         if cfg.score_drop > 0:
             with torch.no_grad():
                 users, items, _ = self._forward(self.adjacency)
-                u = F.normalize(users, dim=1)[torch.from_numpy(self.edge_users).to(users.device)]
-                i = F.normalize(items, dim=1)[torch.from_numpy(self.edge_items).to(users.device)]
+                u = F.normalize(users, dim=1)[torch.from_numpy(edge_users).to(users.device)]
+                i = F.normalize(items, dim=1)[torch.from_numpy(edge_items).to(users.device)]
                 scores = (u * i).sum(-1).cpu().numpy()
             n_drop = int(n_edges * cfg.score_drop)
             positions = np.sort(np.argsort(scores, kind="stable")[n_drop:])
         if cfg.degree_drop > 0:
             keep = int(len(positions) * (1 - cfg.degree_drop))
-            chosen = degree_sensitive_sample(self.edge_users[positions], self.edge_items[positions], keep)
+            chosen = degree_sensitive_sample(edge_users[positions], edge_items[positions], keep)
             positions = positions[np.sort(chosen)]
         return positions
 
     def on_epoch_start(self, epoch: int) -> None:
-        kept = self.kept_edges()
-        self.train_adjacency = pruned_adjacency(
-            self.edge_users[kept], self.edge_items[kept], self.n_users, self.n_items, self.item_embedding.device
-        )
+        users, items = self.edges[:, self.kept_edges()]
+        self.train_adjacency = pruned_adjacency(users, items, self.n_users, self.n_items, self.adjacency.device)
 
     # -- model ----------------------------------------------------------------------------------------
     def modality_items(self) -> dict[str, torch.Tensor]:
@@ -156,8 +150,7 @@ class CDGCL(Recommender):
 
     def loss(self, batch: Batch) -> torch.Tensor:
         cfg = self.config
-        adjacency = self.train_adjacency if self.train_adjacency is not None else self.adjacency
-        users, items, views = self._forward(adjacency)
+        users, items, views = self._forward(self.user_item_graph())
         u = users[batch.users]
         loss = bpr_loss((u * items[batch.pos_items]).sum(-1), (u * items[batch.neg_items]).sum(-1))
 

@@ -12,8 +12,6 @@ from torch import nn
 from mdrchca.config import ModelConfig
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.graph import (
-    degree_sensitive_dropout_adjacency,
-    symmetric_normalized_adjacency,
     to_torch_sparse,
 )
 from mdrchca.models.base import Batch, Recommender, bpr_loss, register
@@ -101,10 +99,7 @@ class FREEDOM(Recommender):
             to_torch_sparse(frozen_item_graph(vectors, config.knn_k, config.image_weight, config.weighted_modality)),
             persistent=False,
         )
-        train = dataset.matrix("train").tocoo()
-        self.register_buffer("adjacency", to_torch_sparse(symmetric_normalized_adjacency(train)), persistent=False)
-        self.edges = np.vstack([train.row, train.col]).astype(np.int64)
-        self.train_adjacency: torch.Tensor | None = None
+        self.init_user_item_graph(dataset, config.dropout)
         self.projections = nn.ModuleDict()
         for name, feats in dataset.features.items():
             self.register_buffer(f"feat_{name}", feats.item_vectors.float(), persistent=False)
@@ -112,12 +107,7 @@ class FREEDOM(Recommender):
 
     def on_epoch_start(self, epoch: int) -> None:
         """Degree-sensitive edge pruning: keep (1 - dropout) of the edges, drawn without replacement."""
-        if self.config.dropout <= 0:
-            self.train_adjacency = self.adjacency
-            return
-        self.train_adjacency = degree_sensitive_dropout_adjacency(
-            self.edges, self.config.dropout, self.n_users, self.n_items, self.item_embedding.device
-        )
+        self.draw_training_graph()
 
     def _forward(self, adjacency: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.item_embedding
@@ -132,8 +122,7 @@ class FREEDOM(Recommender):
         return self._forward(self.adjacency)
 
     def loss(self, batch: Batch) -> torch.Tensor:
-        adjacency = self.train_adjacency if self.train_adjacency is not None else self.adjacency
-        users, items = self._forward(adjacency)
+        users, items = self._forward(self.user_item_graph())
         u = users[batch.users]
         loss = bpr_loss((u * items[batch.pos_items]).sum(-1), (u * items[batch.neg_items]).sum(-1))
         if self.config.reg_weight > 0:

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from mdrchca.config import ModelConfig
 from mdrchca.data.dataset import RecDataset
-from mdrchca.data.graph import degree_sensitive_dropout_adjacency, symmetric_normalized_adjacency, to_torch_sparse
-from mdrchca.errors import ConfigError
 from mdrchca.models.base import Batch, Recommender, bpr_loss, embedding_l2, register
 
 
@@ -22,7 +19,7 @@ class LightGCNConfig(ModelConfig):
     """Weight of the L2 penalty on the batch's layer-0 embeddings."""
     edge_dropout: float = 0.0
     """Share of the training edges pruned each epoch, degree-sensitively (FREEDOM's pruning,
-    :func:`~mdrchca.data.graph.degree_sensitive_dropout_adjacency`): the loss propagates over the pruned
+    :meth:`~mdrchca.models.base.Recommender.draw_training_graph`): the loss propagates over the pruned
     graph, scoring over the full one. 0 = off, LightGCN as published; an option so that models which add
     this regulariser can be compared with a LightGCN that has it too."""
 
@@ -61,27 +58,18 @@ class LightGCN(Recommender):
 
     def __init__(self, dataset: RecDataset, config: LightGCNConfig) -> None:
         super().__init__(dataset, config)
-        if not 0.0 <= config.edge_dropout < 1.0:
-            raise ConfigError(f"edge_dropout must be in [0, 1), not {config.edge_dropout}")
         self.init_id_embeddings(config.embedding_size)
-        train = dataset.matrix("train").tocoo()
-        self.register_buffer("adjacency", to_torch_sparse(symmetric_normalized_adjacency(train)), persistent=False)
-        self.edges = np.vstack([train.row, train.col]).astype(np.int64)
-        self.train_adjacency: torch.Tensor | None = None
+        self.init_user_item_graph(dataset, config.edge_dropout)
 
     def on_epoch_start(self, epoch: int) -> None:
-        if self.config.edge_dropout > 0:
-            self.train_adjacency = degree_sensitive_dropout_adjacency(
-                self.edges, self.config.edge_dropout, self.n_users, self.n_items, self.item_embedding.device
-            )
+        self.draw_training_graph()
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         return collaborative_embeddings(self.adjacency, self.user_embedding, self.item_embedding, self.config.n_layers)
 
     def loss(self, batch: Batch) -> torch.Tensor:
-        adjacency = self.adjacency if self.train_adjacency is None else self.train_adjacency
         user_emb, item_emb = collaborative_embeddings(
-            adjacency, self.user_embedding, self.item_embedding, self.config.n_layers
+            self.user_item_graph(), self.user_embedding, self.item_embedding, self.config.n_layers
         )
         u, i, j = user_emb[batch.users], item_emb[batch.pos_items], item_emb[batch.neg_items]
         ranking = bpr_loss((u * i).sum(-1), (u * j).sum(-1))

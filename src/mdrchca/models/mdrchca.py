@@ -12,7 +12,7 @@ from torch import nn
 from mdrchca.config import ModelConfig
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.features import ModalityFeatures
-from mdrchca.data.graph import degree_sensitive_dropout_adjacency, symmetric_normalized_adjacency, to_torch_sparse
+from mdrchca.data.graph import to_torch_sparse
 from mdrchca.errors import ConfigError, DataError
 from mdrchca.models.base import Batch, Recommender, bpr_loss, embedding_l2, register
 from mdrchca.models.components.alignment import (
@@ -259,10 +259,7 @@ class MDRCHCA(Recommender):
         self.zero_unseen_ids = config.unseen_item_ids == "zero" or (
             config.unseen_item_ids == "auto" and dataset.split_mode == "cold_items"
         )
-        train = dataset.matrix("train").tocoo()
-        self.register_buffer("adjacency", to_torch_sparse(symmetric_normalized_adjacency(train)), persistent=False)
-        self.edges = np.vstack([train.row, train.col]).astype(np.int64)
-        self.train_adjacency: torch.Tensor | None = None
+        self.init_user_item_graph(dataset, config.edge_dropout)
         if config.graph_scope == "item" or config.item_graph_embeddings:
             for name, source in (("text", dataset.features[text_name]), ("region", dataset.features[region_name])):
                 adjacency = knn_adjacency(source.item_vectors.numpy(), config.knn_k)
@@ -371,21 +368,11 @@ class MDRCHCA(Recommender):
     # -- recommender contract --------------------------------------------------------------------------
     def _collaborative(self) -> tuple[torch.Tensor, torch.Tensor]:
         return collaborative_embeddings(
-            self._user_item_graph(), self.user_embedding, self._item_ids(), self.config.n_layers
+            self.user_item_graph(), self.user_embedding, self._item_ids(), self.config.n_layers
         )
 
-    def _user_item_graph(self) -> torch.Tensor:
-        """The normalised user-item graph the branch propagates over: this epoch's edge-pruned graph while
-        training with ``edge_dropout``, the full training graph otherwise (and always for scoring)."""
-        if self.training and self.train_adjacency is not None:
-            return self.train_adjacency
-        return self.adjacency
-
     def on_epoch_start(self, epoch: int) -> None:
-        if self.config.edge_dropout > 0:
-            self.train_adjacency = degree_sensitive_dropout_adjacency(
-                self.edges, self.config.edge_dropout, self.n_users, self.n_items, self.item_embedding.device
-            )
+        self.draw_training_graph()
 
     def _item_ids(self) -> torch.Tensor:
         """The item ID embeddings E_i, with those of items never seen in training zeroed when
@@ -437,7 +424,7 @@ class MDRCHCA(Recommender):
         user_weight = 2.0 if cfg.content_propagation == "view" else 1.0
         layer0_items = self._item_ids() + self._scaled(fused)
         users, items = collaborative_embeddings(
-            self._user_item_graph(), user_weight * self.user_embedding, layer0_items, cfg.n_layers
+            self.user_item_graph(), user_weight * self.user_embedding, layer0_items, cfg.n_layers
         )
         return users, self._with_item_graph(items)
 
@@ -450,7 +437,7 @@ class MDRCHCA(Recommender):
         (U^0, I^0) = LightGCN(E_u, E_i) and (U^f, I^f) = LightGCN(E_u, f)."""
         users_c, items_c = self._collaborative()
         users_f, items_f = collaborative_embeddings(
-            self._user_item_graph(), self.user_embedding, self._scaled(fused), self.config.n_layers
+            self.user_item_graph(), self.user_embedding, self._scaled(fused), self.config.n_layers
         )
         return users_c, items_c, users_f, items_f
 
@@ -639,8 +626,6 @@ def _check_options(config: MDRCHCAConfig) -> None:
             raise ConfigError(f"{key} must be one of {', '.join(allowed)}, not {getattr(config, key)!r}")
     if config.view_contrast > 0 and config.content_propagation != "view":
         raise ConfigError("view_contrast needs content_propagation=view (the two views it contrasts)")
-    if not 0.0 <= config.edge_dropout < 1.0:
-        raise ConfigError(f"edge_dropout must be in [0, 1), not {config.edge_dropout}")
     for key in ("k_r", "k_s", "k_p", "heads", "knn_k"):
         if getattr(config, key) < 1:
             raise ConfigError(f"{key} must be at least 1")
