@@ -10,7 +10,6 @@ from torch.nn import functional as F
 
 from mdrchca.config import ModelConfig
 from mdrchca.data.dataset import RecDataset
-from mdrchca.data.graph import symmetric_normalized_adjacency, to_torch_sparse
 from mdrchca.models.base import Batch, Recommender, norm_penalty, register
 from mdrchca.models.lightgcn import collaborative_embeddings
 
@@ -64,9 +63,7 @@ class BM3(Recommender):
         self.require_features(dataset)
         d = config.embedding_size
         self.init_id_embeddings(d)
-        self.register_buffer(
-            "adjacency", to_torch_sparse(symmetric_normalized_adjacency(dataset.matrix("train"))), persistent=False
-        )
+        self.init_user_item_graph(dataset)
         self.predictor = nn.Linear(d, d)
         nn.init.xavier_normal_(self.predictor.weight)
         self.projections = nn.ModuleDict()

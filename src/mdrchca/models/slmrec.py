@@ -11,7 +11,6 @@ from torch.nn import functional as F
 
 from mdrchca.config import ModelConfig
 from mdrchca.data.dataset import RecDataset
-from mdrchca.data.graph import symmetric_normalized_adjacency, to_torch_sparse
 from mdrchca.models.base import Batch, Recommender, register
 from mdrchca.models.components.contrastive import in_batch_infonce
 from mdrchca.models.lightgcn import collaborative_embeddings
@@ -62,9 +61,7 @@ class SLMRec(Recommender):
         self.require_features(dataset)
         d = config.embedding_size
         self.init_id_embeddings(d)
-        self.register_buffer(
-            "adjacency", to_torch_sparse(symmetric_normalized_adjacency(dataset.matrix("train"))), persistent=False
-        )
+        self.init_user_item_graph(dataset)
         self.names = sorted(dataset.features)
         self.dense = nn.ModuleDict()
         for m in self.names:
