@@ -100,6 +100,16 @@ def test_unknown_override_is_one_clear_line(small_catalogue: Path, tmp_path: Pat
     assert "did you mean 'epochs'" in result.output
 
 
+def test_a_refused_model_option_leaves_no_run_folder(small_catalogue: Path, tmp_path: Path) -> None:
+    run = tmp_path / "r"
+    result = CliRunner().invoke(
+        cli, ["train", "--data", str(small_catalogue), "--set", "edge_dropout=1.0", "--out", str(run)]
+    )
+    assert result.exit_code == 2
+    assert "edge_dropout must be in [0, 1), not 1.0" in result.output
+    assert not run.exists()
+
+
 def test_data_stats(small_catalogue: Path) -> None:
     result = CliRunner().invoke(cli, ["data", "stats", str(small_catalogue)])
     assert result.exit_code == 0, result.output

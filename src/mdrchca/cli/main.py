@@ -99,18 +99,19 @@ def train(
     dataset = load_dataset(config.data.data_path, config.data)
     if config.data.data_path is None and dataset.path is not None:
         config.data.data_path = str(dataset.path)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        dataset.save_split(run_dir / "split.inter")
-        config.data.split_file = str((run_dir / "split.inter").resolve())
-        write_atomic_text(run_dir / "config.yaml", config.to_yaml())
     log.info(
         "%s on %s: %s",
         config.model,
         dataset.name,
         json.dumps({k: round(v, 6) if isinstance(v, float) else v for k, v in dataset.summary().items()}),
     )
+    # built before anything is written, so a model option it refuses leaves no half-made run folder
     trainer = Trainer(config, dataset, run_dir, progress=sys.stderr.isatty() if progress is None else progress)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        dataset.save_split(run_dir / "split.inter")
+        config.data.split_file = str((run_dir / "split.inter").resolve())
+        write_atomic_text(run_dir / "config.yaml", config.to_yaml())
     if resume:
         trainer.resume()
     result = trainer.fit()
