@@ -9,8 +9,6 @@ Folder layout (MMRec's): ``<name>.inter``, a TSV with ``userID``, ``itemID`` and
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from mdrchca.config import DataConfig
 from mdrchca.data.features import ModalityFeatures, load_item_vectors
 from mdrchca.data.split import TEST, TRAIN, VALID, cold_item_split, random_split
 from mdrchca.errors import DataError
+from mdrchca.io import write_text
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +96,7 @@ class RecDataset:
 
     def save_split(self, path: Path) -> None:
         """Write the split as an MMRec ``.inter`` file (atomic), so it can be reloaded exactly."""
-        write_atomic_text(path, self.interactions_frame().to_csv(sep="\t", index=False))
+        write_text(path, self.interactions_frame().to_csv(sep="\t", index=False))
 
     def summary(self) -> dict[str, float]:
         n_inter = len(self.train) + len(self.valid) + len(self.test)
@@ -111,20 +110,6 @@ class RecDataset:
             "density": n_inter / max(1, self.n_users * self.n_items),
             **self.notes,
         }
-
-
-def write_atomic_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: never half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def find_inter_file(path: Path) -> Path:

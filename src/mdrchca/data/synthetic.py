@@ -19,8 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,6 +27,8 @@ import pandas as pd
 from PIL import Image, ImageDraw
 
 from mdrchca.data.split import random_split
+from mdrchca.errors import DataError
+from mdrchca.io import atomic_folder
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (210, 40, 40),
@@ -198,9 +198,11 @@ def generate(out_dir: str | Path, spec: SyntheticSpec | None = None) -> Path:
     labels = random_split(users, (0.8, 0.1, 0.1), seed=spec.seed)
     inter = pd.DataFrame({"userID": users, "itemID": chosen, "x_label": labels}).sort_values(["userID", "itemID"])
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-    try:
+    if out_dir.is_file() or (out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "SPEC.json").is_file()):
+        raise DataError(
+            f"{out_dir}: exists and is not a generated catalogue (no SPEC.json); choose a new or empty --out folder"
+        )
+    with atomic_folder(out_dir, replace=True) as tmp:
         (tmp / "images").mkdir()
         titles, texts, paths = [], [], []
         for i in range(spec.n_items):
@@ -228,12 +230,6 @@ def generate(out_dir: str | Path, spec: SyntheticSpec | None = None) -> Path:
         truth.to_csv(tmp / "ground_truth.tsv", sep="\t", index=False)
         manifest = {**asdict(spec), "version": GENERATOR_VERSION, "fingerprint": spec.fingerprint()}
         (tmp / "SPEC.json").write_text(json.dumps(manifest, indent=2))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 

@@ -11,6 +11,7 @@ import torch
 
 from mdrchca.data.dataset import RecDataset
 from mdrchca.errors import MdrchcaError
+from mdrchca.io import write_with
 
 
 def _catalogue_entry(dataset: RecDataset, text_name: str, item: int) -> tuple[str | None, Path | None, dict]:
@@ -120,9 +121,8 @@ def explain_item(model, dataset: RecDataset, item: int, out_file: Path, max_phra
             x, y = 0.0, y - 0.3
     ax.set_title("tokens coloured by text confidence (red low, green high)", fontsize=8, loc="left")
     out_file = Path(out_file)
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_file.with_name(f".{out_file.stem}.tmp.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(out_file)
+    try:
+        write_with(out_file, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight"))
+    finally:
+        plt.close(fig)
     return out_file

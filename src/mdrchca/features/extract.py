@@ -27,6 +27,7 @@ from mdrchca.features.catalogue import Catalogue, read_catalogue
 from mdrchca.features.image import build_image_encoder, load_image
 from mdrchca.features.store import finalize, read_manifest, write_chunk
 from mdrchca.features.text import TextEncoder
+from mdrchca.io import write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +120,7 @@ def _copy_interactions(catalogue: Catalogue, out: Path) -> None:
     target = out / f"{out.name}.inter"
     data = catalogue.inter_file.read_bytes()
     if not target.is_file() or target.read_bytes() != data:
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(target)
+        write_bytes(target, data)
 
 
 def _extract_modality(

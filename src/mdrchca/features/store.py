@@ -15,7 +15,6 @@ also written as MMRec's ``<modality>_feat.npy`` beside the interactions.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -25,32 +24,16 @@ import torch
 
 from mdrchca.data.features import ModalityFeatures
 from mdrchca.errors import DataError
+from mdrchca.io import atomic_folder, save_npy, write_json
 
 ARRAYS = ("values", "mask", "phrase_ids")
 
 
-def save_npy_atomic(path: Path, array: np.ndarray) -> None:
-    """``np.save`` to a temporary name in the same folder, then rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as handle:
-        np.save(handle, array, allow_pickle=False)
-    os.replace(tmp, path)
-
-
-def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-
-
 def write_chunk(folder: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write one chunk's arrays into ``folder`` atomically (a temporary folder renamed at the end)."""
-    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for name, array in arrays.items():
-        np.save(tmp / f"{name}.npy", array, allow_pickle=False)
-    os.replace(tmp, folder)
+    with atomic_folder(folder, replace=True) as tmp:
+        for name, array in arrays.items():
+            np.save(tmp / f"{name}.npy", array, allow_pickle=False)
 
 
 def read_chunk(folder: Path) -> dict[str, np.ndarray]:
@@ -97,11 +80,11 @@ def finalize(
     item = (stored.astype(np.float32) * weights).sum(1) / np.maximum(weights.sum(1), 1.0)
     target.mkdir(parents=True, exist_ok=True)
     (target / "manifest.json").unlink(missing_ok=True)  # the store is unfinished until the manifest is back
-    save_npy_atomic(target / "values.npy", stored)
-    save_npy_atomic(target / "mask.npy", mask)
+    save_npy(target / "values.npy", stored)
+    save_npy(target / "mask.npy", mask)
     if "phrase_ids" in merged:
-        save_npy_atomic(target / "phrase_ids.npy", merged["phrase_ids"].astype(np.int32))
-    save_npy_atomic(target / "item.npy", item.astype(np.float32))
+        save_npy(target / "phrase_ids.npy", merged["phrase_ids"].astype(np.int32))
+    save_npy(target / "item.npy", item.astype(np.float32))
     lengths = mask.sum(1)
     counts: dict[str, Any] = {
         "items": int(len(mask)),
@@ -115,7 +98,7 @@ def finalize(
         counts.update(
             phrases_mean=round(float(present.mean()) if len(present) else 0.0, 4), phrases_max=int(phrases.max())
         )
-    write_json_atomic(
+    write_json(
         target / "manifest.json",
         {
             **manifest,
@@ -127,7 +110,7 @@ def finalize(
             "counts": counts,
         },
     )
-    save_npy_atomic(mmrec_file, item.astype(np.float32))
+    save_npy(mmrec_file, item.astype(np.float32))
 
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:
