@@ -3,21 +3,72 @@
 Every option is documented once, here (data and training) or on the model's own config dataclass
 (``mdrchca.models.<name>``). A config is built from defaults, then a YAML file, then ``--set key=value``
 overrides. Keys may be flat (``epochs``) or dotted (``train.epochs``); flat keys are unique across sections.
+
+Each option's allowed values are declared with its type, where it is defined: ``Literal[...]`` for a choice,
+``Annotated[int, AT_LEAST_ONE]`` (a :class:`Range`) for a number, and cross-option rules in the dataclass's
+``validate`` method. They are checked when a value is set and again by :meth:`Config.validate`, before a
+run writes anything.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
 
 from mdrchca.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Range:
+    """The interval a numeric option (or each element of a list option) must lie in; ``None`` = unbounded.
+
+    Used as type metadata: ``batch_size: Annotated[int, AT_LEAST_ONE] = 2048``. NaN never passes.
+    """
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def describe(self) -> str:
+        if self.low is not None and self.high is not None:
+            return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+        if self.low is not None:
+            return f"{'>' if self.low_open else '>='} {self.low:g}"
+        return f"{'<' if self.high_open else '<='} {self.high:g}"
+
+    def contains(self, value: float) -> bool:
+        if isinstance(value, float) and math.isnan(value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return not (self.high is not None and (value >= self.high if self.high_open else value > self.high))
+
+    def check(self, value: Any, key: str) -> None:
+        for item in value if isinstance(value, list) else [value]:
+            if item is not None and not self.contains(item):
+                raise ConfigError(f"'{key}' must be {self.describe()}, got {item!r}")
+
+
+AT_LEAST_ONE = Range(1)
+"""A count or size: 1 or more."""
+NON_NEGATIVE = Range(0)
+"""A weight, a count that may be zero, a number of seconds."""
+POSITIVE = Range(0, low_open=True)
+"""A learning rate, a temperature: strictly above zero."""
+SHARE = Range(0, 1, high_open=True)
+"""A dropout or pruning share: 0 (off) up to, not including, 1."""
+UNIT = Range(0, 1)
+"""A probability or threshold in [0, 1]."""
 
 
 @dataclass
@@ -27,7 +78,7 @@ class DataConfig:
     data_path: str | None = None
     """Dataset folder (MMRec layout: ``<name>.inter`` plus optional ``<modality>_feat.npy``).
     ``None`` uses the bundled synthetic catalogue, generated on first use."""
-    split_mode: str = "user"
+    split_mode: Literal["user", "cold_items"] = "user"
     """``user``: the ``.inter`` file's ``x_label`` if it has one, else each user's interactions split at
     random by ``split_ratios`` (MMRec's protocol); ``cold_items``: item cold start, the *items* are split by
     ``split_ratios`` (any ``x_label`` of the folder's file is ignored), so valid and test items are never
@@ -36,7 +87,7 @@ class DataConfig:
     split_seed: int = 999
     """Seed of the random split (per user, or per item with ``cold_items``); a ``user`` split uses it only
     when the ``.inter`` file has no ``x_label`` column."""
-    split_ratios: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
+    split_ratios: Annotated[list[float], UNIT] = field(default_factory=lambda: [0.8, 0.1, 0.1])
     """Train / valid / test shares of the random split (MMRec's 8:1:1): of each user's interactions, or of
     the items with ``cold_items``."""
     split_file: str | None = None
@@ -44,47 +95,55 @@ class DataConfig:
     (a run saves its split as ``split.inter``, so it can be evaluated on exactly the same split)."""
     modalities: list[str] | None = None
     """Which modalities to load (``text``, ``image``, ``audio``...); ``None`` loads every one found."""
-    feature_level: str = "sequence"
+    feature_level: Literal["sequence", "item"] = "sequence"
     """``sequence``: token / region features from ``features/<modality>/`` where the folder has them
     (written by ``mdrchca features``), item vectors ``<modality>_feat.npy`` otherwise; ``item``: only the
     item vectors (each item is then one token and one region)."""
+
+    def validate(self) -> None:
+        ratios = self.split_ratios
+        if len(ratios) != 3 or abs(sum(ratios) - 1.0) > 1e-6 or min(ratios[1:]) <= 0:
+            raise ConfigError(
+                f"'split_ratios' must be three shares train, valid, test summing to 1 with valid and test above 0, "
+                f"got {ratios}; e.g. split_ratios=[0.8,0.1,0.1]"
+            )
 
 
 @dataclass
 class TrainConfig:
     """The shared trainer and the evaluation protocol."""
 
-    epochs: int = 1000
+    epochs: Annotated[int, AT_LEAST_ONE] = 1000
     """Maximum number of training epochs (early stopping usually ends training sooner)."""
-    batch_size: int = 2048
+    batch_size: Annotated[int, AT_LEAST_ONE] = 2048
     """Training triples (user, positive item, negative item) per step."""
-    learning_rate: float = 1e-3
+    learning_rate: Annotated[float, POSITIVE] = 1e-3
     """Adam's learning rate."""
-    weight_decay: float = 0.0
+    weight_decay: Annotated[float, NON_NEGATIVE] = 0.0
     """Adam's weight decay, on top of the model's own embedding L2 (``reg_weight``); MMRec uses 0."""
-    lr_decay: float = 1.0
+    lr_decay: Annotated[float, Range(0, 1, low_open=True)] = 1.0
     """Learning rate of epoch e is ``learning_rate * lr_decay ** ((e - 1) / lr_decay_epochs)`` (MMRec's
     ``learning_rate_scheduler``; 1.0 keeps it constant)."""
-    lr_decay_epochs: int = 50
+    lr_decay_epochs: Annotated[int, AT_LEAST_ONE] = 50
     """Epochs over which the learning rate shrinks by one factor of ``lr_decay``."""
-    patience: int = 20
+    patience: Annotated[int, AT_LEAST_ONE] = 20
     """Stop after this many evaluations without a strict improvement of ``valid_metric``."""
     valid_metric: str = "recall@20"
     """Validation metric used for early stopping and model selection (``metric@k``)."""
-    topk: list[int] = field(default_factory=lambda: [10, 20, 50])
+    topk: Annotated[list[int], AT_LEAST_ONE] = field(default_factory=lambda: [10, 20, 50])
     """Cut-offs K at which every metric is computed."""
-    eval_batch_size: int = 4096
+    eval_batch_size: Annotated[int, AT_LEAST_ONE] = 4096
     """Users scored per batch in full-ranking evaluation."""
-    eval_every: int = 1
+    eval_every: Annotated[int, AT_LEAST_ONE] = 1
     """Evaluate on validation every this many epochs."""
-    max_seconds: float = 0.0
+    max_seconds: Annotated[float, NON_NEGATIVE] = 0.0
     """Stop after the epoch that passes this many seconds of training and evaluation (0: no limit); the
     best validation state so far is then tested, as after early stopping."""
     seed: int = 999
     """Seed of every random generator (model init, sampling, shuffling)."""
     device: str = "auto"
     """``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
-    num_threads: int = 0
+    num_threads: Annotated[int, NON_NEGATIVE] = 0
     """CPU threads for torch; 0 keeps torch's default. With more than one thread MDR-CHCA's runs differ in the
     last digits from one run to the next (accumulation order); 1 makes CPU reruns bit-identical."""
     deterministic: bool = False
@@ -94,12 +153,25 @@ class TrainConfig:
     not enough (measured on an H100, docs/benchmarks.md): no op warns, yet two runs still differ (LightGCN in
     the 9th digit of the loss; MDR-CHCA, whose top-k and threshold choices amplify it, far more)."""
 
+    def validate(self) -> None:
+        if not self.topk:
+            raise ConfigError("'topk' is empty; give at least one cut-off, e.g. topk=[10,20,50]")
+        name, _, k = self.valid_metric.partition("@")
+        if name not in ("recall", "ndcg", "precision", "hit") or not k.isdigit() or int(k) not in self.topk:
+            raise ConfigError(
+                f"'valid_metric' {self.valid_metric!r} is not computed; use metric@K with metric in "
+                f"recall/ndcg/precision/hit and K in topk {sorted(self.topk)}"
+            )
+        device = self.device
+        if not (device in ("auto", "cpu", "cuda", "mps") or (device.startswith("cuda:") and device[5:].isdigit())):
+            raise ConfigError(f"'device' must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
+
 
 @dataclass
 class ModelConfig:
     """Base of every model's hyperparameters; each model subclasses it with its own fields."""
 
-    embedding_size: int = 64
+    embedding_size: Annotated[int, AT_LEAST_ONE] = 64
     """Size d of user and item embeddings."""
 
 
@@ -154,7 +226,7 @@ class Config:
         for item in overrides:
             key, value = parse_override(item)
             cfg.set(key, value)
-        return cfg
+        return cfg.validate()
 
     # -- access -------------------------------------------------------------------------------
     def valid_keys(self) -> list[str]:
@@ -187,6 +259,12 @@ class Config:
         obj, name = self._locate(key)
         set_field(obj, name, value, key)
 
+    def validate(self) -> Config:
+        """Check every option of every section (types, ranges, rules across options); returns ``self``."""
+        for section in self.SECTIONS:
+            check_options(getattr(self, section))
+        return self
+
     # -- serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -208,10 +286,37 @@ class Config:
         return cfg
 
 
+def _field_type(obj: Any, name: str) -> tuple[Any, list[Range]]:
+    """The annotated type of field ``name`` and the :class:`Range` checks declared with it."""
+    hint = typing.get_type_hints(type(obj), include_extras=True)[name]
+    if typing.get_origin(hint) is Annotated:
+        return hint.__origin__, [m for m in hint.__metadata__ if isinstance(m, Range)]
+    return hint, []
+
+
 def set_field(obj: Any, name: str, value: Any, key: str | None = None) -> None:
-    """Set dataclass field ``name`` of ``obj`` to ``value`` converted to its annotated type."""
-    hints = typing.get_type_hints(type(obj))
-    setattr(obj, name, _coerce(value, hints[name], key or name))
+    """Set dataclass field ``name`` of ``obj`` to ``value`` converted to its annotated type and range-checked."""
+    base, ranges = _field_type(obj, name)
+    converted = _coerce(value, base, key or name)
+    for check in ranges:
+        check.check(converted, key or name)
+    setattr(obj, name, converted)
+
+
+def check_options(obj: Any, prefix: str = "") -> None:
+    """Check every field of the dataclass ``obj`` against its declared type and range, then its ``validate``
+    method (rules across options); raises a :class:`ConfigError` naming the first bad option."""
+    for f in dataclasses.fields(obj):
+        if f.name.startswith("_"):
+            continue
+        base, ranges = _field_type(obj, f.name)
+        value = getattr(obj, f.name)
+        _coerce(value, base, f"{prefix}{f.name}")
+        for check in ranges:
+            check.check(value, f"{prefix}{f.name}")
+    validate = getattr(obj, "validate", None)
+    if callable(validate):
+        validate()
 
 
 def parse_override(item: str) -> tuple[str, Any]:
@@ -266,6 +371,10 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         return [_coerce(v, inner, key) for v in items]
     if hint is Any:
         return value
+    if origin is Literal:
+        if value in args and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"'{key}' must be one of {', '.join(map(str, args))}, got {value!r}")
     if hint is bool:
         if isinstance(value, bool):
             return value
@@ -277,14 +386,17 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
             return int(value)
         raise ConfigError(f"'{key}' expects an integer, got {value!r}")
     if hint is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"'{key}' expects a number, got {value!r}")
+            number = float(value)
+        elif isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                number = float(value)
+        if number is None:
+            raise ConfigError(f"'{key}' expects a number, got {value!r}")
+        if not math.isfinite(number):
+            raise ConfigError(f"'{key}' must be a finite number, got {value!r}")
+        return number
     if hint is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)

@@ -180,7 +180,7 @@ def test_missing_modality_is_a_clear_error() -> None:
 def test_bad_option_value() -> None:
     from mdrchca.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="alignment must be one of"):
+    with pytest.raises(ConfigError, match="'alignment' must be one of hierarchical, full"):
         _model(alignment="sparse")
 
 
@@ -367,7 +367,7 @@ def test_edge_dropout_prunes_the_training_graph_only() -> None:
     torch.testing.assert_close(items, full_items)
     from mdrchca.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="edge_dropout must be in"):
+    with pytest.raises(ConfigError, match="'edge_dropout' must be in"):
         _model(dataset=data, edge_dropout=-0.1)
 
 

@@ -129,5 +129,5 @@ def test_lightgcn_edge_dropout_trains_on_the_pruned_graph_and_scores_on_the_full
     assert plain.train_adjacency is None
     from mdrchca.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"edge_dropout must be in \[0, 1\), not 1.0"):
+    with pytest.raises(ConfigError, match=r"'edge_dropout' must be in \[0, 1\), got 1.0"):
         build_model(Config.load("lightgcn", overrides=["edge_dropout=1.0"]), data)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mdrchca.config import ModelConfig
+from mdrchca.config import ModelConfig, check_options
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.graph import degree_sensitive_dropout_adjacency, symmetric_normalized_adjacency, to_torch_sparse
 from mdrchca.errors import ConfigError, DataError
@@ -63,6 +63,7 @@ class Recommender(nn.Module):
 
     def __init__(self, dataset: RecDataset, config: ModelConfig) -> None:
         super().__init__()
+        check_options(config)
         self.config = config
         self.n_users = dataset.n_users
         self.n_items = dataset.n_items

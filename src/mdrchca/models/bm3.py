@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mdrchca.config import ModelConfig
+from mdrchca.config import NON_NEGATIVE, SHARE, ModelConfig
 from mdrchca.data.dataset import RecDataset
 from mdrchca.models.base import Batch, Recommender, norm_penalty, register
 from mdrchca.models.lightgcn import collaborative_embeddings
@@ -16,13 +17,13 @@ from mdrchca.models.lightgcn import collaborative_embeddings
 
 @dataclass
 class BM3Config(ModelConfig):
-    n_layers: int = 1
+    n_layers: Annotated[int, NON_NEGATIVE] = 1
     """LightGCN layers of the online encoder."""
-    dropout: float = 0.3
+    dropout: Annotated[float, SHARE] = 0.3
     """Dropout that turns the (detached) online embeddings into the target view."""
-    reg_weight: float = 0.1
+    reg_weight: Annotated[float, NON_NEGATIVE] = 0.1
     """Weight of MMRec's norm penalty on all online user and item embeddings."""
-    cl_weight: float = 2.0
+    cl_weight: Annotated[float, NON_NEGATIVE] = 2.0
     """Weight of the multimodal alignment losses."""
     train_features: bool = True
     """Fine-tune the raw modality features through the alignment losses (MMRec's BM3 does) or freeze them."""

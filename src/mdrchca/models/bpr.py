@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 
-from mdrchca.config import ModelConfig
+from mdrchca.config import NON_NEGATIVE, ModelConfig
 from mdrchca.data.dataset import RecDataset
 from mdrchca.models.base import Batch, Recommender, bpr_loss, embedding_l2, register
 
 
 @dataclass
 class BPRConfig(ModelConfig):
-    reg_weight: float = 1e-5
+    reg_weight: Annotated[float, NON_NEGATIVE] = 1e-5
     """Weight of the L2 penalty on the batch's embeddings."""
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mdrchca.config import ModelConfig
+from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, SHARE, ModelConfig
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.graph import (
     degree_sensitive_sample,
@@ -25,22 +26,22 @@ from mdrchca.models.lightgcn import collaborative_embeddings
 
 @dataclass
 class CDGCLConfig(ModelConfig):
-    knn_k: int = 10
+    knn_k: Annotated[int, AT_LEAST_ONE] = 10
     """Neighbours per item in each modality's frozen item kNN graph."""
-    n_mm_layers: int = 1
+    n_mm_layers: Annotated[int, NON_NEGATIVE] = 1
     """Hops of each modality's item features over its item graph."""
-    n_ui_layers: int = 2
+    n_ui_layers: Annotated[int, NON_NEGATIVE] = 2
     """LightGCN layers over the (denoised) user-item graph."""
-    cl_weight: float = 0.005
+    cl_weight: Annotated[float, NON_NEGATIVE] = 0.005
     """Weight of the contrastive losses (inter-modal plus collaborative-modal). Chosen on Last.fm validation:
     at 0.05 the five InfoNCE terms outweigh BPR and validation recall falls from the first epoch on."""
-    temperature: float = 0.2
+    temperature: Annotated[float, POSITIVE] = 0.2
     """Temperature of the in-batch InfoNCE terms."""
-    reg_weight: float = 1e-4
+    reg_weight: Annotated[float, NON_NEGATIVE] = 1e-4
     """Weight of the L2 penalty on the batch's layer-0 ID embeddings."""
-    degree_drop: float = 0.1
+    degree_drop: Annotated[float, SHARE] = 0.1
     """Denoising policy 1: share of the remaining edges pruned at random each epoch, degree-sensitively."""
-    score_drop: float = 0.05
+    score_drop: Annotated[float, SHARE] = 0.05
     """Denoising policy 2: share of each epoch's edges pruned because the current model finds them least
     consistent with the user's modality-aware preferences (lowest cosine score)."""
 

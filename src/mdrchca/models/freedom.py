@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import nn
 
-from mdrchca.config import ModelConfig
+from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, SHARE, UNIT, ModelConfig
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.graph import (
     to_torch_sparse,
@@ -21,22 +22,22 @@ from mdrchca.models.lightgcn import collaborative_embeddings
 
 @dataclass
 class FREEDOMConfig(ModelConfig):
-    knn_k: int = 10
+    knn_k: Annotated[int, AT_LEAST_ONE] = 10
     """Neighbours per item in each modality's kNN graph (the item itself included, as FREEDOM)."""
-    image_weight: float = 0.1
+    image_weight: Annotated[float, UNIT] = 0.1
     """Weight of the ``weighted_modality`` graph in the frozen item graph; the rest is shared equally by
     the other modalities (MMRec's ``mm_image_weight``). Without that modality all weigh the same."""
     weighted_modality: str = "image"
     """The modality that takes ``image_weight`` (MMRec's ``v_feat`` slot; e.g. ``audio`` for a dataset whose
     second modality is audio)."""
-    n_mm_layers: int = 1
+    n_mm_layers: Annotated[int, NON_NEGATIVE] = 1
     """Hops over the frozen item-item graph."""
-    n_ui_layers: int = 2
+    n_ui_layers: Annotated[int, NON_NEGATIVE] = 2
     """LightGCN layers over the user-item graph."""
-    dropout: float = 0.8
+    dropout: Annotated[float, SHARE] = 0.8
     """Share of user-item edges pruned each epoch, drawn with probability proportional to
     1 / sqrt(d_u d_i) (degree-sensitive pruning)."""
-    reg_weight: float = 0.0
+    reg_weight: Annotated[float, NON_NEGATIVE] = 0.0
     """Weight of the auxiliary BPR losses that score each modality's projected features."""
 
 

@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Annotated, NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mdrchca.config import ModelConfig
+from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, ModelConfig
 from mdrchca.data.dataset import RecDataset
 from mdrchca.models.base import Batch, Recommender, bpr_loss, register
 
 
 @dataclass
 class GRCNConfig(ModelConfig):
-    latent_dim: int = 64
+    latent_dim: Annotated[int, AT_LEAST_ONE] = 64
     """Size of each modality's content representation (MMRec's ``latent_embedding``)."""
-    n_routing: int = 3
+    n_routing: Annotated[int, AT_LEAST_ONE] = 3
     """Routing iterations that refine the users' content preferences (MMRec's ``n_layers``)."""
-    reg_weight: float = 0.1
+    reg_weight: Annotated[float, NON_NEGATIVE] = 0.1
     """Weight of the mean squared ID embeddings and content preferences of the batch."""
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mdrchca.config import ModelConfig
+from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, UNIT, ModelConfig
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.graph import mean_normalized_adjacency, to_torch_sparse
 from mdrchca.models.base import Batch, Recommender, bpr_loss, embedding_l2, register
@@ -19,17 +20,17 @@ from mdrchca.models.lightgcn import collaborative_embeddings
 
 @dataclass
 class LATTICEConfig(ModelConfig):
-    feat_embed_dim: int = 64
+    feat_embed_dim: Annotated[int, AT_LEAST_ONE] = 64
     """Size of the projected modality features the latent graph is learned from."""
-    knn_k: int = 10
+    knn_k: Annotated[int, AT_LEAST_ONE] = 10
     """Neighbours per item (the item itself included) in every item graph."""
-    lambda_coeff: float = 0.9
+    lambda_coeff: Annotated[float, UNIT] = 0.9
     """Weight of the frozen feature graph against the learned one (the skip connection λ)."""
-    n_layers: int = 1
+    n_layers: Annotated[int, NON_NEGATIVE] = 1
     """Hops of item embeddings over the mixed item graph."""
-    n_ui_layers: int = 2
+    n_ui_layers: Annotated[int, NON_NEGATIVE] = 2
     """LightGCN layers over the user-item graph (MMRec's ``len(weight_size)``)."""
-    reg_weight: float = 0.0
+    reg_weight: Annotated[float, NON_NEGATIVE] = 0.0
     """Weight of the L2 penalty :math:`\\frac{1}{2B}\\lVert\\cdot\\rVert^2` on the batch's final embeddings."""
     train_features: bool = True
     """Fine-tune the raw modality features (as LATTICE does) or keep them frozen."""

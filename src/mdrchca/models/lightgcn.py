@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 
-from mdrchca.config import ModelConfig
+from mdrchca.config import NON_NEGATIVE, SHARE, ModelConfig
 from mdrchca.data.dataset import RecDataset
 from mdrchca.models.base import Batch, Recommender, bpr_loss, embedding_l2, register
 
 
 @dataclass
 class LightGCNConfig(ModelConfig):
-    n_layers: int = 2
+    n_layers: Annotated[int, NON_NEGATIVE] = 2
     """Number of propagation layers L."""
-    reg_weight: float = 1e-4
+    reg_weight: Annotated[float, NON_NEGATIVE] = 1e-4
     """Weight of the L2 penalty on the batch's layer-0 embeddings."""
-    edge_dropout: float = 0.0
+    edge_dropout: Annotated[float, SHARE] = 0.0
     """Share of the training edges pruned each epoch, degree-sensitively (FREEDOM's pruning,
     :meth:`~mdrchca.models.base.Recommender.draw_training_graph`): the loss propagates over the pruned
     graph, scoring over the full one. 0 = off, LightGCN as published; an option so that models which add

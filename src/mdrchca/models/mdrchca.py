@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from mdrchca.config import ModelConfig
+from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, SHARE, UNIT, ModelConfig
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.features import ModalityFeatures
 from mdrchca.data.graph import to_torch_sparse
@@ -43,77 +43,77 @@ from mdrchca.models.lightgcn import collaborative_embeddings
 class MDRCHCAConfig(ModelConfig):
     """Hyperparameters of MDR-CHCA; the ambiguous points of the paper are options (see docs/model.md)."""
 
-    n_layers: int = 2
+    n_layers: Annotated[int, NON_NEGATIVE] = 2
     """LightGCN layers of the collaborative branch."""
-    reg_weight: float = 1e-4
+    reg_weight: Annotated[float, NON_NEGATIVE] = 1e-4
     """L2 penalty on the batch's layer-0 user / item embeddings."""
-    knn_k: int = 10
+    knn_k: Annotated[int, AT_LEAST_ONE] = 10
     """Neighbours per item in each modality's item kNN graph."""
-    modality_layers: int = 1
+    modality_layers: Annotated[int, NON_NEGATIVE] = 1
     """Graph convolution layers L_m per modality."""
-    graph_scope: str = "item"
+    graph_scope: Literal["item", "token"] = "item"
     """``item``: the item graph's output is added to every token / region of the item (default reading);
     ``token``: a kNN graph among the tokens (regions) inside each item."""
-    heads: int = 4
+    heads: Annotated[int, AT_LEAST_ONE] = 4
     """Heads of the token-region attention."""
-    k_r: int = 10
+    k_r: Annotated[int, AT_LEAST_ONE] = 10
     """Regions kept per phrase by the coarse phrase-region alignment."""
-    k_s: int = 5
+    k_s: Annotated[int, AT_LEAST_ONE] = 5
     """Attention weights kept per token (region) by the fine alignment."""
-    k_p: int = 3
+    k_p: Annotated[int, AT_LEAST_ONE] = 3
     """Phrases kept per region for the image side (M^v2t)."""
-    tau: float = 0.5
+    tau: Annotated[float, POSITIVE] = 0.5
     """Temperature of the image confidence softmax and of the InfoNCE."""
-    alignment: str = "hierarchical"
+    alignment: Literal["hierarchical", "full"] = "hierarchical"
     """``hierarchical`` (phrase-region top-k_r, then token attention over those) or ``full`` (variant A:
     dense cross-attention between all tokens and all regions)."""
-    contrastive: str = "confidence"
+    contrastive: Literal["confidence", "standard"] = "confidence"
     """``confidence`` (confidence-weighted InfoNCE with adaptive thresholds) or ``standard`` (variant B:
     plain InfoNCE, every token-to-best-region pair positive, in-batch negatives, uniform weights)."""
-    confidence_weighting: str = "loss"
+    confidence_weighting: Literal["logit", "loss"] = "loss"
     """Where the confidences enter the InfoNCE: ``logit`` (c s / tau inside the exponentials, the literal
     reading) or ``loss`` (each positive pair's term weighted by its c; the logits unweighted)."""
-    conf_weight: float = 0.1
+    conf_weight: Annotated[float, NON_NEGATIVE] = 0.1
     """Weight lambda_c of the contrastive loss."""
-    theta_pos: float = 0.6
+    theta_pos: Annotated[float, UNIT] = 0.6
     """Initial positive threshold."""
-    theta_neg: float = 0.4
+    theta_neg: Annotated[float, UNIT] = 0.4
     """Initial negative threshold."""
     eta_1: float = 0.05
     """Update rate of theta_pos."""
     eta_2: float = 0.05
     """Update rate of theta_neg."""
-    confidence_source: str = "cosine"
+    confidence_source: Literal["cosine", "logits", "weights", "denoised"] = "cosine"
     """What the confidences read over the fine attention's candidates: ``cosine`` (head-averaged cos(q, k) /
     tau of the attention, bounded and comparable across items), ``logits`` (q.k / sqrt(d_h): saturates as
     they grow in training), ``weights`` (softmax weights: the literal reading) or ``denoised`` (cos(t~_w,
     v~_p) / tau of the denoised features, the space the InfoNCE trains with ``pair_features=denoised``)."""
-    image_confidence: str = "product"
+    image_confidence: Literal["product", "coarse"] = "product"
     """``product``: rescaled phrase softmax times sigmoid of the region's max fine attention logit;
     ``coarse``: the rescaled phrase softmax alone."""
     detach_pair_inputs: bool = True
     """With ``pair_features=attention``: feed the InfoNCE's query / key projections detached denoised
     features, so L_conf trains only the attention's W_Q, W_K and leaves the content features to the
     ranking loss."""
-    image_fine: str = "region"
+    image_fine: Literal["region", "token"] = "region"
     """The "region's fine attention" the image confidence combines: ``region`` (the regions' own attention
     over the tokens of their top-k_p phrases, region_to_text) or ``token`` (the region's column of the
     token-region attention, max_w Attn_wp over the tokens that have it as a candidate: the attention the
     InfoNCE trains with ``pair_features=attention``)."""
-    pair_features: str = "attention"
+    pair_features: Literal["aligned", "denoised", "attention"] = "attention"
     """Features compared in the InfoNCE: ``aligned`` (t^_w vs v^_p), ``denoised`` (t~_w vs v~_p) or
     ``attention`` (the fine attention's query t~_w W_Q against the key v~_p W_K, head-averaged cosine: the
     space the default confidences read, so the loss teaches the attention which region matches a token)."""
-    item_representation: str = "sum"
+    item_representation: Literal["sum", "content"] = "sum"
     """With ``content_propagation=none``: ``sum``: h_i = e_i + f_i (collaborative plus fused content);
     ``content``: h_i = f_i (the paper's literal reading). The propagating settings always sum."""
-    content_scale: str = "collaborative"
+    content_scale: Literal["collaborative", "learned", "none"] = "collaborative"
     """``collaborative``: each item's fused content f_i is rescaled to the mean norm of the collaborative item
     embeddings (direction learned, scale tied), so content cannot swamp the collaborative signal by
     magnitude (unscaled, it grew to ~100x the collaborative norm on Last.fm); ``learned``: the same, times one
     trained gain exp(gamma) (gamma starts at 0), so training can turn the content as a whole down or up
     against the collaborative signal; ``none``: f_i as computed."""
-    content_propagation: str = "view"
+    content_propagation: Literal["none", "input", "view"] = "view"
     """How the fused content f_i reaches the users. ``none``: only the item side, h_i = e_i + f_i after the
     collaborative LightGCN (users never see content); ``input``: f_i is added to the layer-0 item embedding
     that LightGCN propagates, E_i^(0) + f_i, so each user aggregates the content of the items it
@@ -122,17 +122,17 @@ class MDRCHCAConfig(ModelConfig):
     (2 E_u, E_i + f), the same by linearity). The paper's Eq. for the
     collaborative branch does not say; ``input`` and ``view`` compute every item's content at each step
     (the batch touches most items anyway). Chosen on validation, see docs/model.md."""
-    view_contrast: float = 0.0
+    view_contrast: Annotated[float, NON_NEGATIVE] = 0.0
     """Extension, not in the paper (0 = off): weight of an in-batch InfoNCE between the collaborative view
     LightGCN(E_u, E_i) and the content view LightGCN(E_u, f) of the batch's users and of its positive items
     (as CDGCL / SGL contrast views); needs ``content_propagation=view``. Chosen on validation per dataset."""
-    view_temperature: float = 0.2
+    view_temperature: Annotated[float, POSITIVE] = 0.2
     """Temperature of the view contrast."""
     item_graph_embeddings: bool = False
     """Extension, not in the paper: also propagate the item ID embeddings over the modality kNN graphs
     (mean over modalities, ``modality_layers`` hops, no weights, as FREEDOM does) and add the result to
     h_i. Chosen on validation per dataset."""
-    edge_dropout: float = 0.0
+    edge_dropout: Annotated[float, SHARE] = 0.0
     """Extension, not in the paper (0 = off): share of the user-item training edges pruned each epoch,
     degree-sensitively (FREEDOM's pruning, as LightGCN's option of the same name); the training loss
     propagates over the pruned graph, scoring over the full one. Chosen on validation per dataset."""
@@ -141,11 +141,11 @@ class MDRCHCAConfig(ModelConfig):
     item keeps its content when the other modality is missing; false is the literal sum of weighted values."""
     renormalize_topk: bool = False
     """Renormalise the k_s kept attention weights to sum to one."""
-    conf_items: int = 256
+    conf_items: Annotated[int, AT_LEAST_ONE] = 256
     """Items (from the batch's positives) used for the contrastive loss per step."""
-    conf_pairs: int = 1024
+    conf_pairs: Annotated[int, AT_LEAST_ONE] = 1024
     """Anchor pairs per step at most (sampled)."""
-    random_negatives: int = 16
+    random_negatives: Annotated[int, NON_NEGATIVE] = 16
     """Random negative regions (of other items in the batch) per anchor."""
     text_modality: str = "text"
     """Modality with tokens grouped into phrases."""
@@ -153,13 +153,17 @@ class MDRCHCAConfig(ModelConfig):
     """Modality with regions; empty = the first other modality found (image, else audio, ...)."""
     alpha_init: float = 0.0
     """Initial alpha of the denoising residual a = sigmoid(alpha)."""
-    unseen_item_ids: str = "auto"
+    unseen_item_ids: Literal["auto", "learned", "zero"] = "auto"
     """Items with no training interaction: ``learned`` keeps their ID embedding as it is (trained only as a
     sampled negative, or left at its random initialisation in an item cold-start split); ``zero`` drops it,
     so such an item is represented by its content alone; ``auto``: ``zero`` on an item cold-start split
     (``split_mode=cold_items``, where it won on validation on Last.fm and ML-100K), ``learned`` otherwise."""
-    content_chunk: int = 512
+    content_chunk: Annotated[int, AT_LEAST_ONE] = 512
     """Items per chunk when computing every item's content representation for scoring."""
+
+    def validate(self) -> None:
+        if self.view_contrast > 0 and self.content_propagation != "view":
+            raise ConfigError("view_contrast needs content_propagation=view (the two views it contrasts)")
 
 
 def _pick_modalities(dataset: RecDataset, config: MDRCHCAConfig) -> tuple[str, str]:
@@ -245,7 +249,6 @@ class MDRCHCA(Recommender):
 
     def __init__(self, dataset: RecDataset, config: MDRCHCAConfig) -> None:
         super().__init__(dataset, config)
-        _check_options(config)
         d = config.embedding_size
         text_name, region_name = _pick_modalities(dataset, config)
         self.modality_names = (text_name, region_name)
@@ -606,34 +609,9 @@ def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (values * m).sum(1) / m.sum(1).clamp_min(1.0)
 
 
-def _check_options(config: MDRCHCAConfig) -> None:
-    choices = {
-        "graph_scope": ("item", "token"),
-        "alignment": ("hierarchical", "full"),
-        "contrastive": ("confidence", "standard"),
-        "confidence_source": ("cosine", "logits", "weights", "denoised"),
-        "image_confidence": ("product", "coarse"),
-        "pair_features": ("aligned", "denoised", "attention"),
-        "confidence_weighting": ("logit", "loss"),
-        "image_fine": ("region", "token"),
-        "item_representation": ("sum", "content"),
-        "content_scale": ("collaborative", "learned", "none"),
-        "content_propagation": ("none", "input", "view"),
-        "unseen_item_ids": ("auto", "learned", "zero"),
-    }
-    for key, allowed in choices.items():
-        if getattr(config, key) not in allowed:
-            raise ConfigError(f"{key} must be one of {', '.join(allowed)}, not {getattr(config, key)!r}")
-    if config.view_contrast > 0 and config.content_propagation != "view":
-        raise ConfigError("view_contrast needs content_propagation=view (the two views it contrasts)")
-    for key in ("k_r", "k_s", "k_p", "heads", "knn_k"):
-        if getattr(config, key) < 1:
-            raise ConfigError(f"{key} must be at least 1")
-
-
 @dataclass
 class MDRCHCAAConfig(MDRCHCAConfig):
-    alignment: str = "full"
+    alignment: Literal["hierarchical", "full"] = "full"
     """Variant A: dense full cross-attention between all tokens and all regions."""
 
 
@@ -647,7 +625,7 @@ class MDRCHCAVariantA(MDRCHCA):
 
 @dataclass
 class MDRCHCABConfig(MDRCHCAConfig):
-    contrastive: str = "standard"
+    contrastive: Literal["confidence", "standard"] = "standard"
     """Variant B: plain InfoNCE without confidence."""
 
 

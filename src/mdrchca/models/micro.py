@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mdrchca.config import ModelConfig
+from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, UNIT, ModelConfig
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.graph import mean_normalized_adjacency, to_torch_sparse
 from mdrchca.models.base import Batch, Recommender, bpr_loss, embedding_l2, register
@@ -20,19 +21,19 @@ from mdrchca.models.lightgcn import collaborative_embeddings
 
 @dataclass
 class MICROConfig(ModelConfig):
-    knn_k: int = 10
+    knn_k: Annotated[int, AT_LEAST_ONE] = 10
     """Neighbours per item (the item itself included) in every item graph (MICRO's ``topk``)."""
-    lambda_coeff: float = 0.9
+    lambda_coeff: Annotated[float, UNIT] = 0.9
     """Weight of the frozen feature graph against the learned one in each modality's graph."""
-    n_layers: int = 1
+    n_layers: Annotated[int, NON_NEGATIVE] = 1
     """Hops of item embeddings over each modality's item graph."""
-    n_ui_layers: int = 2
+    n_ui_layers: Annotated[int, NON_NEGATIVE] = 2
     """LightGCN layers over the user-item graph (``len(weight_size)``)."""
-    reg_weight: float = 1e-5
+    reg_weight: Annotated[float, NON_NEGATIVE] = 1e-5
     """Weight of the L2 penalty on the batch's final embeddings (MICRO's ``regs[0]``)."""
-    loss_ratio: float = 0.03
+    loss_ratio: Annotated[float, NON_NEGATIVE] = 0.03
     """Weight of the contrastive loss between each modality's item embeddings and the fused ones."""
-    temperature: float = 0.5
+    temperature: Annotated[float, POSITIVE] = 0.5
     """Temperature of that contrastive loss."""
     train_features: bool = True
     """Fine-tune the raw modality features (as MICRO does) or keep them frozen."""

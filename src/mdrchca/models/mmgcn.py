@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mdrchca.config import ModelConfig
+from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, ModelConfig
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.graph import mean_normalized_adjacency, to_torch_sparse
 from mdrchca.models.base import Batch, Recommender, bpr_loss, register
@@ -16,11 +17,11 @@ from mdrchca.models.base import Batch, Recommender, bpr_loss, register
 
 @dataclass
 class MMGCNConfig(ModelConfig):
-    n_layers: int = 3
+    n_layers: Annotated[int, NON_NEGATIVE] = 3
     """Graph convolution layers per modality (MMRec's yaml says 2, but its code always runs three)."""
-    latent_dim: int = 256
+    latent_dim: Annotated[int, AT_LEAST_ONE] = 256
     """Features wider than this are first mapped to it by a linear layer (MMRec does so for images)."""
-    reg_weight: float = 0.0
+    reg_weight: Annotated[float, NON_NEGATIVE] = 0.0
     """Weight of the mean squared ID embeddings and user preferences of the batch."""
 
 

@@ -4,12 +4,13 @@ self-supervised task."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mdrchca.config import ModelConfig
+from mdrchca.config import NON_NEGATIVE, POSITIVE, ModelConfig
 from mdrchca.data.dataset import RecDataset
 from mdrchca.models.base import Batch, Recommender, register
 from mdrchca.models.components.contrastive import in_batch_infonce
@@ -18,13 +19,13 @@ from mdrchca.models.lightgcn import collaborative_embeddings
 
 @dataclass
 class SLMRecConfig(ModelConfig):
-    n_layers: int = 3
+    n_layers: Annotated[int, NON_NEGATIVE] = 3
     """LightGCN layers of every view (MMRec's ``layer_num``)."""
-    temperature: float = 0.2
+    temperature: Annotated[float, POSITIVE] = 0.2
     """Temperature of the main in-batch user-item InfoNCE (MMRec's ``temp``)."""
-    ssl_temp: float = 0.1
+    ssl_temp: Annotated[float, POSITIVE] = 0.1
     """Temperature of the self-supervised InfoNCE terms."""
-    ssl_alpha: float = 0.01
+    ssl_alpha: Annotated[float, NON_NEGATIVE] = 0.01
     """Weight of the self-supervised (FAC) loss."""
 
 

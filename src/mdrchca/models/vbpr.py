@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 from torch import nn
 
-from mdrchca.config import ModelConfig
+from mdrchca.config import NON_NEGATIVE, ModelConfig
 from mdrchca.data.dataset import RecDataset
 from mdrchca.models.base import Batch, Recommender, bpr_loss, norm_penalty, register
 
 
 @dataclass
 class VBPRConfig(ModelConfig):
-    reg_weight: float = 2.0
+    reg_weight: Annotated[float, NON_NEGATIVE] = 2.0
     """Weight of MMRec's norm penalty (sum of Frobenius norms / B) on the batch's user and item vectors;
     2.0 is the first value of MMRec's VBPR.yaml."""
 
