@@ -106,7 +106,7 @@ def test_a_refused_model_option_leaves_no_run_folder(small_catalogue: Path, tmp_
         cli, ["train", "--data", str(small_catalogue), "--set", "edge_dropout=1.0", "--out", str(run)]
     )
     assert result.exit_code == 2
-    assert "edge_dropout must be in [0, 1), not 1.0" in result.output
+    assert "'edge_dropout' must be in [0, 1), got 1.0" in result.output
     assert not run.exists()
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import click
 import numpy as np
-import pandas as pd
 import torch
 
 from mdrchca.config import Config
@@ -83,58 +82,39 @@ def train(
 ) -> None:
     """Train a model with early stopping on validation; report test metrics at the best epoch.
 
-    Writes RUN_DIR/config.yaml, log.csv, best.pt, last.pt, split.inter and metrics.json.
+    Writes RUN_DIR/config.yaml, split.inter, run.json, log.csv, best.pt, last.pt and metrics.json. A new run
+    needs a missing or empty RUN_DIR; --resume continues the run there (only epochs, patience, max_seconds,
+    num_threads, device and eval_batch_size may change).
     """
-    from mdrchca.data.dataset import load_dataset, write_atomic_text
-    from mdrchca.training import Trainer
+    from mdrchca.training import api
 
+    show = sys.stderr.isatty() if progress is None else progress
     if resume:
-        if not (run_dir / "config.yaml").is_file():
-            raise MdrchcaError(f"{run_dir}: no config.yaml to resume; start the run without --resume")
-        config = Config.load(config_file=run_dir / "config.yaml", overrides=overrides)
+        if config_file is not None:
+            raise MdrchcaError("--resume reads the run's own config.yaml; drop --config")
+        run = api.resume(run_dir, overrides, model=model_name, data=data_path, progress=show)
     else:
         config = Config.load(model=model_name, config_file=config_file, overrides=overrides)
         if data_path is not None:
             config.data.data_path = str(data_path.resolve())
-    dataset = load_dataset(config.data.data_path, config.data)
-    if config.data.data_path is None and dataset.path is not None:
-        config.data.data_path = str(dataset.path)
-    log.info(
-        "%s on %s: %s",
-        config.model,
-        dataset.name,
-        json.dumps({k: round(v, 6) if isinstance(v, float) else v for k, v in dataset.summary().items()}),
-    )
-    # built before anything is written, so a model option it refuses leaves no half-made run folder
-    trainer = Trainer(config, dataset, run_dir, progress=sys.stderr.isatty() if progress is None else progress)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        dataset.save_split(run_dir / "split.inter")
-        config.data.split_file = str((run_dir / "split.inter").resolve())
-        write_atomic_text(run_dir / "config.yaml", config.to_yaml())
-    if resume:
-        trainer.resume()
-    result = trainer.fit()
-    click.echo(json.dumps(result.to_json(config.model, dataset.name, dataset.split_mode), indent=2))
+        run = api.train(config, run_dir, progress=show)
+    click.echo(json.dumps(run.metrics, indent=2))
 
 
-def _load_run(run_dir: Path):
-    from mdrchca.data.dataset import load_dataset
-    from mdrchca.training import build_model
+def _load_run(run_dir: Path, data_path: Path | None = None):
+    from mdrchca.training.api import load_run
 
-    if not (run_dir / "config.yaml").is_file() or not (run_dir / "best.pt").is_file():
-        raise MdrchcaError(
-            f"{run_dir}: not a finished run (needs config.yaml and best.pt); "
-            f"train one with mdrchca train --out {run_dir}"
-        )
-    config = Config.load(config_file=run_dir / "config.yaml")
-    config.train.device = "cpu" if not torch.cuda.is_available() else config.train.device
-    dataset = load_dataset(config.data.data_path, config.data)
-    model = build_model(config, dataset)
-    state = torch.load(run_dir / "best.pt", map_location="cpu", weights_only=False)
-    model.load_state_dict(state["model"])
-    model.eval()
-    return config, dataset, model
+    run = load_run(run_dir, data=data_path, device="cuda" if torch.cuda.is_available() else "cpu")
+    return run.config, run.dataset, run.model
+
+
+_DATA_OPTION = click.option(
+    "--data",
+    "data_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The run's dataset folder, if it has moved since training.",
+)
 
 
 # -- evaluate ------------------------------------------------------------------------------------
@@ -152,11 +132,12 @@ def _load_run(run_dir: Path):
 @click.option(
     "--breakdown", is_flag=True, help="Also Recall/NDCG@20 by user activity and hits by item popularity (test)."
 )
-def evaluate(run_dir: Path, split: tuple[str, ...], breakdown: bool) -> None:
+@_DATA_OPTION
+def evaluate(run_dir: Path, split: tuple[str, ...], breakdown: bool, data_path: Path | None) -> None:
     """Re-evaluate a run's best checkpoint with full ranking."""
     from mdrchca.evaluation import Evaluator
 
-    config, dataset, model = _load_run(run_dir)
+    config, dataset, model = _load_run(run_dir, data_path)
     evaluator = Evaluator(dataset, config.train.topk, config.train.eval_batch_size)
     out = {name: evaluator.evaluate(model, name) for name in split}
     click.echo(json.dumps({"model": config.model, "dataset": dataset.name, **out}, indent=2))
@@ -175,12 +156,16 @@ def evaluate(run_dir: Path, split: tuple[str, ...], breakdown: bool) -> None:
 )
 @click.option("--user", "user_id", type=int, default=None, help="userID to recommend for.")
 @click.option("--all", "all_users", is_flag=True, help="Recommend for every user (needs --out).")
-@click.option("--k", default=20, show_default=True, help="Number of items per user.")
+@click.option("--k", default=20, show_default=True, type=click.IntRange(min=1), help="Number of items per user.")
 @click.option("--out", "out_file", type=click.Path(path_type=Path), default=None, help="Output file, .csv or .parquet.")
-def recommend(run_dir: Path, user_id: int | None, all_users: bool, k: int, out_file: Path | None) -> None:
-    """Top-K items per user from a trained run, excluding every item the user has interacted with."""
-    from mdrchca.data.dataset import write_atomic_text
-    from mdrchca.evaluation.evaluator import rank_items
+@_DATA_OPTION
+def recommend(
+    run_dir: Path, user_id: int | None, all_users: bool, k: int, out_file: Path | None, data_path: Path | None
+) -> None:
+    """Top-K items per user from a trained run, never an item the user has interacted with (in any split); a
+    user with fewer unseen items than K gets those there are, and a warning says so."""
+    from mdrchca.io import write_text, write_with
+    from mdrchca.training.api import load_run
 
     if (user_id is None) == (not all_users):
         raise MdrchcaError("give exactly one of --user ID or --all")
@@ -188,37 +173,24 @@ def recommend(run_dir: Path, user_id: int | None, all_users: bool, k: int, out_f
         raise MdrchcaError("--all needs --out FILE (.csv or .parquet)")
     if out_file is not None and out_file.suffix not in (".csv", ".parquet"):
         raise MdrchcaError(f"{out_file}: output must end in .csv or .parquet")
-    config, dataset, model = _load_run(run_dir)
-    seen = (dataset.matrix("train") + dataset.matrix("valid") + dataset.matrix("test")).tocsr()
-    if user_id is not None:
-        known = np.diff(dataset.matrix("train").indptr) > 0
-        if not (0 <= user_id < dataset.n_users) or not known[user_id]:
-            raise MdrchcaError(
-                f"unknown user {user_id}: not a userID with training interactions in {dataset.name} "
-                f"(0..{dataset.n_users - 1})"
-            )
-        users = np.array([user_id])
-    else:
-        users = np.flatnonzero(np.diff(dataset.matrix("train").indptr) > 0)
-    items, scores = rank_items(model, users, k, seen, config.train.eval_batch_size)
-    frame = pd.DataFrame(
-        {
-            "userID": np.repeat(users, items.shape[1]),
-            "rank": np.tile(np.arange(1, items.shape[1] + 1), len(users)),
-            "itemID": items.numpy().ravel(),
-            "score": scores.numpy().ravel(),
-        }
-    )
+    if out_file is not None and out_file.is_dir():
+        raise MdrchcaError(f"{out_file}: is a folder; name a .csv or .parquet file for --out")
+    run = load_run(run_dir, data=data_path, device="cuda" if torch.cuda.is_available() else "cpu")
+    frame = run.recommend(None if all_users else [user_id], k)
+    if frame.attrs["short_users"]:
+        log.warning(
+            "%d user(s) have fewer than %d items they have not interacted with; they get the ones there are",
+            frame.attrs["short_users"],
+            k,
+        )
     if out_file is None:
         click.echo(frame.to_csv(sep="\t", index=False, float_format="%.6f"), nl=False)
         return
     if out_file.suffix == ".csv":
-        write_atomic_text(out_file, frame.to_csv(index=False, float_format="%.6f"))
+        write_text(out_file, frame.to_csv(index=False, float_format="%.6f"))
     else:
-        tmp = out_file.with_name(f".{out_file.name}.tmp")
-        frame.to_parquet(tmp, index=False)
-        tmp.replace(out_file)
-    click.echo(f"wrote {len(frame)} recommendations for {len(users)} users to {out_file}")
+        write_with(out_file, lambda tmp: frame.to_parquet(tmp, index=False))
+    click.echo(f"wrote {len(frame)} recommendations for {frame['userID'].nunique()} users to {out_file}")
 
 
 # -- features -----------------------------------------------------------------------------------
@@ -293,11 +265,12 @@ def features(
 @click.option("--run", "run_dir", type=click.Path(path_type=Path), required=True, help="A MDR-CHCA run folder.")
 @click.option("--item", "item", type=int, required=True, help="itemID to explain.")
 @click.option("--out", "out_file", type=click.Path(path_type=Path), required=True, help="PNG file to write.")
-def explain(run_dir: Path, item: int, out_file: Path) -> None:
+@_DATA_OPTION
+def explain(run_dir: Path, item: int, out_file: Path, data_path: Path | None) -> None:
     """Picture of one item: per phrase its selected regions as a heat map, tokens coloured by confidence."""
     from mdrchca.experiments.explain import explain_item
 
-    _, dataset, model = _load_run(run_dir)
+    _, dataset, model = _load_run(run_dir, data_path)
     click.echo(str(explain_item(model, dataset, item, out_file)))
 
 
@@ -313,17 +286,18 @@ def explain(run_dir: Path, item: int, out_file: Path) -> None:
     show_default=True,
     help="Column to rank by, lowest first (alignment_similarity: mean cosine of each token to its best region).",
 )
-def audit(run_dir: Path, out_file: Path | None, by: str) -> None:
+@_DATA_OPTION
+def audit(run_dir: Path, out_file: Path | None, by: str, data_path: Path | None) -> None:
     """Every item with its cross-modal confidence, lowest first: the items whose text and image most
     likely disagree. With the bundled catalogue's ground truth, also the AUC at finding its planted
     mismatches."""
-    from mdrchca.data.dataset import write_atomic_text
     from mdrchca.experiments.audit import audit_items, mismatch_aucs
+    from mdrchca.io import write_text
 
-    _, dataset, model = _load_run(run_dir)
+    _, dataset, model = _load_run(run_dir, data_path)
     frame = audit_items(model, dataset, by)
     if out_file is not None:
-        write_atomic_text(out_file, frame.to_csv(index=False, float_format="%.6f"))
+        write_text(out_file, frame.to_csv(index=False, float_format="%.6f"))
         click.echo(f"wrote {len(frame)} items to {out_file}")
     else:
         click.echo(frame.head(20).to_string(index=False))

@@ -1,15 +1,13 @@
-"""Seeds, devices and atomic file writes."""
+"""Seeds and devices."""
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
+
+from mdrchca.errors import ConfigError
 
 
 def set_seed(seed: int) -> None:
@@ -20,42 +18,15 @@ def set_seed(seed: int) -> None:
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` means CUDA when available, else CPU."""
+    """``auto`` means CUDA when available, else CPU; an unavailable device is a one-line error."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device={name}: torch finds no CUDA GPU here; use device=cpu or device=auto")
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"device={name}: only {torch.cuda.device_count()} CUDA device(s); use cuda:0")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device=mps: not available here; use device=cpu or device=auto")
     return torch.device(name)
-
-
-def rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    # a checkpoint loaded with map_location="cuda" carries the generator states as CUDA tensors; the
-    # setters only take CPU byte tensors
-    torch.set_rng_state(state["torch"].cpu())
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
-
-
-def save_atomic(obj: Any, path: Path) -> None:
-    """``torch.save`` through a temporary file in the same folder and a rename: never half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -17,23 +17,53 @@ import torch
 from tqdm import tqdm
 
 from mdrchca.config import Config
-from mdrchca.data.dataset import RecDataset, write_atomic_text
+from mdrchca.data.dataset import RecDataset
 from mdrchca.data.sampler import BPRSampler
 from mdrchca.errors import MdrchcaError
 from mdrchca.evaluation.evaluator import Evaluator
+from mdrchca.io import write_text
 from mdrchca.models import Recommender, get_model_class
 from mdrchca.models.base import Batch
-from mdrchca.training.reproducibility import resolve_device, rng_state, save_atomic, set_rng_state, set_seed
+from mdrchca.training.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_model_state,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from mdrchca.training.reproducibility import resolve_device, set_seed
+from mdrchca.training.run_folder import BEST_CHECKPOINT, LAST_CHECKPOINT, LOG_FILE, METRICS_FILE
 
 log = logging.getLogger(__name__)
 
-BEST = "best.pt"
-LAST = "last.pt"
+STATE_KEYS = (
+    "model",
+    "optimizer",
+    "sampler",
+    "rng",
+    "epoch",
+    "best_epoch",
+    "best_score",
+    "best_valid",
+    "bad_evaluations",
+    "history",
+)
 
 
 def build_model(config: Config, dataset: RecDataset) -> Recommender:
     """Instantiate the configured model on ``dataset``."""
     return get_model_class(config.model)(dataset, config.model_params)
+
+
+def check_fits(config: Config, dataset: RecDataset) -> None:
+    """Options that must agree with the data, checked before anything is trained or written."""
+    largest = max(config.train.topk)
+    if largest > dataset.n_items:
+        raise MdrchcaError(
+            f"topk {largest} exceeds the {dataset.n_items} items of {dataset.name}; "
+            f"set topk to cut-offs up to {dataset.n_items}, e.g. --set topk=[{min(10, dataset.n_items)}]"
+        )
 
 
 @dataclass
@@ -75,6 +105,8 @@ class Trainer:
     def __init__(
         self, config: Config, dataset: RecDataset, run_dir: Path | str | None = None, progress: bool = True
     ) -> None:
+        config.validate()
+        check_fits(config, dataset)
         self.config = config
         self.dataset = dataset
         self.run_dir = Path(run_dir) if run_dir is not None else None
@@ -92,24 +124,13 @@ class Trainer:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=tc.learning_rate, weight_decay=tc.weight_decay)
         self.sampler = BPRSampler(dataset.train, dataset.n_items, seed=tc.seed, negative_pool=dataset.negative_pool())
         self.evaluator = Evaluator(dataset, tc.topk, tc.eval_batch_size)
-        metric_k = int(tc.valid_metric.split("@")[1]) if "@" in tc.valid_metric else -1
-        if metric_k not in self.evaluator.topk or tc.valid_metric.split("@")[0] not in (
-            "recall",
-            "ndcg",
-            "precision",
-            "hit",
-        ):
-            raise MdrchcaError(
-                f"valid_metric '{tc.valid_metric}' is not computed; "
-                "use metric@K with metric in recall/ndcg/precision/hit "
-                f"and K in topk {self.evaluator.topk}"
-            )
         self.epoch = 0
         self.best_epoch = 0
         self.best_score = -math.inf
         self.best_valid: dict[str, float] = {}
         self.bad_evaluations = 0
         self.history: list[dict[str, float]] = []
+        self._best_model_state: dict[str, torch.Tensor] | None = None  # kept in memory without a run folder
 
     # -- state ------------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -128,8 +149,19 @@ class Trainer:
             "dataset": {"name": self.dataset.name, "n_users": self.dataset.n_users, "n_items": self.dataset.n_items},
         }
 
-    def load_state(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
+    def load_state(self, state: dict[str, Any], source: Path | str = "checkpoint") -> None:
+        missing = [key for key in STATE_KEYS if key not in state]
+        if missing:
+            raise CheckpointError(f"{source}: not a training state (missing {', '.join(missing)}); start a new run")
+        load_model_state(self.model, state, source)
+        try:
+            self._load_training_state(state)
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as exc:
+            raise CheckpointError(
+                f"{source}: its training state does not load ({exc.__class__.__name__}); start a new run"
+            ) from None
+
+    def _load_training_state(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
         self.sampler.load_state_dict(state["sampler"])
         set_rng_state(state["rng"])
@@ -142,10 +174,11 @@ class Trainer:
 
     def resume(self) -> None:
         """Continue from ``run_dir/last.pt``."""
-        if self.run_dir is None or not (self.run_dir / LAST).is_file():
-            raise MdrchcaError(f"{self.run_dir}: no {LAST} to resume from; start the run without --resume")
-        self.load_state(torch.load(self.run_dir / LAST, map_location=self.device, weights_only=False))
-        log.info("resumed from %s at epoch %d", self.run_dir / LAST, self.epoch)
+        if self.run_dir is None or not (self.run_dir / LAST_CHECKPOINT).is_file():
+            raise MdrchcaError(f"{self.run_dir}: no {LAST_CHECKPOINT} to resume from; start the run without --resume")
+        path = self.run_dir / LAST_CHECKPOINT
+        self.load_state(load_checkpoint(path, self.device, required=STATE_KEYS), path)
+        log.info("resumed from %s at epoch %d", path, self.epoch)
 
     # -- training ---------------------------------------------------------------------------------
     def learning_rate(self, epoch: int) -> float:
@@ -198,13 +231,15 @@ class Trainer:
                     self.best_score, self.best_epoch, self.best_valid = score, self.epoch, valid
                     self.bad_evaluations = 0
                     if self.run_dir is not None:
-                        save_atomic(self.state(), self.run_dir / BEST)
+                        save_checkpoint(self.state(), self.run_dir / BEST_CHECKPOINT)
+                    else:
+                        self._best_model_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
                 else:
                     self.bad_evaluations += 1
             self.history.append(row)
             self._log_epoch(row)
             if self.run_dir is not None:
-                save_atomic(self.state(), self.run_dir / LAST)
+                save_checkpoint(self.state(), self.run_dir / LAST_CHECKPOINT)
         return self._finish(self._spent_seconds())
 
     def _spent_seconds(self) -> float:
@@ -222,10 +257,10 @@ class Trainer:
         if self.best_epoch == 0:
             raise MdrchcaError("training ended before any validation; raise epochs or lower eval_every")
         if self.run_dir is not None:
-            best = torch.load(self.run_dir / BEST, map_location=self.device, weights_only=False)
-            self.model.load_state_dict(best["model"])
-        elif self.best_epoch != self.epoch:
-            log.warning("no run_dir: the model keeps its last state, test is measured at epoch %d", self.epoch)
+            path = self.run_dir / BEST_CHECKPOINT
+            load_model_state(self.model, load_checkpoint(path, self.device), path)
+        elif self._best_model_state is not None:
+            self.model.load_state_dict(self._best_model_state)
         test = self.evaluator.evaluate(self.model, "test")
         log.info(
             "best epoch %d: valid %s = %.4f, test %s = %.4f",
@@ -237,8 +272,8 @@ class Trainer:
         )
         result = TrainResult(self.best_epoch, self.epoch, seconds, self.best_valid, test, self.history)
         if self.run_dir is not None:
-            write_atomic_text(
-                self.run_dir / "metrics.json",
+            write_text(
+                self.run_dir / METRICS_FILE,
                 json.dumps(result.to_json(self.config.model, self.dataset.name, self.dataset.split_mode), indent=2),
             )
         return result
@@ -261,4 +296,4 @@ class Trainer:
             writer = csv.DictWriter(buffer, fieldnames=columns)
             writer.writeheader()
             writer.writerows(self.history)
-            write_atomic_text(self.run_dir / "log.csv", buffer.getvalue())
+            write_text(self.run_dir / LOG_FILE, buffer.getvalue())

@@ -1,0 +1,243 @@
+"""The Python API over runs: :func:`train`, :func:`resume` and :func:`load_run`, each giving a :class:`Run`.
+
+The ``mdrchca`` command is a thin layer over these::
+
+    import mdrchca
+    config = mdrchca.Config.load("lightgcn", overrides=["epochs=50"])
+    run = mdrchca.train(config, out="runs/lightgcn")        # or out=None: nothing written
+    run.metrics["test"]["recall@20"]
+    run = mdrchca.load_run("runs/lightgcn")
+    run.evaluate(); run.recommend([0, 1], k=10)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mdrchca.config import Config
+from mdrchca.data.dataset import RecDataset, load_dataset
+from mdrchca.errors import DataError, MdrchcaError
+from mdrchca.evaluation.evaluator import Evaluator, rank_items
+from mdrchca.models import Recommender
+from mdrchca.training.checkpoint import load_checkpoint, load_model_state
+from mdrchca.training.run_folder import (
+    BEST_CHECKPOINT,
+    METRICS_FILE,
+    SPLIT_FILE,
+    RunFolder,
+    RunFolderError,
+    dataset_fingerprint,
+)
+from mdrchca.training.trainer import Trainer, build_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Run:
+    """A trained model with its config, dataset and metrics; ``path`` is its run folder (``None`` when trained
+    without one)."""
+
+    config: Config
+    dataset: RecDataset
+    model: Recommender
+    metrics: dict[str, Any]
+    path: Path | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def evaluate(self, splits: tuple[str, ...] = ("valid", "test")) -> dict[str, dict[str, float]]:
+        """Full-ranking metrics of the model on each split (MMRec's protocol)."""
+        evaluator = Evaluator(self.dataset, self.config.train.topk, self.config.train.eval_batch_size)
+        return {split: evaluator.evaluate(self.model, split) for split in splits}
+
+    def recommend(self, users: list[int] | np.ndarray | None = None, k: int = 20) -> pd.DataFrame:
+        """Top-``k`` items per user (``None``: every user with training interactions), never an item the user
+        has interacted with in any split. With fewer than ``k`` such items a user gets what there is (the
+        frame's ``attrs["short_users"]`` counts those users).
+
+        Columns: ``userID``, ``rank`` (1-based), ``itemID``, ``score``.
+        """
+        if k < 1:
+            raise MdrchcaError(f"k must be at least 1, got {k}")
+        dataset = self.dataset
+        trained = np.diff(dataset.matrix("train").indptr) > 0
+        if users is None:
+            chosen = np.flatnonzero(trained)
+        else:
+            chosen = np.asarray(users, dtype=np.int64).reshape(-1)
+            bad = chosen[(chosen < 0) | (chosen >= dataset.n_users)]
+            if len(bad) == 0:
+                bad = chosen[~trained[chosen]]
+            if len(bad):
+                raise MdrchcaError(
+                    f"unknown user {int(bad[0])}: not a userID with training interactions in {dataset.name} "
+                    f"(0..{dataset.n_users - 1})"
+                )
+        seen = (dataset.matrix("train") + dataset.matrix("valid") + dataset.matrix("test")).tocsr()
+        width = min(k, dataset.n_items)
+        items, scores = rank_items(self.model, chosen, width, seen, self.config.train.eval_batch_size)
+        keep = torch.isfinite(scores).numpy() if scores is not None else np.ones(items.shape, dtype=bool)
+        rows = np.repeat(chosen, items.shape[1]).reshape(items.shape)
+        ranks = np.cumsum(keep, axis=1)
+        frame = pd.DataFrame(
+            {
+                "userID": rows[keep],
+                "rank": ranks[keep],
+                "itemID": items.numpy()[keep],
+                "score": scores.numpy()[keep] if scores is not None else np.nan,
+            }
+        )
+        frame.attrs["short_users"] = int((keep.sum(1) < k).sum())
+        return frame
+
+
+def train(config: Config, out: str | Path | None = None, progress: bool = False) -> Run:
+    """Train ``config`` with early stopping; test is measured at the best validation epoch.
+
+    With ``out`` the run folder is checked first (missing or empty, not the dataset folder), then locked for
+    the whole training, and receives config, split, provenance, log, checkpoints and metrics. Without it
+    nothing is written.
+    """
+    config.validate()
+    folder = RunFolder(out) if out is not None else None
+    data_folder = _dataset_folder(config)
+    if folder is not None:
+        folder.check_new(data_folder)
+    dataset = load_dataset(config.data.data_path, config.data)
+    if config.data.data_path is None and dataset.path is not None:
+        config.data.data_path = str(dataset.path.resolve())
+    _log_dataset(config, dataset)
+    # built before anything is written, so an option it refuses leaves no half-made run folder
+    trainer = Trainer(config, dataset, folder.path if folder else None, progress=progress)
+    if folder is None:
+        result = trainer.fit()
+        metrics = result.to_json(config.model, dataset.name, dataset.split_mode)
+        return Run(config, dataset, trainer.model.eval(), metrics, None, result.history)
+    created = not folder.path.exists()
+    try:
+        with folder.locked():
+            folder.check_new(data_folder)  # again, under the lock: another process may have started meanwhile
+            dataset.save_split(folder.file(SPLIT_FILE))
+            config.data.split_file = str(folder.file(SPLIT_FILE).resolve())
+            folder.write_config(config)
+            folder.write_provenance(config, dataset.path)
+            result = trainer.fit()
+    except RunFolderError:
+        if created and folder.path.is_dir() and not any(p.name != ".lock" for p in folder.path.iterdir()):
+            _remove_empty(folder.path)
+        raise
+    metrics = result.to_json(config.model, dataset.name, dataset.split_mode)
+    return Run(config, dataset, trainer.model.eval(), metrics, folder.path, result.history)
+
+
+def resume(
+    out: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    model: str | None = None,
+    data: str | Path | None = None,
+    progress: bool = False,
+) -> Run:
+    """Continue the run in ``out`` from its last checkpoint. ``model`` and ``data``, if given, must be the run's
+    own; ``overrides`` may change only :data:`~mdrchca.training.run_folder.RESUMABLE_OPTIONS`."""
+    folder = RunFolder(out)
+    folder.check_resumable()
+    folder.check_resume_overrides(overrides)
+    with folder.locked():
+        config = folder.read_config(overrides)
+        if model is not None and model.lower() != config.model:
+            raise RunFolderError(
+                f"{folder.path}: --model {model} disagrees with the run's model {config.model}; drop --model to "
+                "resume, or start a new run in another folder"
+            )
+        if data is not None and (
+            config.data.data_path is None or Path(data).resolve() != Path(config.data.data_path).resolve()
+        ):
+            raise RunFolderError(
+                f"{folder.path}: --data {data} is not the run's dataset ({config.data.data_path}); drop --data to "
+                "resume, or start a new run in another folder"
+            )
+        dataset = _load_run_dataset(folder, config, None)
+        _log_dataset(config, dataset)
+        trainer = Trainer(config, dataset, folder.path, progress=progress)
+        trainer.resume()
+        if overrides:
+            folder.write_config(config)
+        folder.write_provenance(config, dataset.path, resumed=True)
+        result = trainer.fit()
+    metrics = result.to_json(config.model, dataset.name, dataset.split_mode)
+    return Run(config, dataset, trainer.model.eval(), metrics, folder.path, result.history)
+
+
+def load_run(path: str | Path, data: str | Path | None = None, device: str = "cpu") -> Run:
+    """Open a trained run: its config, its exact split, the model at its best validation epoch.
+
+    ``data`` points at the dataset when it has moved since training (the run records its fingerprint and warns
+    when the files differ). Nothing in the folder can run code: the config is read as plain YAML, checkpoints
+    with ``weights_only=True``.
+    """
+    folder = RunFolder(path)
+    folder.check_finished()
+    config = folder.read_config()
+    config.train.device = device
+    dataset = _load_run_dataset(folder, config, data)
+    model = build_model(config, dataset)
+    checkpoint = folder.file(BEST_CHECKPOINT)
+    load_model_state(model, load_checkpoint(checkpoint, "cpu"), checkpoint)
+    model = model.to(torch.device(device)).eval()
+    metrics: dict[str, Any] = {}
+    if folder.file(METRICS_FILE).is_file():
+        try:
+            metrics = json.loads(folder.file(METRICS_FILE).read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            log.warning("%s: unreadable, the run's metrics are left out", folder.file(METRICS_FILE))
+    return Run(config, dataset, model, metrics, folder.path)
+
+
+def _dataset_folder(config: Config) -> Path | None:
+    if config.data.data_path is None:
+        return None
+    path = Path(config.data.data_path)
+    return path if path.is_dir() else path.parent
+
+
+def _load_run_dataset(folder: RunFolder, config: Config, data: str | Path | None) -> RecDataset:
+    if data is not None:
+        config.data.data_path = str(Path(data).resolve())
+    where = config.data.data_path
+    if where is not None and not Path(where).exists():
+        raise DataError(
+            f"{where}: the run's dataset is not there any more; pass its new location with --data (data= in Python)"
+        )
+    dataset = load_dataset(where, config.data)
+    recorded = folder.provenance().get("data", {}).get("fingerprint")
+    if recorded and dataset.path is not None:
+        now = dataset_fingerprint(dataset.path)
+        changed = sorted(name for name in set(recorded) | set(now) if recorded.get(name) != now.get(name))
+        if changed:
+            log.warning(
+                "%s: the dataset's files differ from the ones this run was trained on (%s); results may differ",
+                dataset.path,
+                ", ".join(changed[:4]),
+            )
+    return dataset
+
+
+def _log_dataset(config: Config, dataset: RecDataset) -> None:
+    summary = {k: round(v, 6) if isinstance(v, float) else v for k, v in dataset.summary().items()}
+    log.info("%s on %s: %s", config.model, dataset.name, json.dumps(summary))
+
+
+def _remove_empty(path: Path) -> None:
+    lock = path / ".lock"
+    lock.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        path.rmdir()
