@@ -95,6 +95,9 @@ class DataConfig:
     (a run saves its split as ``split.inter``, so it can be evaluated on exactly the same split)."""
     modalities: list[str] | None = None
     """Which modalities to load (``text``, ``image``, ``audio``...); ``None`` loads every one found."""
+    max_id: Annotated[int, AT_LEAST_ONE] = 100_000_000
+    """Largest userID / itemID accepted: ids index dense arrays, so a stray huge id is refused before it asks
+    for memory. Raise it for a catalogue with more ids."""
     feature_level: Literal["sequence", "item"] = "sequence"
     """``sequence``: token / region features from ``features/<modality>/`` where the folder has them
     (written by ``mdrchca features``), item vectors ``<modality>_feat.npy`` otherwise; ``item``: only the

@@ -9,6 +9,7 @@ Folder layout (MMRec's): ``<name>.inter``, a TSV with ``userID``, ``itemID`` and
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -130,33 +131,75 @@ def find_inter_file(path: Path) -> Path:
     return candidates[0]
 
 
-def _integer_column(frame: pd.DataFrame, column: str, source: Path) -> np.ndarray:
-    values = pd.to_numeric(frame[column], errors="coerce")
-    bad = values.isna() | (values != np.floor(values.fillna(0)))
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(
-            f"{source}: column {column} has {int(bad.sum())} non-integer values (first: {frame[column].iloc[row]!r} "
-            f"on line {row + 2}); ids must be integers 0..n-1, remap them first"
-        )
-    out = values.to_numpy().astype(np.int64)
-    if (out < 0).any():
-        row = int(np.flatnonzero(out < 0)[0])
-        raise DataError(f"{source}: column {column} has negative id {out[row]} on line {row + 2}; ids must be 0..n-1")
-    return out
+MAX_ID = 100_000_000
+"""Largest user or item id taken by default (``DataConfig.max_id``): ids index dense arrays, so an id of
+10^12 would ask for terabytes before anything else fails."""
+
+_DIGITS = re.compile(r"^[0-9]+$")
 
 
-def read_interactions(source: Path) -> pd.DataFrame:
-    """Read and check an ``.inter`` TSV; returns columns userID, itemID and x_label if present."""
+def read_tsv(source: Path, what: str) -> pd.DataFrame:
+    """Read a UTF-8, tab-separated file with a header into strings, or stop with one line naming the file.
+
+    Refuses what pandas would take silently: a header that names a column twice, a file that is not text.
+    """
+    if not source.is_file():
+        kind = "not a regular file" if source.exists() else "not found"
+        raise DataError(f"{source}: {kind}; {what} must be a plain tab-separated text file")
     try:
-        frame = pd.read_csv(source, sep="\t", dtype=str, keep_default_na=False)
+        with open(source, encoding="utf-8", newline="") as handle:
+            header = handle.readline().rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{source}: not UTF-8 text (byte {exc.start} of the first line); save {what} as UTF-8"
+        ) from None
+    if "\x00" in header:
+        raise DataError(f"{source}: a binary file, not tab-separated text; {what} must be a TSV file")
+    names = header.split("\t")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise DataError(f"{source}: the header names column {', '.join(repeated)} twice; keep one of each")
+    try:
+        return pd.read_csv(source, sep="\t", dtype=str, keep_default_na=False, encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{source}: not UTF-8 text (at byte {exc.start}); save {what} as UTF-8") from None
     except pd.errors.ParserError as exc:
         first = str(exc).splitlines()[0]
-        raise DataError(f"{source}: malformed TSV ({first}); every line needs the same tab-separated columns") from None
-    except pd.errors.EmptyDataError:
         raise DataError(
-            f"{source}: file is empty; it needs a header line userID<TAB>itemID and one line per interaction"
+            f"{source}: malformed TSV ({first}); every line needs the same tab-separated columns"
         ) from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{source}: file is empty; {what} needs a header line and one line per row") from None
+    except ValueError as exc:  # e.g. NUL bytes deeper in the file
+        raise DataError(f"{source}: cannot be read as TSV ({str(exc)[:80]}); check the file") from None
+
+
+def integer_column(frame: pd.DataFrame, column: str, source: Path, max_value: int | None = None) -> np.ndarray:
+    """The column's values as int64, each a plain non-negative integer, at most ``max_value``."""
+    text = frame[column].str.strip()
+    bad = ~text.str.fullmatch(_DIGITS.pattern)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        kind = "labels 0/1/2" if column == "x_label" else "ids 0..n-1 (remap other ids first)"
+        raise DataError(
+            f"{source}: column {column} has {int(bad.sum())} values that are not non-negative integers "
+            f"(first: {frame[column].iloc[row]!r} on line {row + 2}); it must hold {kind}"
+        )
+    too_long = text.str.len() > 18
+    values = np.full(len(text), np.iinfo(np.int64).max, dtype=np.int64)
+    values[~too_long.to_numpy()] = text[~too_long].astype(np.int64).to_numpy()
+    if max_value is not None and (values > max_value).any():
+        row = int(np.flatnonzero(values > max_value)[0])
+        raise DataError(
+            f"{source}: {column} {frame[column].iloc[row].strip()} on line {row + 2} is above max_id {max_value}; "
+            "ids must be 0..n-1 (remap them), or raise max_id if the catalogue really is that large"
+        )
+    return values
+
+
+def read_interactions(source: Path, max_id: int = MAX_ID) -> pd.DataFrame:
+    """Read and check an ``.inter`` TSV; returns columns userID, itemID and x_label if present."""
+    frame = read_tsv(source, "an .inter file")
     missing = [c for c in ("userID", "itemID") if c not in frame.columns]
     if missing:
         raise DataError(
@@ -166,13 +209,19 @@ def read_interactions(source: Path) -> pd.DataFrame:
     if frame.empty:
         raise DataError(f"{source}: has a header but no interactions")
     out = pd.DataFrame(
-        {"userID": _integer_column(frame, "userID", source), "itemID": _integer_column(frame, "itemID", source)}
+        {
+            "userID": integer_column(frame, "userID", source, max_id),
+            "itemID": integer_column(frame, "itemID", source, max_id),
+        }
     )
     if "x_label" in frame.columns:
-        labels = _integer_column(frame, "x_label", source)
+        labels = integer_column(frame, "x_label", source)
         if not np.isin(labels, (TRAIN, VALID, TEST)).all():
-            bad = labels[~np.isin(labels, (TRAIN, VALID, TEST))][0]
-            raise DataError(f"{source}: x_label must be 0, 1 or 2 (train/valid/test), found {bad}")
+            row = int(np.flatnonzero(~np.isin(labels, (TRAIN, VALID, TEST)))[0])
+            raise DataError(
+                f"{source}: x_label must be 0, 1 or 2 (train/valid/test), found {frame['x_label'].iloc[row]!r} "
+                f"on line {row + 2}"
+            )
         out["x_label"] = labels.astype(np.int8)
     return out
 
@@ -218,7 +267,7 @@ def load_dataset(path: str | Path | None, config: DataConfig | None = None) -> R
         source = Path(config.split_file)
         if not source.is_file():
             raise DataError(f"{source}: split file not found; point split_file at an existing .inter file")
-    frame = read_interactions(source)
+    frame = read_interactions(source, config.max_id)
     if config.split_file is not None and "x_label" not in frame.columns:
         raise DataError(f"{source}: a split file needs an x_label column (0/1/2 = train/valid/test)")
     notes: dict[str, int] = {}
@@ -267,10 +316,12 @@ def load_dataset(path: str | Path | None, config: DataConfig | None = None) -> R
     train, valid, test = (pairs[labels == k] for k in (TRAIN, VALID, TEST))
     for name, split in (("valid", valid), ("test", test)):
         if len(split) == 0:
-            raise DataError(
-                f"{source}: the {name} split is empty; label some interactions x_label="
-                f"{SPLIT_NAMES[name]} or drop the x_label column to split at random"
+            fix = (
+                f"label some interactions x_label={SPLIT_NAMES[name]} or drop the x_label column to split at random"
+                if split_was_given
+                else "the random split left it empty: every user has fewer than 3 interactions; add interactions"
             )
+            raise DataError(f"{source}: the {name} split is empty; {fix}")
     dataset = RecDataset(
         name=folder.name,
         n_users=n_users,

@@ -92,16 +92,30 @@ class ModalityFeatures:
         return (self.phrase_ids.max(1).values + 1).clamp_min(0)
 
 
+def load_npy(path: Path, fix: str, mmap: bool = True) -> np.ndarray:
+    """``np.load`` a regular, non-empty, unpickled ``.npy`` file, or stop with one line naming it and ``fix``."""
+    if not path.is_file():
+        raise DataError(f"{path}: {'not a regular file' if path.exists() else 'missing'}; {fix}")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: empty file; {fix}")
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        reason = "it holds pickled objects" if "pickle" in str(exc) else f"{exc.__class__.__name__}"
+        raise DataError(f"{path}: not a readable .npy array ({reason}); {fix}") from None
+
+
 def load_item_vectors(path: Path, n_items: int | None = None) -> ModalityFeatures:
     """Load an MMRec item-level feature file ``<modality>_feat.npy`` (row i = item i), checking it."""
     name = path.name[: -len("_feat.npy")]
-    try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise DataError(f"{path}: cannot be read as a .npy array ({exc}); re-save it with numpy.save") from None
+    array = load_npy(path, "re-save it with numpy.save as a float array [items, dim]")
     if array.ndim != 2:
         raise DataError(f"{path}: expected a 2-D array [items, dim], got shape {array.shape}; save one row per item")
-    if not np.issubdtype(array.dtype, np.floating) and not np.issubdtype(array.dtype, np.integer):
+    if array.shape[1] == 0:
+        raise DataError(f"{path}: has 0 columns; save at least one feature dimension per item")
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)) or np.issubdtype(
+        array.dtype, np.bool_
+    ):
         raise DataError(f"{path}: dtype {array.dtype} is not numeric; save float32 features")
     if n_items is not None and array.shape[0] != n_items:
         raise DataError(

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-import pandas as pd
 
-from mdrchca.data.dataset import find_inter_file, read_interactions
+from mdrchca.data.dataset import find_inter_file, integer_column, read_interactions, read_tsv
 from mdrchca.errors import DataError
 
 
@@ -61,14 +60,12 @@ def read_catalogue(root: str | Path, text_columns: list[str], image_columns: lis
     if not items_file.is_file():
         raise DataError(f"{items_file}: missing; a catalogue needs items.tsv with itemID, text and image columns")
     inter_file = find_inter_file(root)
-    frame = pd.read_csv(items_file, sep="\t", dtype=str, keep_default_na=False)
+    frame = read_tsv(items_file, "items.tsv")
     if "itemID" not in frame.columns:
         raise DataError(f"{items_file}: missing column itemID (found: {', '.join(frame.columns)})")
-    ids = pd.to_numeric(frame["itemID"], errors="coerce")
-    if ids.isna().any():
-        row = int(np.flatnonzero(ids.isna().to_numpy())[0])
-        raise DataError(f"{items_file}: itemID {frame['itemID'].iloc[row]!r} on line {row + 2} is not an integer")
-    ids = ids.to_numpy().astype(np.int64)
+    if frame.empty:
+        raise DataError(f"{items_file}: has a header but no items; add one line per item")
+    ids = integer_column(frame, "itemID", items_file)
     if sorted(ids.tolist()) != list(range(len(ids))):
         raise DataError(f"{items_file}: itemIDs must be 0..{len(ids) - 1}, each exactly once; remap them first")
     frame = frame.iloc[np.argsort(ids)].reset_index(drop=True)
