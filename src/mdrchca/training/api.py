@@ -100,7 +100,7 @@ class Run:
         return frame
 
 
-def train(config: Config, out: str | Path | None = None, progress: bool = False) -> Run:
+def train(config: Config, out: str | Path | None = None, progress: bool = False, command: str | None = None) -> Run:
     """Train ``config`` with early stopping; test is measured at the best validation epoch.
 
     With ``out`` the run folder is checked first (missing or empty, not the dataset folder), then locked for
@@ -129,7 +129,7 @@ def train(config: Config, out: str | Path | None = None, progress: bool = False)
             dataset.save_split(folder.file(SPLIT_FILE))
             config.data.split_file = str(folder.file(SPLIT_FILE).resolve())
             folder.write_config(config)
-            folder.write_provenance(config, dataset.path)
+            folder.write_provenance(config, dataset.path, command=command)
             result = trainer.fit()
     except RunFolderError:
         if created and folder.path.is_dir() and not any(p.name != ".lock" for p in folder.path.iterdir()):
@@ -145,6 +145,7 @@ def resume(
     model: str | None = None,
     data: str | Path | None = None,
     progress: bool = False,
+    command: str | None = None,
 ) -> Run:
     """Continue the run in ``out`` from its last checkpoint. ``model`` and ``data``, if given, must be the run's
     own; ``overrides`` may change only :data:`~mdrchca.training.run_folder.RESUMABLE_OPTIONS`."""
@@ -171,7 +172,7 @@ def resume(
         trainer.resume()
         if overrides:
             folder.write_config(config)
-        folder.write_provenance(config, dataset.path, resumed=True)
+        folder.write_provenance(config, dataset.path, resumed=True, command=command)
         result = trainer.fit()
     metrics = result.to_json(config.model, dataset.name, dataset.split_mode)
     return Run(config, dataset, trainer.model.eval(), metrics, folder.path, result.history)

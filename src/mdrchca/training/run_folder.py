@@ -96,21 +96,15 @@ class RunFolder:
                 f"{path}: holds a finished run; continue it with --resume, or choose another --out for a new run"
             )
         if self.is_run:
-            raise RunFolderError(
-                f"{path}: holds an unfinished run; continue it with --resume, or choose another --out"
-            )
+            raise RunFolderError(f"{path}: holds an unfinished run; continue it with --resume, or choose another --out")
         entries = self._entries()
         if entries:
             shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
-            raise RunFolderError(
-                f"{path}: not empty and not a run ({shown}); choose a new or empty folder for --out"
-            )
+            raise RunFolderError(f"{path}: not empty and not a run ({shown}); choose a new or empty folder for --out")
 
     def check_resumable(self) -> None:
         if not self.path.is_dir() or not self.is_run:
-            raise RunFolderError(
-                f"{self.path}: no run to resume (no {CONFIG_FILE}); start it without --resume"
-            )
+            raise RunFolderError(f"{self.path}: no run to resume (no {CONFIG_FILE}); start it without --resume")
         if not self.file(LAST_CHECKPOINT).is_file():
             raise RunFolderError(
                 f"{self.path}: no {LAST_CHECKPOINT} to resume from (it stopped before its first epoch); "
@@ -138,6 +132,9 @@ class RunFolder:
                 "another --out"
             ) from None
         try:
+            # temporaries of an atomic write that a killed process left behind; no one else writes here now
+            for litter in self.path.glob(".*.tmp"):
+                litter.unlink(missing_ok=True)
             yield
         finally:
             lock.release()
@@ -162,16 +159,19 @@ class RunFolder:
     def write_config(self, config: Config) -> None:
         """``config.yaml`` with the split file named relative to the folder, so the run can be moved."""
         raw = config.to_dict()
-        if raw["data"].get("split_file") and Path(raw["data"]["split_file"]).resolve() == self.file(
-            SPLIT_FILE
-        ).resolve():
+        if (
+            raw["data"].get("split_file")
+            and Path(raw["data"]["split_file"]).resolve() == self.file(SPLIT_FILE).resolve()
+        ):
             raw["data"]["split_file"] = SPLIT_FILE
         write_text(self.file(CONFIG_FILE), yaml.safe_dump(raw, sort_keys=False))
 
     # -- provenance -------------------------------------------------------------------------------
-    def write_provenance(self, config: Config, data_folder: Path | None, resumed: bool = False) -> None:
+    def write_provenance(
+        self, config: Config, data_folder: Path | None, resumed: bool = False, command: str | None = None
+    ) -> None:
         """Record (or, on resume, extend) ``run.json``: what made this run and on what."""
-        session = {"command": _command_line(), "started": _now(), "machine": machine_facts(config)}
+        session = {"command": command or _command_line(), "started": _now(), "machine": machine_facts(config)}
         if resumed and self.file(PROVENANCE_FILE).is_file():
             record = _read_json(self.file(PROVENANCE_FILE))
             record.setdefault("resumed", []).append(session)
