@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -160,14 +161,20 @@ def read_tsv(source: Path, what: str) -> pd.DataFrame:
     if repeated:
         raise DataError(f"{source}: the header names column {', '.join(repeated)} twice; keep one of each")
     try:
-        return pd.read_csv(source, sep="\t", dtype=str, keep_default_na=False, encoding="utf-8")
+        with warnings.catch_warnings():
+            # a line with more fields than the header would silently become the index (or be cut): refuse it
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(source, sep="\t", dtype=str, keep_default_na=False, encoding="utf-8", index_col=False)
+    except pd.errors.ParserWarning:
+        raise DataError(
+            f"{source}: malformed TSV (a line has more fields than the header); every line needs the same "
+            "tab-separated columns"
+        ) from None
     except UnicodeDecodeError as exc:
         raise DataError(f"{source}: not UTF-8 text (at byte {exc.start}); save {what} as UTF-8") from None
     except pd.errors.ParserError as exc:
         first = str(exc).splitlines()[0]
-        raise DataError(
-            f"{source}: malformed TSV ({first}); every line needs the same tab-separated columns"
-        ) from None
+        raise DataError(f"{source}: malformed TSV ({first}); every line needs the same tab-separated columns") from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{source}: file is empty; {what} needs a header line and one line per row") from None
     except ValueError as exc:  # e.g. NUL bytes deeper in the file
