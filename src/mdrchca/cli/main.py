@@ -428,6 +428,75 @@ def generate(
     click.echo(str(path))
 
 
+@data.command()
+@click.option("--reviews", "reviews_file", type=click.Path(path_type=Path), required=True, help="Reviews file.")
+@click.option("--meta", "meta_file", type=click.Path(path_type=Path), required=True, help="Metadata file.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="New catalogue folder.")
+@click.option(
+    "--mapping-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder with MMRec's u_id_mapping.csv and i_id_mapping.csv: ids exactly MMRec's.",
+)
+@click.option(
+    "--inter",
+    "inter_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="An existing .inter (MMRec's or LATTICE's) whose split is taken as it is.",
+)
+@click.option("--k-core", "k", default=5, show_default=True, type=click.IntRange(min=0), help="k of the k-core.")
+@click.option("--split-seed", default=999, show_default=True, help="Seed of the random split (without --inter).")
+@click.option("--progress/--no-progress", default=None, help="Progress bars (default: when on a terminal).")
+def amazon(
+    reviews_file: Path,
+    meta_file: Path,
+    out_dir: Path,
+    mapping_dir: Path | None,
+    inter_file: Path | None,
+    k: int,
+    split_seed: int,
+    progress: bool | None,
+) -> None:
+    """Turn Amazon review and metadata files (2014, 2018 or 2023 layout, gzip or plain) into a raw catalogue
+    with MMRec's 5-core filter and split; then fetch its images with `mdrchca data fetch-images`."""
+    from mdrchca.data.amazon import convert_amazon
+
+    report = convert_amazon(
+        reviews_file,
+        meta_file,
+        out_dir,
+        mapping_dir,
+        inter_file,
+        k,
+        split_seed,
+        sys.stderr.isatty() if progress is None else progress,
+    )
+    click.echo(json.dumps(report.to_dict(), indent=2))
+
+
+@data.command("fetch-images")
+@click.argument("catalogue", type=click.Path(path_type=Path))
+@click.option("--workers", default=8, show_default=True, type=click.IntRange(min=1), help="Concurrent downloads.")
+@click.option("--retries", default=3, show_default=True, type=click.IntRange(min=0), help="Retries per image.")
+@click.option("--timeout", default=10.0, show_default=True, type=click.FloatRange(min=0.1), help="Seconds of silence.")
+@click.option("--deadline", default=60.0, show_default=True, type=click.FloatRange(min=1), help="Seconds per image.")
+@click.option("--max-bytes", default=20_000_000, show_default=True, type=click.IntRange(min=1), help="Largest image.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when on a terminal).")
+def fetch_images(
+    catalogue: Path, workers: int, retries: int, timeout: float, deadline: float, max_bytes: int, progress: bool | None
+) -> None:
+    """Download the catalogue's image URLs into images/, resumably (a rerun fetches only what is missing or
+    failed); writes fetch_report.json with the counts and every failure's reason."""
+    from mdrchca.data.fetch import FetchOptions
+    from mdrchca.data.fetch import fetch_images as fetch
+
+    options = FetchOptions(workers, retries, 0.5, timeout, deadline, max_bytes)
+    report = fetch(catalogue, options, sys.stderr.isatty() if progress is None else progress)
+    summary = {k: v for k, v in report.to_dict().items() if k != "failures"}
+    click.echo(json.dumps(summary))
+
+
 def main() -> None:  # pragma: no cover - console entry
     cli()
 
