@@ -23,9 +23,10 @@ import gzip
 import io
 import json
 import logging
+import re
 import zlib
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,9 +69,12 @@ class ReadCounts:
     literal_lines: int = 0
 
 
-def iter_records(path: Path, counts: ReadCounts, progress: bool = False) -> Iterator[dict[str, Any]]:
+def iter_records(
+    path: Path, counts: ReadCounts, progress: bool = False, keep: Callable[[str], bool] | None = None
+) -> Iterator[dict[str, Any]]:
     """Each line of ``path`` as a dict: JSON, else a Python literal (2014 metadata); other lines are counted as
-    skipped. A truncated or corrupt gzip stream, or text that is not UTF-8, stops with one line."""
+    skipped. With ``keep``, a line for which it is False is passed over unparsed (a cheap pre-filter on the raw
+    text). A truncated or corrupt gzip stream, or text that is not UTF-8, stops with one line."""
     handle = _open_text(path)
     bar = tqdm(unit=" lines", unit_scale=True, desc=path.name, disable=not progress, leave=False, mininterval=1.0)
     prefer_literal = False
@@ -80,7 +84,7 @@ def iter_records(path: Path, counts: ReadCounts, progress: bool = False) -> Iter
             if counts.lines % 65536 == 0:
                 bar.update(65536)
             text = line.strip()
-            if not text:
+            if not text or (keep is not None and not keep(text)):
                 continue
             record = _parse(text, prefer_literal)
             if record is None:
@@ -249,11 +253,21 @@ def meta_fields(record: dict[str, Any]) -> tuple[str, dict[str, str]] | None:
     }
 
 
+_ASIN = re.compile(r"""["']asin["']\s*:\s*["']([^"']+)["']""")
+_PARENT_ASIN = re.compile(r"""["']parent_asin["']\s*:\s*["']([^"']+)["']""")
+
+
 def read_meta(path: Path, wanted: set[str], progress: bool = False) -> tuple[dict[str, dict[str, str]], ReadCounts]:
-    """Metadata of the ``wanted`` items only (the file covers the whole category)."""
+    """Metadata of the ``wanted`` items only (the file covers the whole category). A line whose raw text names
+    an ASIN outside ``wanted`` is passed over without parsing, which makes a category's file cheap to scan."""
     counts = ReadCounts()
     out: dict[str, dict[str, str]] = {}
-    for record in iter_records(path, counts, progress):
+
+    def keep(text: str) -> bool:
+        found = _PARENT_ASIN.search(text) or _ASIN.search(text)
+        return found is None or found.group(1) in wanted
+
+    for record in iter_records(path, counts, progress, keep):
         fields = meta_fields(record)
         if fields is not None and fields[0] in wanted and fields[0] not in out:
             out[fields[0]] = fields[1]
