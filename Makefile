@@ -23,6 +23,7 @@ DEMO_EPOCHS ?= 25
 # picture and the audit of planted text/image mismatches.
 demo: install
 	$(BIN)/mdrchca features --out $(DEMO_DIR)/data --set image_size=128 --set pca_dim=64
+	rm -rf $(DEMO_DIR)/lightgcn $(DEMO_DIR)/mdrchca  # a run folder is never trained over: the demo starts afresh
 	$(BIN)/mdrchca train --model lightgcn --data $(DEMO_DIR)/data --set epochs=$(DEMO_EPOCHS) --out $(DEMO_DIR)/lightgcn --no-progress > /dev/null
 	$(BIN)/mdrchca train --model mdrchca --data $(DEMO_DIR)/data --set epochs=$(DEMO_EPOCHS) --out $(DEMO_DIR)/mdrchca --no-progress > /dev/null
 	$(BIN)/mdrchca report $(DEMO_DIR)/lightgcn $(DEMO_DIR)/mdrchca

@@ -385,6 +385,8 @@ def reduce(path: Path, out_dir: Path, pca_dim: int, dtype: str) -> None:
 
     from mdrchca.features.store import reduce_store
 
+    if out_dir.exists() and out_dir.resolve() == path.resolve():
+        raise MdrchcaError(f"{out_dir}: --out is the dataset folder itself; name a new folder")
     stores = sorted(p.parent for p in (path / "features").glob("*/manifest.json"))
     if not stores:
         raise MdrchcaError(f"{path}: no feature stores (features/<modality>/manifest.json) to reduce")
