@@ -382,3 +382,100 @@ def test_learned_content_scale_is_the_collaborative_scale_times_a_trained_gain()
     model.loss(_batch(data)).backward()
     assert model.content_log_gain.grad is not None and model.content_log_gain.grad.abs() > 0
     assert not hasattr(_model(dataset=data), "content_log_gain")  # the default keeps the scale tied
+
+
+def test_cached_content_path_equals_the_exact_path_when_every_item_is_recomputed() -> None:
+    """With the cache fresh and every batch item recomputed, the cached path's loss and gradients are the exact
+    path's (the contrastive term aside, whose rows are sampled differently)."""
+    data = _dataset()
+    exact = _model(dataset=data, content_grad_items=0, conf_weight=0.0)
+    cached = _model(dataset=data, content_grad_items=1000, conf_weight=0.0)
+    cached.load_state_dict(exact.state_dict())
+    cached.train()
+    exact.train()
+    cached.refresh_content_cache()
+    batch = _batch(data)
+    loss_exact, loss_cached = exact.loss(batch), cached.loss(batch)
+    torch.testing.assert_close(loss_cached, loss_exact)
+    loss_exact.backward()
+    loss_cached.backward()
+    for (name, a), (_, b) in zip(exact.named_parameters(), cached.named_parameters(), strict=True):
+        if a.grad is not None or b.grad is not None:
+            torch.testing.assert_close(b.grad, a.grad, msg=name)
+
+
+def test_a_cached_step_computes_content_with_gradients_for_a_bounded_number_of_items() -> None:
+    data = _dataset(n_items=30)
+    model = _model(dataset=data, content_grad_items=5)
+    model.train()
+    model.on_epoch_start(1)  # the cache refresh, without gradients
+    sizes: list[tuple[int, bool]] = []
+    real_content = model.content
+
+    def recording(items, context=None):
+        sizes.append((len(items), torch.is_grad_enabled()))
+        return real_content(items, context)
+
+    model.content = recording  # type: ignore[method-assign]
+    batch = _batch(data)
+    assert len(torch.unique(torch.cat([batch.pos_items, batch.neg_items]))) > 5
+    model.loss(batch).backward()
+    assert sizes == [(5, True)]
+    # the recomputed rows went into the cache
+    before = model.content_cache.clone()
+    model.content = real_content  # type: ignore[method-assign]
+    with torch.no_grad():
+        for p in model.text.projection.parameters():
+            p.add_(0.1)
+    model.loss(_batch(data, seed=1))
+    assert 0 < int((model.content_cache != before).any(1).sum()) <= 5
+
+
+def test_the_screen_reads_the_quantity_its_thresholds_track() -> None:
+    """Positive iff min(c_t, c_v) > theta_pos; theta_pos moves toward the mean of that min; the shares are
+    logged per epoch."""
+    from mdrchca.models.components.contrastive import AdaptiveThresholds, candidate_pairs, noisy_mask, positive_mask
+
+    c_t = torch.tensor([0.9, 0.7, 0.2, 0.8])
+    c_v = torch.tensor([0.8, 0.3, 0.9, 0.75])
+    assert positive_mask(c_t, c_v, torch.tensor(0.7)).tolist() == [True, False, False, True]
+    assert noisy_mask(c_t, c_v, torch.tensor(0.25)).tolist() == [False, False, True, False]
+    thresholds = AdaptiveThresholds(theta_pos=0.6, theta_neg=0.4, eta_1=0.5, eta_2=0.5)
+    m = torch.minimum(c_t, c_v)  # 0.8, 0.3, 0.2, 0.75: mean 0.5125, two below 0.4
+    thresholds.update(m)
+    assert float(thresholds.theta_pos) == pytest.approx(0.6 + 0.5 * (0.5125 - 0.6))
+    assert float(thresholds.theta_neg) == pytest.approx(0.4 - 0.5 * (0.5 - 0.4))
+    pairs, _, _ = candidate_pairs(
+        torch.ones(1, 2, dtype=torch.bool),
+        torch.tensor([[0, 1]]),
+        torch.tensor([[0.9, 0.4]]),
+        torch.tensor([[0.5, 0.8]]),
+    )
+    assert pairs.screening.tolist() == pytest.approx([0.5, 0.4]) and pairs.confidence.tolist() == pytest.approx(
+        [0.45, 0.32]
+    )
+    data = _dataset()
+    model = _model(dataset=data)
+    model.train()
+    model.on_epoch_start(1)
+    model.loss(_batch(data))
+    log = model.epoch_log()
+    assert log["pos_share"] + log["noisy_share"] + log["unused_share"] == pytest.approx(1.0)
+    assert {"theta_pos", "theta_neg", "loss_conf", "loss_bpr"} <= set(log)
+
+
+def test_caps_and_item_level_input_are_named_once(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING"):
+        _model(dataset=_dataset(item_level=True))
+    assert "hierarchical alignment is inactive" in caplog.text and "mdrchca features" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        _model(dataset=_dataset(R=6), k_r=15, k_p=9, k_s=8)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1
+    assert "k_r=15 > 6 regions: k_r=6 in effect" in lines[0] and "k_p=9 > 3 phrases: k_p=3 in effect" in lines[0]
+    assert "k_s=8 > 6 candidate regions per token: k_s=6 in effect" in lines[0]
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        _model(dataset=_dataset(R=6))
+    assert not caplog.records

@@ -100,6 +100,11 @@ class Recommender(nn.Module):
     def on_epoch_start(self, epoch: int) -> None:
         """Called by the trainer before each training epoch."""
 
+    def epoch_log(self) -> dict[str, float]:
+        """Model diagnostics of the epoch just trained (e.g. MDR-CHCA's confidence screen), one ``log.csv``
+        column each; empty by default."""
+        return {}
+
     def after_step(self) -> None:
         """Called by the trainer after each optimiser step."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -31,12 +32,15 @@ from mdrchca.models.components.contrastive import (
     confidence_weighted_infonce,
     hard_negative_mask,
     in_batch_infonce,
+    noisy_mask,
     positive_mask,
     sample_other_items,
 )
 from mdrchca.models.components.denoising import SelfAttentionDenoiser
 from mdrchca.models.components.knn_graph import ModalityGraphConv, knn_adjacency, token_knn_adjacency
 from mdrchca.models.lightgcn import collaborative_embeddings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -120,8 +124,18 @@ class MDRCHCAConfig(ModelConfig):
     interacted with; ``view``: a second LightGCN propagates (E_u, f) and is added to the collaborative one,
     u = U^0_u + U^f_u, i = I^0_i + I^f_i (a content view as CDGCL / MMGCN build; computed as one LightGCN of
     (2 E_u, E_i + f), the same by linearity). The paper's Eq. for the
-    collaborative branch does not say; ``input`` and ``view`` compute every item's content at each step
-    (the batch touches most items anyway). Chosen on validation, see docs/model.md."""
+    collaborative branch does not say. Chosen on validation, see docs/model.md. How ``input`` and ``view``
+    get every item's content at a step: ``content_grad_items``."""
+    content_grad_items: Annotated[int, NON_NEGATIVE] = 512
+    """Training cost that follows the batch (``content_propagation`` ``input`` / ``view``): at each step the
+    content branch runs, with gradients, for at most this many of the batch's items (its positives first,
+    then its negatives, drawn at random when there are more); every other item enters propagation with its
+    content from a cache computed without gradients, chunked, every ``content_refresh`` epochs, and refreshed
+    row by row as steps recompute items. A step then costs a fixed content pass plus one LightGCN
+    propagation, whatever the catalogue's size. 0: the exact path, every item's content with gradients at
+    every step (the cost grows with the catalogue: about (steps per epoch) full passes an epoch)."""
+    content_refresh: Annotated[int, AT_LEAST_ONE] = 1
+    """Epochs between full recomputations of the content cache (``content_grad_items`` > 0)."""
     view_contrast: Annotated[float, NON_NEGATIVE] = 0.0
     """Extension, not in the paper (0 = off): weight of an in-batch InfoNCE between the collaborative view
     LightGCN(E_u, E_i) and the content view LightGCN(E_u, f) of the batch's users and of its positive items
@@ -183,6 +197,32 @@ def _pick_modalities(dataset: RecDataset, config: MDRCHCAConfig) -> tuple[str, s
             "set region_modality"
         )
     return config.text_modality, region
+
+
+def _warn_about_caps(
+    config: MDRCHCAConfig, text: ModalityFeatures, regions: ModalityFeatures, max_phrases: int
+) -> None:
+    """One warning when the hierarchy cannot act as configured: item-level features (one token, one region),
+    or k_r / k_p / k_s above what an item has (they are then capped to the values named)."""
+    most_tokens = int(text.lengths().max()) if text.n_items else 0
+    most_regions = int(regions.lengths().max()) if regions.n_items else 0
+    if most_tokens <= 1 and most_regions <= 1:
+        log.warning(
+            "MDR-CHCA on item-level features (one token and one region per item): the hierarchical alignment is "
+            "inactive; `mdrchca features` makes the token / region features the method needs"
+        )
+        return
+    capped = []
+    k_r = min(config.k_r, most_regions)
+    if config.k_r > most_regions:
+        capped.append(f"k_r={config.k_r} > {most_regions} regions: k_r={k_r} in effect")
+    if config.k_p > max_phrases:
+        capped.append(f"k_p={config.k_p} > {max_phrases} phrases: k_p={max_phrases} in effect")
+    candidates = k_r if config.alignment == "hierarchical" else most_regions
+    if config.k_s > candidates:
+        capped.append(f"k_s={config.k_s} > {candidates} candidate regions per token: k_s={candidates} in effect")
+    if capped:
+        log.warning("MDR-CHCA options above what an item has (at most): %s", "; ".join(capped))
 
 
 class _ModalityInput(nn.Module):
@@ -255,6 +295,7 @@ class MDRCHCA(Recommender):
         self.text = _ModalityInput(dataset.features[text_name], d, phrases=True)
         self.region = _ModalityInput(dataset.features[region_name], d, phrases=False)
         self.max_phrases = int(self.text.phrase_ids.max().item()) + 1 if self.text.phrase_ids.numel() else 1
+        _warn_about_caps(config, dataset.features[text_name], dataset.features[region_name], self.max_phrases)
 
         self.init_id_embeddings(d)
         seen = np.diff(dataset.matrix("train").tocsc().indptr) > 0
@@ -283,6 +324,9 @@ class MDRCHCA(Recommender):
         self.thresholds = AdaptiveThresholds(config.theta_pos, config.theta_neg, config.eta_1, config.eta_2)
         self._pending_pair_confidence: torch.Tensor | None = None
         self.last_loss_parts: dict[str, float] = {}
+        self.screen_log = ScreenLog()
+        # persistent, so an interrupted run resumes with the cache it had (exact resume)
+        self.register_buffer("content_cache", torch.zeros(self.n_items, d))
 
     # -- content branch ---------------------------------------------------------------------------------
     def _graph_context(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -376,6 +420,60 @@ class MDRCHCA(Recommender):
 
     def on_epoch_start(self, epoch: int) -> None:
         self.draw_training_graph()
+        self.screen_log = ScreenLog()
+        if self._uses_content_cache() and (epoch - 1) % self.config.content_refresh == 0:
+            self.refresh_content_cache()
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # type: ignore[override]
+        # checkpoints written before the content cache existed load with the cache as it is (refreshed anyway
+        # at the next epoch start and unused in evaluation)
+        state_dict.setdefault(prefix + "content_cache", self.content_cache)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def _uses_content_cache(self) -> bool:
+        return self.config.content_grad_items > 0 and self.config.content_propagation != "none"
+
+    @torch.no_grad()
+    def refresh_content_cache(self) -> None:
+        """Every item's fused content f_i, chunked and without gradients, into ``content_cache``."""
+        self.content_cache.copy_(self._all_fused())
+
+    def _all_fused(self) -> torch.Tensor:
+        context = self._graph_context()
+        return torch.cat(
+            [
+                self.content(chunk, context)["fused"]
+                for chunk in torch.arange(self.n_items, device=self.item_embedding.device).split(
+                    self.config.content_chunk
+                )
+            ]
+        )
+
+    def _step_items(self, batch: Batch) -> torch.Tensor:
+        """The items whose content is recomputed with gradients this step: the batch's positives, then its
+        negatives, at most ``content_grad_items`` (drawn at random within each group when there are more)."""
+        limit = self.config.content_grad_items
+        positives = torch.unique(batch.pos_items)
+        negatives = torch.unique(batch.neg_items)
+        negatives = negatives[~torch.isin(negatives, positives)]
+        chosen = []
+        for group in (positives, negatives):
+            room = limit - sum(len(c) for c in chosen)
+            if room <= 0:
+                break
+            if len(group) > room:
+                group = group[torch.randperm(len(group), device=group.device)[:room]]
+            chosen.append(group)
+        return torch.cat(chosen)
+
+    def epoch_log(self) -> dict[str, float]:
+        """The epoch's confidence screen (shares of positive, noisy and unused pairs), the thresholds after it,
+        and the mean loss terms; written to log.csv by the trainer."""
+        return {
+            **self.screen_log.summary(),
+            "theta_pos": float(self.thresholds.theta_pos),
+            "theta_neg": float(self.thresholds.theta_neg),
+        }
 
     def _item_ids(self) -> torch.Tensor:
         """The item ID embeddings E_i, with those of items never seen in training zeroed when
@@ -463,16 +561,7 @@ class MDRCHCA(Recommender):
         return users_c + users_f, self._with_item_graph(items_c + items_f), contrast
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
-        context = self._graph_context()
-        fused = torch.cat(
-            [
-                self.content(chunk, context)["fused"]
-                for chunk in torch.arange(self.n_items, device=self.item_embedding.device).split(
-                    self.config.content_chunk
-                )
-            ]
-        )
-        return self._propagate(fused)
+        return self._propagate(self._all_fused())
 
     def loss(self, batch: Batch) -> torch.Tensor:
         cfg = self.config
@@ -485,12 +574,22 @@ class MDRCHCA(Recommender):
             h = self._item_representation(items_all[items], out["fused"], items)
             pos, neg, positive_rows = h[inverse[:n]], h[inverse[n:]], inverse[:n]
         else:
-            out = self.content(torch.arange(self.n_items, device=self.item_embedding.device))
-            if cfg.view_contrast > 0:
-                users_all, items_all, views = self._views_with_contrast(out["fused"], batch)
+            if self._uses_content_cache():
+                items = self._step_items(batch)
+                out = self.content(items)
+                # the cache's rows with this step's fresh, differentiable rows put in place
+                fused_all = self.content_cache.index_put((items,), out["fused"])
+                with torch.no_grad():
+                    self.content_cache[items] = out["fused"].detach()
+                positive_rows = torch.nonzero(torch.isin(items, batch.pos_items)).squeeze(1)
             else:
-                users_all, items_all = self._propagate(out["fused"])
-            pos, neg, positive_rows = items_all[batch.pos_items], items_all[batch.neg_items], batch.pos_items
+                out = self.content(torch.arange(self.n_items, device=self.item_embedding.device))
+                fused_all, positive_rows = out["fused"], batch.pos_items
+            if cfg.view_contrast > 0:
+                users_all, items_all, views = self._views_with_contrast(fused_all, batch)
+            else:
+                users_all, items_all = self._propagate(fused_all)
+            pos, neg = items_all[batch.pos_items], items_all[batch.neg_items]
         u = users_all[batch.users]
         ranking = bpr_loss((u * pos).sum(-1), (u * neg).sum(-1))
         reg = embedding_l2(
@@ -507,6 +606,7 @@ class MDRCHCA(Recommender):
             contrast = self.contrastive_loss({k: v[rows] for k, v in out.items() if k != "fused"})
             total = total + cfg.conf_weight * contrast
         self.last_loss_parts = {"bpr": ranking.item(), "contrast": contrast.item(), "views": float(views.detach())}
+        self.screen_log.add_losses(self.last_loss_parts["bpr"], self.last_loss_parts["contrast"])
         return total
 
     def contrastive_loss(self, out: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -516,9 +616,13 @@ class MDRCHCA(Recommender):
             out["token_mask"], out["best_region"], out["text_confidence"], out["region_confidence"]
         )
         pairs_ok = out["region_mask"][pairs.item, pairs.region]
+        positive = positive_mask(c_t, c_v, self.thresholds.theta_pos) & pairs_ok
+        noisy = noisy_mask(c_t, c_v, self.thresholds.theta_neg) & pairs_ok
+        if self.training:
+            self.screen_log.add(int(pairs_ok.sum()), int(positive.sum()), int(noisy.sum()))
         if cfg.contrastive == "confidence":
-            self._pending_pair_confidence = pairs.confidence[pairs_ok].detach()
-            keep = positive_mask(c_t, c_v, self.thresholds.theta_pos) & pairs_ok
+            self._pending_pair_confidence = pairs.screening[pairs_ok].detach()
+            keep = positive
         else:
             keep = pairs_ok
         anchors = torch.nonzero(keep).squeeze(1)
@@ -602,6 +706,38 @@ class MDRCHCA(Recommender):
         self.eval()
         out = self.content(torch.tensor([item], device=self.item_embedding.device))
         return {k: v[0].cpu() for k, v in out.items()}
+
+
+class ScreenLog:
+    """Running totals of one epoch's confidence screen and loss terms (what :meth:`MDRCHCA.epoch_log` reports)."""
+
+    def __init__(self) -> None:
+        self.pairs = self.positive = self.noisy = 0
+        self.steps = 0
+        self.bpr = self.conf = 0.0
+
+    def add(self, pairs: int, positive: int, noisy: int) -> None:
+        self.pairs += pairs
+        self.positive += positive
+        self.noisy += noisy
+
+    def add_losses(self, bpr: float, conf: float) -> None:
+        self.steps += 1
+        self.bpr += bpr
+        self.conf += conf
+
+    def summary(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        if self.steps:
+            out.update(loss_bpr=self.bpr / self.steps, loss_conf=self.conf / self.steps)
+        if self.pairs:
+            unused = self.pairs - self.positive - self.noisy
+            out.update(
+                pos_share=self.positive / self.pairs,
+                noisy_share=self.noisy / self.pairs,
+                unused_share=unused / self.pairs,
+            )
+        return out
 
 
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -221,6 +221,7 @@ class Trainer:
             loss = self.train_epoch()
             train_seconds = time.perf_counter() - t0
             row: dict[str, float] = {"epoch": self.epoch, "loss": loss, "train_seconds": train_seconds}
+            row.update(self.model.epoch_log())
             if self.epoch % tc.eval_every == 0 or self.epoch == tc.epochs:
                 t1 = time.perf_counter()
                 valid = self.evaluator.evaluate(self.model, "valid")
