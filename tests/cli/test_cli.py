@@ -239,3 +239,14 @@ def test_evaluate_breakdown(trained_run: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "| train interactions | users | recall@20 | ndcg@20 |" in result.output
     assert "| item train interactions | pairs | hit@20 |" in result.output
+
+
+def test_report_shows_the_confidence_screen_at_the_best_epoch(mdrchca_run: Path, trained_run: Path) -> None:
+    result = CliRunner().invoke(cli, ["report", "--diagnostics", str(mdrchca_run), str(trained_run)])
+    assert result.exit_code == 0, result.output
+    header, _, mdrchca_row, lightgcn_row = result.output.strip().splitlines()
+    assert "pos_share" in header and "theta_pos" in header and "loss_conf" in header
+    log = pd.read_csv(mdrchca_run / "log.csv")
+    best = json.loads((mdrchca_run / "metrics.json").read_text())["best_epoch"]
+    assert f"{log.loc[log.epoch == best, 'theta_pos'].iloc[0]:.4f}" in mdrchca_row
+    assert lightgcn_row.endswith("| nan | nan | nan | nan | nan | nan |")  # LightGCN has no screen

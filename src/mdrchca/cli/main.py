@@ -333,11 +333,16 @@ def audit(run_dir: Path, out_file: Path | None, by: str, data_path: Path | None)
     show_default=True,
     help="Metric columns (repeatable).",
 )
-def report(runs: tuple[Path, ...], split: str, metrics: tuple[str, ...]) -> None:
+@click.option(
+    "--diagnostics",
+    is_flag=True,
+    help="Also the confidence screen at the best epoch (positive / noisy / unused shares, thresholds, L_conf).",
+)
+def report(runs: tuple[Path, ...], split: str, metrics: tuple[str, ...], diagnostics: bool) -> None:
     """A Markdown results table over finished run folders."""
     from mdrchca.experiments.report import results_table, to_markdown
 
-    click.echo(to_markdown(results_table(list(runs), metrics, split)))
+    click.echo(to_markdown(results_table(list(runs), metrics, split, diagnostics)))
 
 
 # -- data ----------------------------------------------------------------------------------------

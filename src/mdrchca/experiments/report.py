@@ -10,14 +10,19 @@ import pandas as pd
 from mdrchca.errors import MdrchcaError
 
 DEFAULT_COLUMNS = ("recall@20", "ndcg@20", "precision@20")
+DIAGNOSTICS = ("pos_share", "noisy_share", "unused_share", "theta_pos", "theta_neg", "loss_conf")
+"""MDR-CHCA's per-epoch confidence-screen columns of ``log.csv`` that ``--diagnostics`` shows."""
 
 
 def results_table(
-    run_dirs: list[Path], metrics: tuple[str, ...] = DEFAULT_COLUMNS, split: str = "test"
+    run_dirs: list[Path],
+    metrics: tuple[str, ...] = DEFAULT_COLUMNS,
+    split: str = "test",
+    diagnostics: bool = False,
 ) -> pd.DataFrame:
     """One row per run: model, dataset (marked when its split is an item cold start), the validation value
     of the first metric (what model selection looks at), the chosen ``split`` metrics, best epoch, epochs,
-    seconds per epoch."""
+    seconds per epoch; with ``diagnostics``, the model's ``log.csv`` diagnostics at the best epoch."""
     rows = []
     for run_dir in run_dirs:
         path = Path(run_dir) / "metrics.json"
@@ -37,9 +42,22 @@ def results_table(
                 "best epoch": m["best_epoch"],
                 "epochs": m["epochs"],
                 "s/epoch": m.get("seconds_per_epoch"),
+                **(_diagnostics(Path(run_dir), m["best_epoch"]) if diagnostics else {}),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _diagnostics(run_dir: Path, epoch: int) -> dict[str, float]:
+    """The ``log.csv`` diagnostics of ``epoch`` (empty for a model that logs none)."""
+    path = run_dir / "log.csv"
+    if not path.is_file():
+        return {}
+    log = pd.read_csv(path)
+    row = log[log["epoch"] == epoch]
+    if row.empty:
+        return {}
+    return {name: float(row[name].iloc[0]) for name in DIAGNOSTICS if name in log.columns}
 
 
 def to_markdown(frame: pd.DataFrame) -> str:
