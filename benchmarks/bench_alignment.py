@@ -1,6 +1,6 @@
 """Hierarchical alignment vs variant A (dense cross-attention): time and peak memory, same batch, same run.
 
-Usage: python benchmarks/bench_alignment.py [--device cpu|cuda] [--items 32] [--repeats 5]
+Usage: python benchmarks/bench_alignment.py [--device cpu|cuda] [--items 32] [--repeats 5] [--threads 1]
 
 For every n_t in {32, 64, 128} tokens and n_p in {64, 256, 1024} regions, both paths run forward and
 backward on the same random batch (d = 64, 4 heads, k_r = 10, k_s = 5, k_p = 3, phrases of 8 tokens).
@@ -84,10 +84,11 @@ def cpu_peak_here(inputs, hierarchical: bool) -> float:
     return (_status_kib("VmHWM") - before) / 1024
 
 
-def cpu_peak(items: int, n_t: int, n_p: int, hierarchical: bool) -> float:
+def cpu_peak(items: int, n_t: int, n_p: int, hierarchical: bool, threads: int = 1) -> float:
     """:func:`cpu_peak_here` in a fresh process, so no memory cached by an earlier step hides the peak."""
     code = (
-        f"import sys; sys.path[:0] = {sys.path[:1]!r}; import bench_alignment as b; "
+        f"import sys, torch; torch.set_num_threads({threads}); sys.path[:0] = {sys.path[:1]!r}; "
+        "import bench_alignment as b; "
         f"print(b.cpu_peak_here(b.make_inputs({items}, {n_t}, {n_p}, 'cpu'), {hierarchical}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -100,7 +101,9 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", default=None, help="Also write the rows to this JSON file.")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads of every timed process (pinned).")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     rows = []
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else f"cpu x{torch.get_num_threads()} threads"
     print(f"{args.items} items per batch, d={D}, heads={HEADS}, k_r={K_R}, k_s={K_S}, k_p={K_P}, device {device_name}")
@@ -114,8 +117,8 @@ def main() -> None:
             if args.device == "cuda":
                 m_h, m_d = cuda_peak(inputs, True), cuda_peak(inputs, False)
             else:
-                m_h = cpu_peak(args.items, n_t, n_p, True)
-                m_d = cpu_peak(args.items, n_t, n_p, False)
+                m_h = cpu_peak(args.items, n_t, n_p, True, args.threads)
+                m_d = cpu_peak(args.items, n_t, n_p, False, args.threads)
             rows.append(
                 {"n_t": n_t, "n_p": n_p, "hier_ms": t_h * 1e3, "dense_ms": t_d * 1e3, "hier_mib": m_h, "dense_mib": m_d}
             )

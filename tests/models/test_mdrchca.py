@@ -479,3 +479,42 @@ def test_caps_and_item_level_input_are_named_once(caplog: pytest.LogCaptureFixtu
     with caplog.at_level("WARNING"):
         _model(dataset=_dataset(R=6))
     assert not caplog.records
+
+
+class _ShapeRecorder:
+    """Every tensor an aten op creates in a forward and backward pass (TorchDispatchMode), by shape."""
+
+    def __init__(self) -> None:
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        shapes = self.shapes = []
+
+        class Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                out = func(*args, **(kwargs or {}))
+                for t in out if isinstance(out, (tuple, list)) else (out,):
+                    if isinstance(t, torch.Tensor):
+                        shapes.append((str(func), tuple(t.shape)))
+                return out
+
+        self.mode = Mode()
+
+
+@pytest.mark.parametrize("name", ["mdrchca", "mdrchca_a"])
+def test_only_variant_a_creates_a_token_by_region_tensor(name: str) -> None:
+    """L = 24 tokens and R = 40 regions, sizes no other axis takes: the hierarchical path must create no tensor
+    with both a full token axis and a full region axis, on either side, forward or backward; variant A does."""
+    L, R = 24, 40
+    data = _dataset(n_items=30, L=L, R=R)
+    model = _model(name, dataset=data, k_r=3, k_s=2, k_p=2, content_grad_items=7, conf_items=5)
+    model.train()
+    model.on_epoch_start(1)
+    recorder = _ShapeRecorder()
+    with recorder.mode:
+        model.loss(_batch(data)).backward()
+    dense = [(op, shape) for op, shape in recorder.shapes if L in shape and R in shape]
+    if name == "mdrchca":
+        assert not dense, dense[:5]
+        assert any(L in shape for _, shape in recorder.shapes) and any(R in shape for _, shape in recorder.shapes)
+    else:
+        assert dense  # the audit can see a dense token x region tensor when there is one

@@ -194,6 +194,33 @@ class CrossModalAttention(nn.Module):
             aligned, queries, query_mask, weights, mean_logits, candidates, cosine.masked_fill(~valid, -torch.inf)
         )
 
+    def gathered(
+        self,
+        queries: torch.Tensor,
+        query_mask: torch.Tensor,
+        sources: torch.Tensor,
+        source_mask: torch.Tensor,
+        candidates: torch.Tensor,
+        candidate_ok: torch.Tensor,
+    ) -> AttentionOutput:
+        """Each query attends only to its own ``candidates [B, Q, C]`` (source indices, valid where
+        ``candidate_ok``): keys and values are gathered, :math:`O(Q C d)`, never scored against every source."""
+        B, Q, d = queries.shape
+        C = candidates.shape[-1]
+        H, dh = self.heads, d // self.heads
+        flat = candidates.reshape(B, Q * C, 1).expand(-1, -1, d)
+        q = self.query(queries).view(B, Q, H, dh)
+        k_g = self.key(sources).gather(1, flat).view(B, Q, C, H, dh)
+        v_g = self.value(sources).gather(1, flat).view(B, Q, C, d)
+        logits = torch.einsum("bqhe,bqche->bqhc", q, k_g) / math.sqrt(dh)  # [B, Q, H, C]
+        valid = candidate_ok & query_mask.unsqueeze(-1) & source_mask.gather(1, candidates.view(B, -1)).view(B, Q, C)
+        weights, sparse, mean_logits = self._screen(logits, valid)
+        aligned = torch.einsum("bqc,bqcd->bqd", sparse, v_g)
+        cosine = _head_cosine(q, k_g, "bqhe,bqche->bqc") / H
+        return self._finish(
+            aligned, queries, query_mask, weights, mean_logits, candidates, cosine.masked_fill(~valid, -torch.inf)
+        )
+
     def grouped(
         self,
         queries: torch.Tensor,
@@ -268,6 +295,22 @@ def token_candidates(
     return cand, ok
 
 
+def region_candidates(
+    similarity: torch.Tensor, phrase_mask: torch.Tensor, phrase_ids: torch.Tensor, k_p: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""The image side's candidates (MODEL.md §4-5, :math:`M^{v2t}`): for each region the tokens of its top-k_p
+    phrases by :math:`s_{kp}`, as token indices ``[B, R, k_p M]`` (M = the longest phrase) and their validity.
+    Built from the phrase x region similarity and the phrase members alone: no token x region tensor."""
+    B, P, R = similarity.shape
+    phrases, phrases_ok = topk_candidates(similarity.transpose(1, 2), phrase_mask, k_p)  # [B, R, k]
+    members, members_ok = group_members(phrase_ids, P)  # [B, P, M]
+    k, M = phrases.shape[-1], members.shape[-1]
+    flat = phrases.reshape(B, R * k, 1).expand(-1, -1, M)
+    tokens = members.gather(1, flat).view(B, R, k * M)
+    ok = (members_ok.gather(1, flat).view(B, R, k, M) & phrases_ok.unsqueeze(-1)).view(B, R, k * M)
+    return tokens, ok
+
+
 @dataclass
 class AlignmentOutput:
     """Both directions of the cross-modal alignment of a batch of items, with the coarse similarity."""
@@ -293,8 +336,9 @@ def align(
     """Phrase-region then token-region alignment (``hierarchical``), or variant A's dense cross-attention.
 
     Hierarchical: phrases p_k pooled from the tokens, s_kp = cos(p_k, v_p), M^t2v = top-k_r regions per
-    phrase, tokens attend over their phrase's gathered candidates; regions attend over the tokens of their
-    top-k_p phrases (M^v2t). Dense: every token against every region and back.
+    phrase, tokens attend over their phrase's gathered candidates; regions attend over the gathered tokens of
+    their top-k_p phrases (M^v2t). Neither direction creates a token x region tensor: the cost is
+    O(P R + L k_r + R k_p M) per item. Dense (variant A): every token against every region and back.
     """
     n_phrases = max(1, int(phrase_ids.max().item()) + 1) if phrase_ids.numel() else 1
     phrases, phrase_mask = phrase_pool(tokens, phrase_ids, n_phrases)
@@ -310,10 +354,10 @@ def align(
             phrase_regions,
             phrase_regions_ok & phrase_mask.unsqueeze(-1),
         )
-        region_phrase_mask = dense_topk_mask(similarity.transpose(1, 2), phrase_mask, k_p)  # [B, R, P]
-        index = phrase_ids.clamp_min(0).unsqueeze(1).expand(-1, region_phrase_mask.shape[1], -1)
-        allowed = region_phrase_mask.gather(2, index) & (phrase_ids >= 0).unsqueeze(1)  # [B, R, L]
-        region_out = region_attention.dense(regions, region_mask, tokens, token_mask, allowed)
+        region_tokens, region_tokens_ok = region_candidates(similarity, phrase_mask, phrase_ids, k_p)
+        region_out = region_attention.gathered(
+            regions, region_mask, tokens, token_mask, region_tokens, region_tokens_ok
+        )
     else:
         text_out = text_attention.dense(tokens, token_mask, regions, region_mask)
         region_out = region_attention.dense(regions, region_mask, tokens, token_mask)

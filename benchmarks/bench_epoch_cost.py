@@ -1,0 +1,136 @@
+"""MDR-CHCA's training epoch against LightGCN's on the same data, one thread, in the same process.
+
+Usage: python benchmarks/bench_epoch_cost.py [--suite small|scaling|paper|all] [--exact]
+
+Each case builds a synthetic catalogue in memory: interactions with a Zipf-shaped item popularity, and
+random token / region features (``n_t`` tokens in phrases of 8, ``n_p`` regions, ``d`` dims). It then times one
+training epoch (Adam steps over shuffled BPR batches of 2048, the trainer's own ``train_epoch``) of LightGCN and
+of MDR-CHCA with its defaults (the cached content path, ``content_grad_items=512``), and with ``--exact`` also
+of the exact path (``content_grad_items=0``) where it is affordable. The first epoch of each model is a
+warm-up; the second is timed. Every timing runs with ``torch.set_num_threads(1)``. Ratios are MDR-CHCA / LightGCN.
+
+- ``small``: 1,000 items, 3,000 users, 60,000 interactions, n_t = 32, n_p = 16 (the bundled catalogue's size
+  and feature shapes with the demo's extraction), d = 64.
+- ``scaling``: 1x, 2x, 4x, 8x of 1,000 items, 20 interactions per item (users in proportion), n_t = 32,
+  n_p = 64: epoch seconds and the log-log slope against interactions.
+- ``paper``: Baby-sized (19,445 users, 7,050 items, 160,792 interactions) and Clothing-sized (39,387 users,
+  23,033 items, 278,677 interactions), 64 tokens, 64 regions, 64 dims; each in its own process, with its peak
+  resident memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+from mdrchca.config import Config
+from mdrchca.data.dataset import RecDataset
+from mdrchca.data.features import ModalityFeatures
+from mdrchca.data.split import random_split
+from mdrchca.training import Trainer
+
+
+def synthetic(n_users: int, n_items: int, n_inter: int, n_t: int, n_p: int, d: int, seed: int = 0) -> RecDataset:
+    rng = np.random.default_rng(seed)
+    popularity = 1.0 / np.arange(1, n_items + 1) ** 0.8
+    items = rng.choice(n_items, size=int(n_inter * 1.3), p=popularity / popularity.sum())
+    users = rng.integers(0, n_users, size=len(items))
+    pairs = np.unique(np.stack([users, items], 1), axis=0)
+    pairs = pairs[rng.permutation(len(pairs))[:n_inter]]
+    labels = random_split(pairs[:, 0], (0.8, 0.1, 0.1), seed)
+    g = torch.Generator().manual_seed(seed)
+    token_mask = torch.ones(n_items, n_t, dtype=torch.bool)
+    phrases = (torch.arange(n_t) // 8).expand(n_items, n_t).contiguous()
+    text = ModalityFeatures("text", torch.randn(n_items, n_t, d, generator=g).half(), token_mask, phrases)
+    image = ModalityFeatures(
+        "image", torch.randn(n_items, n_p, d, generator=g).half(), torch.ones(n_items, n_p, dtype=torch.bool)
+    )
+    return RecDataset(
+        "synthetic",
+        n_users,
+        n_items,
+        pairs[labels == 0],
+        pairs[labels == 1],
+        pairs[labels == 2],
+        {"text": text, "image": image},
+    )
+
+
+def epoch_seconds(model: str, data: RecDataset, *overrides: str) -> float:
+    config = Config.load(model, overrides=["device=cpu", "num_threads=1", "epochs=2", *overrides])
+    trainer = Trainer(config, data, progress=False)
+    times = []
+    for epoch in (1, 2):
+        trainer.epoch = epoch
+        start = time.perf_counter()
+        trainer.train_epoch()
+        times.append(time.perf_counter() - start)
+    return times[-1]
+
+
+def case(n_users: int, n_items: int, n_inter: int, n_t: int, n_p: int, d: int, exact: bool) -> dict:
+    torch.set_num_threads(1)
+    data = synthetic(n_users, n_items, n_inter, n_t, n_p, d)
+    out = {"users": n_users, "items": n_items, "interactions": n_inter, "n_t": n_t, "n_p": n_p, "d": d}
+    out["lightgcn_s"] = epoch_seconds("lightgcn", data)
+    out["mdrchca_s"] = epoch_seconds("mdrchca", data)
+    out["ratio"] = out["mdrchca_s"] / out["lightgcn_s"]
+    if exact:
+        out["mdrchca_exact_s"] = epoch_seconds("mdrchca", data, "content_grad_items=0")
+        out["exact_ratio"] = out["mdrchca_exact_s"] / out["lightgcn_s"]
+    out["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return out
+
+
+def in_subprocess(args: list) -> dict:
+    code = (
+        "import json, sys; sys.path.insert(0, 'benchmarks'); from bench_epoch_cost import case; "
+        f"print(json.dumps(case(*{args!r})))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def show(row: dict) -> None:
+    line = (
+        f"items {row['items']:>6} inter {row['interactions']:>7} n_t {row['n_t']:>3} n_p {row['n_p']:>3}: "
+        f"LightGCN {row['lightgcn_s']:7.2f} s, MDR-CHCA {row['mdrchca_s']:7.2f} s, ratio {row['ratio']:5.1f}"
+    )
+    if "mdrchca_exact_s" in row:
+        line += f"; exact path {row['mdrchca_exact_s']:7.2f} s, ratio {row['exact_ratio']:5.1f}"
+    print(line + f"; peak RSS {row['peak_rss_gib']:.2f} GiB", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--suite", choices=["small", "scaling", "paper", "all"], default="all")
+    parser.add_argument("--exact", action="store_true", help="Also time the exact path (small and scaling only).")
+    args = parser.parse_args()
+    if args.suite in ("small", "all"):
+        print("== small (bundled-catalogue size)")
+        show(in_subprocess([3000, 1000, 60_000, 32, 16, 64, args.exact]))
+    if args.suite in ("scaling", "all"):
+        print("== scaling (20 interactions per item)")
+        rows = [in_subprocess([3 * 1000 * f, 1000 * f, 20_000 * f, 32, 64, 64, args.exact]) for f in (1, 2, 4, 8)]
+        for row in rows:
+            show(row)
+        for key in ("mdrchca_s", "lightgcn_s", "mdrchca_exact_s"):
+            if key in rows[0]:
+                x = np.log([r["interactions"] for r in rows])
+                y = np.log([r[key] for r in rows])
+                print(f"log-log slope of {key} against interactions: {np.polyfit(x, y, 1)[0]:.2f}")
+    if args.suite in ("paper", "all"):
+        print("== paper-sized (64 tokens, 64 regions, 64 dims)")
+        for spec in ([19_445, 7_050, 160_792], [39_387, 23_033, 278_677]):
+            show(in_subprocess([*spec, 64, 64, 64, False]))
+
+
+if __name__ == "__main__":
+    main()
