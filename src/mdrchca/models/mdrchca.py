@@ -93,8 +93,9 @@ class MDRCHCAConfig(ModelConfig):
     they grow in training), ``weights`` (softmax weights: the literal reading) or ``denoised`` (cos(t~_w,
     v~_p) / tau of the denoised features, the space the InfoNCE trains with ``pair_features=denoised``)."""
     image_confidence: Literal["product", "coarse"] = "product"
-    """``product``: rescaled phrase softmax times sigmoid of the region's max fine attention logit;
-    ``coarse``: the rescaled phrase softmax alone."""
+    """``product``: rescaled phrase softmax g_p times the sigmoid of the region's largest fine attention read
+    over its candidate tokens (the read ``confidence_source`` names: by default the head-averaged query-key
+    cosine / tau, not a logit); ``coarse``: g_p alone."""
     detach_pair_inputs: bool = True
     """With ``pair_features=attention``: feed the InfoNCE's query / key projections detached denoised
     features, so L_conf trains only the attention's W_Q, W_K and leaves the content features to the
@@ -269,7 +270,9 @@ class MDRCHCA(Recommender):
        :math:`M^{t2v}` = top-:math:`k_r` regions per phrase, :math:`M^{v2t}` = top-:math:`k_p` phrases per region.
     5. Token-region masked multi-head attention over the gathered candidates, top-:math:`k_s` screening,
        :math:`\hat t_w = \sum_p A^s_{wp} \tilde v_p W_V` (and the mirror :math:`\hat v_p` for regions).
-    6. Confidence :math:`c^t_w = \sigma(\max_p \mathrm{Attn}_{wp})`, :math:`c^v_p` from the rescaled phrase softmax.
+    6. Confidence :math:`c^t_w = \sigma(\max_{p \in C(w)} r_{wp})` with :math:`r` the attention read named by
+       ``confidence_source`` (default the head-averaged query-key cosine / :math:`\tau`); :math:`c^v_p = g_p\,
+       \sigma(\max_{w \in C(p)} r_{pw})`, :math:`g_p` the phrase softmax rescaled by its maximum.
     7. :math:`\mathcal L_{conf}`: confidence-weighted InfoNCE over positive / hard / random pairs, adaptive
        thresholds :math:`\theta_{pos}, \theta_{neg}`; by default s is the head-averaged cosine of the fine
        attention's query and key (``pair_features``) and c weights each pair's term (``confidence_weighting``).
@@ -748,12 +751,15 @@ def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 @dataclass
 class MDRCHCAAConfig(MDRCHCAConfig):
     alignment: Literal["hierarchical", "full"] = "full"
-    """Variant A: dense full cross-attention between all tokens and all regions."""
+    """Variant A: dense full cross-attention between all tokens and all regions, in both directions; the
+    top-k_s screening of the attention weights and the phrase-region similarity in the image confidence stay
+    (only the hierarchy's candidate restriction goes)."""
 
 
 @register
 class MDRCHCAVariantA(MDRCHCA):
-    """MDR-CHCA-A: no hierarchy; dense full cross-attention between all tokens and regions (MODEL.md §9)."""
+    """MDR-CHCA-A: no hierarchy; dense full cross-attention between all tokens and regions (MODEL.md §9), with
+    top-k_s screening and the phrase-region term of the image confidence kept."""
 
     name = "mdrchca_a"
     config_class = MDRCHCAAConfig

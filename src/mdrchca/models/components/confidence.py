@@ -8,11 +8,13 @@ from mdrchca.models.components.alignment import cosine_similarity_matrix
 
 
 def text_confidence(values: torch.Tensor, query_mask: torch.Tensor) -> torch.Tensor:
-    r"""Text confidence :math:`c^t_w = \sigma(\max_p \mathrm{Attn}_{wp})`, ``[B, L]``, 0 on padding.
+    r"""Text confidence :math:`c^t_w = \sigma(\max_{p \in C(w)} r_{wp})`, ``[B, L]``, 0 on padding.
 
-    ``values [B, L, C]`` is the attention read chosen by the model's ``confidence_source``: the head-averaged
-    cosine of query and key (bounded, comparable across items; default), the scaled logits, or the softmax
-    weights (the literal reading, whose sigmoid only spans (0.5, 0.73]). ``-inf`` marks non-candidates.
+    The paper's :math:`\sigma(\max_p \mathrm{Attn}_{wp})` with :math:`r` the attention read chosen by the
+    model's ``confidence_source`` over the token's candidates :math:`C(w)`: ``values [B, L, C]`` holds the
+    head-averaged cosine of query and key divided by tau (bounded, comparable across items; default), the
+    scaled logits, or the softmax weights (the literal reading, whose sigmoid only spans (0.5, 0.73]).
+    ``-inf`` marks non-candidates.
     """
     best = values.masked_fill(~torch.isfinite(values), -torch.inf).amax(-1)
     conf = torch.sigmoid(best)
@@ -35,8 +37,9 @@ def image_confidence(
 
     (the softmax over an item's regions rescaled by its maximum, so that it shares the thresholds' scale).
     ``form="product"`` (default) combines it with the region's fine attention,
-    :math:`c^v_p = g_p \cdot \sigma(\max_w \mathrm{Attn}_{pw})` (``region_fine [B, R, C]``, read as for
-    the text confidence); ``form="coarse"`` is :math:`g_p` alone.
+    :math:`c^v_p = g_p \cdot \sigma(\max_{w \in C(p)} r_{pw})` (``region_fine [B, R, C]``: the same read as
+    the text confidence, by default the head-averaged query-key cosine / tau over the region's candidate
+    tokens, not a logit); ``form="coarse"`` is :math:`g_p` alone.
     """
     sim = phrase_region_similarity.masked_fill(~phrase_mask.unsqueeze(-1), -torch.inf)
     best_phrase = sim.amax(1)  # [B, R]
