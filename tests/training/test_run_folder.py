@@ -219,3 +219,13 @@ def test_two_trainings_into_one_folder_never_both_write(small_catalogue: Path, t
     assert json.loads((out / "metrics.json").read_text())["model"] == winner
     assert yaml.safe_load((out / "config.yaml").read_text())["model"] == winner
     time.sleep(0)
+
+
+def test_a_run_stopped_before_its_first_epoch_says_how_to_start_again(small_catalogue: Path, tmp_path: Path) -> None:
+    out = tmp_path / "early"
+    assert train(small_catalogue, out, "--set", "epochs=1").exit_code == 0
+    for name in ("last.pt", "best.pt", "metrics.json", "log.csv"):
+        (out / name).unlink()  # as if killed during the first epoch
+    assert "stopped before finishing its first epoch; remove the folder" in one_line_error(train(small_catalogue, out))
+    resumed = CliRunner().invoke(cli, ["-q", "train", "--out", str(out), "--resume"])
+    assert "no last.pt to resume from" in one_line_error(resumed)

@@ -95,6 +95,11 @@ class RunFolder:
             raise RunFolderError(
                 f"{path}: holds a finished run; continue it with --resume, or choose another --out for a new run"
             )
+        if self.is_run and not self.file(LAST_CHECKPOINT).is_file():
+            raise RunFolderError(
+                f"{path}: holds a run that stopped before finishing its first epoch; remove the folder "
+                "(rm -r) to start it again, or choose another --out"
+            )
         if self.is_run:
             raise RunFolderError(f"{path}: holds an unfinished run; continue it with --resume, or choose another --out")
         entries = self._entries()
@@ -107,8 +112,8 @@ class RunFolder:
             raise RunFolderError(f"{self.path}: no run to resume (no {CONFIG_FILE}); start it without --resume")
         if not self.file(LAST_CHECKPOINT).is_file():
             raise RunFolderError(
-                f"{self.path}: no {LAST_CHECKPOINT} to resume from (it stopped before its first epoch); "
-                "remove the folder and start the run again without --resume"
+                f"{self.path}: no {LAST_CHECKPOINT} to resume from (it stopped before finishing its first epoch); "
+                "remove the folder (rm -r) and start the run again without --resume"
             )
 
     def check_finished(self) -> None:
