@@ -1,13 +1,16 @@
 """MDR-CHCA's training epoch against LightGCN's on the same data, one thread, in the same process.
 
-Usage: python benchmarks/bench_epoch_cost.py [--suite small|scaling|paper|all] [--exact]
+Usage: python benchmarks/bench_epoch_cost.py [--suite small|scaling|paper|all] [--exact] [--budgets 64,1024]
 
 Each case builds a synthetic catalogue in memory: interactions with a Zipf-shaped item popularity, and
 random token / region features (``n_t`` tokens in phrases of 8, ``n_p`` regions, ``d`` dims). It then times one
 training epoch (Adam steps over shuffled BPR batches of 2048, the trainer's own ``train_epoch``) of LightGCN and
-of MDR-CHCA with its defaults (the cached content path, ``content_grad_items=512``), and with ``--exact`` also
-of the exact path (``content_grad_items=0``) where it is affordable. The first epoch of each model is a
+of MDR-CHCA with its defaults (the cached content path, ``content_grad_items=1024``), with each of ``--budgets``
+(other ``content_grad_items``), and with ``--exact`` also of the exact path (``content_grad_items=0``) where it is
+affordable. The first epoch of each model is a
 warm-up; the second is timed. Every timing runs with ``torch.set_num_threads(1)``. Ratios are MDR-CHCA / LightGCN.
+
+A budget's ratio is the epoch seconds with that ``content_grad_items`` over LightGCN's.
 
 - ``small``: 1,000 items, 3,000 users, 60,000 interactions, n_t = 32, n_p = 16 (the bundled catalogue's size
   and feature shapes with the demo's extraction), d = 64.
@@ -75,13 +78,17 @@ def epoch_seconds(model: str, data: RecDataset, *overrides: str) -> float:
     return times[-1]
 
 
-def case(n_users: int, n_items: int, n_inter: int, n_t: int, n_p: int, d: int, exact: bool) -> dict:
+def case(
+    n_users: int, n_items: int, n_inter: int, n_t: int, n_p: int, d: int, exact: bool, budgets: tuple = ()
+) -> dict:
     torch.set_num_threads(1)
     data = synthetic(n_users, n_items, n_inter, n_t, n_p, d)
     out = {"users": n_users, "items": n_items, "interactions": n_inter, "n_t": n_t, "n_p": n_p, "d": d}
     out["lightgcn_s"] = epoch_seconds("lightgcn", data)
     out["mdrchca_s"] = epoch_seconds("mdrchca", data)
     out["ratio"] = out["mdrchca_s"] / out["lightgcn_s"]
+    for budget in budgets:
+        out[f"budget_{budget}_s"] = epoch_seconds("mdrchca", data, f"content_grad_items={budget}")
     if exact:
         out["mdrchca_exact_s"] = epoch_seconds("mdrchca", data, "content_grad_items=0")
         out["exact_ratio"] = out["mdrchca_exact_s"] / out["lightgcn_s"]
@@ -103,6 +110,9 @@ def show(row: dict) -> None:
         f"items {row['items']:>6} inter {row['interactions']:>7} n_t {row['n_t']:>3} n_p {row['n_p']:>3}: "
         f"LightGCN {row['lightgcn_s']:7.2f} s, MDR-CHCA {row['mdrchca_s']:7.2f} s, ratio {row['ratio']:5.1f}"
     )
+    for key in row:
+        if key.startswith("budget_"):
+            line += f"; {key[7:-2]} items {row[key]:7.2f} s, ratio {row[key] / row['lightgcn_s']:5.1f}"
     if "mdrchca_exact_s" in row:
         line += f"; exact path {row['mdrchca_exact_s']:7.2f} s, ratio {row['exact_ratio']:5.1f}"
     print(line + f"; peak RSS {row['peak_rss_gib']:.2f} GiB", flush=True)
@@ -112,16 +122,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", choices=["small", "scaling", "paper", "all"], default="all")
     parser.add_argument("--exact", action="store_true", help="Also time the exact path (small and scaling only).")
+    parser.add_argument("--budgets", default="64", help="Other content_grad_items values to time, comma-separated.")
     args = parser.parse_args()
+    budgets = tuple(int(b) for b in args.budgets.split(",") if b)
     if args.suite in ("small", "all"):
         print("== small (bundled-catalogue size)")
-        show(in_subprocess([3000, 1000, 60_000, 32, 16, 64, args.exact]))
+        show(in_subprocess([3000, 1000, 60_000, 32, 16, 64, args.exact, budgets]))
     if args.suite in ("scaling", "all"):
         print("== scaling (20 interactions per item)")
-        rows = [in_subprocess([3 * 1000 * f, 1000 * f, 20_000 * f, 32, 64, 64, args.exact]) for f in (1, 2, 4, 8)]
+        rows = [
+            in_subprocess([3 * 1000 * f, 1000 * f, 20_000 * f, 32, 64, 64, args.exact, budgets]) for f in (1, 2, 4, 8)
+        ]
         for row in rows:
             show(row)
-        for key in ("mdrchca_s", "lightgcn_s", "mdrchca_exact_s"):
+        for key in ("mdrchca_s", "lightgcn_s", "mdrchca_exact_s", *(f"budget_{b}_s" for b in budgets)):
             if key in rows[0]:
                 x = np.log([r["interactions"] for r in rows])
                 y = np.log([r[key] for r in rows])
@@ -129,7 +143,7 @@ def main() -> None:
     if args.suite in ("paper", "all"):
         print("== paper-sized (64 tokens, 64 regions, 64 dims)")
         for spec in ([19_445, 7_050, 160_792], [39_387, 23_033, 278_677]):
-            show(in_subprocess([*spec, 64, 64, 64, False]))
+            show(in_subprocess([*spec, 64, 64, 64, False, budgets]))
 
 
 if __name__ == "__main__":

@@ -127,7 +127,7 @@ class MDRCHCAConfig(ModelConfig):
     (2 E_u, E_i + f), the same by linearity). The paper's Eq. for the
     collaborative branch does not say. Chosen on validation, see docs/model.md. How ``input`` and ``view``
     get every item's content at a step: ``content_grad_items``."""
-    content_grad_items: Annotated[int, NON_NEGATIVE] = 64
+    content_grad_items: Annotated[int, NON_NEGATIVE] = 1024
     """Training cost that follows the batch (``content_propagation`` ``input`` / ``view``): at each step the
     content branch runs, with gradients, for at most this many of the batch's items (its positives first,
     then its negatives, drawn at random when there are more); every other item enters propagation with its
