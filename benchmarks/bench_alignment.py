@@ -1,6 +1,7 @@
 """Hierarchical alignment vs variant A (dense cross-attention): time and peak memory, same batch, same run.
 
 Usage: python benchmarks/bench_alignment.py [--device cpu|cuda] [--items 32] [--repeats 5] [--threads 1]
+       [--image-side masked|gathered]
 
 For every n_t in {32, 64, 128} tokens and n_p in {64, 256, 1024} regions, both paths run forward and
 backward on the same random batch (d = 64, 4 heads, k_r = 10, k_s = 5, k_p = 3, phrases of 8 tokens).
@@ -37,9 +38,14 @@ def make_inputs(items: int, n_t: int, n_p: int, device: str, seed: int = 0):
     return modules, tokens, token_mask, phrase_ids, regions, region_mask
 
 
+GATHERED = False  # --image-side gathered: the regions' side gathered too (no token x region tensor)
+
+
 def step(inputs, hierarchical: bool) -> None:
     (text_attn, region_attn), tokens, token_mask, phrase_ids, regions, region_mask = inputs
-    out = align(text_attn, region_attn, tokens, token_mask, phrase_ids, regions, region_mask, K_R, K_P, hierarchical)
+    out = align(
+        text_attn, region_attn, tokens, token_mask, phrase_ids, regions, region_mask, K_R, K_P, hierarchical, GATHERED
+    )
     (out.text.aligned.square().mean() + out.region.aligned.square().mean()).backward()
 
 
@@ -88,7 +94,7 @@ def cpu_peak(items: int, n_t: int, n_p: int, hierarchical: bool, threads: int = 
     """:func:`cpu_peak_here` in a fresh process, so no memory cached by an earlier step hides the peak."""
     code = (
         f"import sys, torch; torch.set_num_threads({threads}); sys.path[:0] = {sys.path[:1]!r}; "
-        "import bench_alignment as b; "
+        f"import bench_alignment as b; b.GATHERED = {GATHERED}; "
         f"print(b.cpu_peak_here(b.make_inputs({items}, {n_t}, {n_p}, 'cpu'), {hierarchical}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -102,7 +108,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", default=None, help="Also write the rows to this JSON file.")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of every timed process (pinned).")
+    parser.add_argument("--image-side", choices=["masked", "gathered"], default="masked")
     args = parser.parse_args()
+    global GATHERED
+    GATHERED = args.image_side == "gathered"
     torch.set_num_threads(args.threads)
     rows = []
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else f"cpu x{torch.get_num_threads()} threads"

@@ -332,13 +332,17 @@ def align(
     k_r: int,
     k_p: int,
     hierarchical: bool = True,
+    gathered_image_side: bool = False,
 ) -> AlignmentOutput:
     """Phrase-region then token-region alignment (``hierarchical``), or variant A's dense cross-attention.
 
     Hierarchical: phrases p_k pooled from the tokens, s_kp = cos(p_k, v_p), M^t2v = top-k_r regions per
-    phrase, tokens attend over their phrase's gathered candidates; regions attend over the gathered tokens of
-    their top-k_p phrases (M^v2t). Neither direction creates a token x region tensor: the cost is
-    O(P R + L k_r + R k_p M) per item. Dense (variant A): every token against every region and back.
+    phrase, tokens attend over their phrase's gathered candidates; regions attend over the tokens of their
+    top-k_p phrases (M^v2t): with ``gathered_image_side`` their keys and values are gathered per region (no
+    token x region tensor on either side, O(P R + L k_r + R k_p M) scores, but k_p M d-dimensional keys copied
+    per region), otherwise scored against every token as one matrix product and masked (one [R, L] score
+    tensor per head, the faster on the CPU at these sizes: docs/benchmarks.md). Dense (variant A): every
+    token against every region and back.
     """
     n_phrases = max(1, int(phrase_ids.max().item()) + 1) if phrase_ids.numel() else 1
     phrases, phrase_mask = phrase_pool(tokens, phrase_ids, n_phrases)
@@ -354,10 +358,14 @@ def align(
             phrase_regions,
             phrase_regions_ok & phrase_mask.unsqueeze(-1),
         )
-        region_tokens, region_tokens_ok = region_candidates(similarity, phrase_mask, phrase_ids, k_p)
-        region_out = region_attention.gathered(
-            regions, region_mask, tokens, token_mask, region_tokens, region_tokens_ok
-        )
+        if gathered_image_side:
+            region_tokens, region_ok = region_candidates(similarity, phrase_mask, phrase_ids, k_p)
+            region_out = region_attention.gathered(regions, region_mask, tokens, token_mask, region_tokens, region_ok)
+        else:
+            region_phrase_mask = dense_topk_mask(similarity.transpose(1, 2), phrase_mask, k_p)  # [B, R, P]
+            index = phrase_ids.clamp_min(0).unsqueeze(1).expand(-1, region_phrase_mask.shape[1], -1)
+            allowed = region_phrase_mask.gather(2, index) & (phrase_ids >= 0).unsqueeze(1)  # [B, R, L]
+            region_out = region_attention.dense(regions, region_mask, tokens, token_mask, allowed)
     else:
         text_out = text_attention.dense(tokens, token_mask, regions, region_mask)
         region_out = region_attention.dense(regions, region_mask, tokens, token_mask)
