@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mdrchca.cli.main import cli
 from mdrchca.data.amazon import convert_amazon, k_core
@@ -216,3 +218,40 @@ def test_baby_without_the_given_split_follows_mmrecs_rule(tmp_path: Path) -> Non
     assert (small.valid == 1).all() and (small.test == 1).all()
     large = counts[counts.n >= 10]
     assert (large.valid == (large.n * 0.1 + 1e-9).astype(int)).all()
+
+
+LINES = st.one_of(
+    st.builds(
+        review_2014,
+        st.sampled_from(["U0", "U1", "U2", "", "U\t3"]),
+        st.sampled_from(["A0", "A1", ""]),
+        st.integers(-5, 10**10),
+    ),
+    st.builds(
+        lambda u, a: json.dumps({"user_id": u, "parent_asin": a, "rating": "x", "timestamp": None}),
+        st.text(max_size=3),
+        st.text(max_size=3),
+    ),
+    st.builds(repr, st.dictionaries(st.sampled_from(["asin", "title", "imUrl"]), st.text(max_size=5), max_size=3)),
+    st.text(max_size=30),
+    st.sampled_from(["[1, 2]", "null", "{'a': (1, 2)}", '{"reviewerID": 5, "asin": [1]}', "{" * 50]),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(reviews=st.lists(LINES, max_size=40), meta=st.lists(LINES, max_size=10), gz=st.booleans(), k=st.integers(0, 3))
+def test_any_lines_convert_or_stop_with_one_line(tmp_path_factory, reviews, meta, gz, k) -> None:
+    """Property: whatever the lines, the converter writes a catalogue that reads back, or stops with one
+    DataError line and writes nothing."""
+    folder = tmp_path_factory.mktemp("prop")
+    r = write_lines(folder / ("r.json.gz" if gz else "r.json"), reviews)
+    m = write_lines(folder / "m.json", meta)
+    try:
+        report = convert_amazon(r, m, folder / "out", k=k)
+    except DataError as exc:
+        assert "\n" not in str(exc)
+        assert not (folder / "out").exists()
+    else:
+        inter = pd.read_csv(folder / "out" / "out.inter", sep="\t")
+        assert len(inter) == report.interactions and inter.userID.max() < report.users
+        assert not inter.duplicated(["userID", "itemID"]).any()
