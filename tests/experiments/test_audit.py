@@ -61,10 +61,8 @@ def test_the_confidence_screen_screens(trained_on_planted_mismatches: tuple[Trai
     model = trainer.model.eval()
     with torch.no_grad():
         out = model.content(torch.arange(model.n_items))
-        pairs, c_t, c_v = candidate_pairs(
-            out["token_mask"], out["best_region"], out["text_confidence"], out["region_confidence"]
-        )
-        valid = out["region_mask"][pairs.item, pairs.region]
+        pairs, c_t, c_v = candidate_pairs(out.token_mask, out.best_region, out.text_confidence, out.region_confidence)
+        valid = out.region_mask[pairs.item, pairs.region]
         positive = positive_mask(c_t, c_v, model.thresholds.theta_pos) & valid
     truth = pd.read_csv(data_dir / "ground_truth.tsv", sep="\t").set_index("itemID")
     mismatched = torch.from_numpy(truth["mismatched"].to_numpy().astype(bool))[pairs.item]

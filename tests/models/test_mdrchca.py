@@ -67,7 +67,7 @@ def test_full_and_hierarchical_agree_when_every_region_and_phrase_is_kept() -> N
     hier, full = _model("mdrchca", data, **opts), _model("mdrchca", data, alignment="full", **opts)
     full.load_state_dict(hier.state_dict())
     items = torch.arange(data.n_items)
-    torch.testing.assert_close(hier.content(items)["fused"], full.content(items)["fused"], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(hier.content(items).fused, full.content(items).fused, atol=1e-5, rtol=1e-4)
 
 
 def test_loss_decreases_on_a_tiny_dataset() -> None:
@@ -92,23 +92,27 @@ def test_contrastive_gradient_reaches_the_alignment(variant: str) -> None:
     # default: the InfoNCE compares the attention's queries and keys of detached denoised features
     model = _model(variant, data, theta_pos=0.0)
     out = model.content(torch.arange(data.n_items))
-    loss = model.contrastive_loss({k: v for k, v in out.items() if k != "fused"})
+    loss = model.contrastive_loss(out)
     assert loss.item() > 0
     loss.backward()
-    for layer in (model.text_to_region.query, model.text_to_region.key):
+    for layer in (model.content_branch.text_to_region.query, model.content_branch.text_to_region.key):
         assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0, layer
-    for layer in (model.text_to_region.value, model.text_denoiser.query, model.text.projection):
+    for layer in (
+        model.content_branch.text_to_region.value,
+        model.content_branch.text_denoiser.query,
+        model.content_branch.text.projection,
+    ):
         assert layer.weight.grad is None, layer  # detach_pair_inputs: the content is left to the ranking loss
 
     model = _model(variant, data, theta_pos=0.0, pair_features="aligned")
     out = model.content(torch.arange(data.n_items))
-    model.contrastive_loss({k: v for k, v in out.items() if k != "fused"}).backward()
+    model.contrastive_loss(out).backward()
     for layer in (
-        model.text_to_region.query,
-        model.text_to_region.value,
-        model.region_to_text.value,
-        model.text_denoiser.query,
-        model.text.projection,
+        model.content_branch.text_to_region.query,
+        model.content_branch.text_to_region.value,
+        model.content_branch.region_to_text.value,
+        model.content_branch.text_denoiser.query,
+        model.content_branch.text.projection,
     ):
         assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0, layer
 
@@ -143,8 +147,8 @@ def test_item_without_image_and_cold_items_still_get_content() -> None:
     data = _dataset()
     model = _model(dataset=data)
     out = model.content(torch.arange(data.n_items))
-    assert torch.isfinite(out["fused"]).all()
-    assert out["fused"][0].abs().sum() > 0  # no image: the text side keeps its own (residual) content
+    assert torch.isfinite(out.fused).all()
+    assert out.fused[0].abs().sum() > 0  # no image: the text side keeps its own (residual) content
     model.eval()
     users, items = model.scoring_embeddings()
     cold = [i for i in range(data.n_items) if i not in set(data.train[:, 1])]
@@ -202,7 +206,7 @@ def test_item_graph_embeddings_extension() -> None:
 def _content_embedding(model) -> torch.Tensor:
     with torch.no_grad():
         context = model._graph_context()
-        return model._scaled(model.content(torch.arange(model.n_items), context)["fused"])
+        return model._scaled(model.content(torch.arange(model.n_items), context).fused)
 
 
 def test_unseen_item_ids_zero_scores_never_trained_items_by_content_alone() -> None:
@@ -270,15 +274,15 @@ def test_propagated_content_trains_the_text_projection_through_the_users(propaga
     model = _model(dataset=data, content_propagation=propagation, conf_weight=0.0)
     batch = _batch(data)
     model.loss(batch).backward()
-    assert model.text.projection.weight.grad is not None
-    assert model.text.projection.weight.grad.abs().sum() > 0
+    assert model.content_branch.text.projection.weight.grad is not None
+    assert model.content_branch.text.projection.weight.grad.abs().sum() > 0
     # the training loss scores with the same representations as evaluation
     model.eval()
     users, items = model.scoring_embeddings()
     with torch.no_grad():
         model.train()
         out = model.content(torch.arange(model.n_items))
-        train_users, train_items = model._propagate(out["fused"])
+        train_users, train_items = model._propagate(out.fused)
     torch.testing.assert_close(train_users, users, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(train_items, items, atol=1e-5, rtol=1e-4)
 
@@ -294,7 +298,7 @@ def test_view_contrast_scores_like_view_and_adds_the_in_batch_infonce_of_the_two
     extended = _model(dataset=data, content_propagation="view", conf_weight=0.0, view_contrast=0.3)
     extended.load_state_dict(plain.state_dict())
     with torch.no_grad():
-        fused = extended.content(torch.arange(data.n_items))["fused"]
+        fused = extended.content(torch.arange(data.n_items)).fused
         users_c, items_c, users_f, items_f = extended._views(fused)
         users, items = extended._propagate(fused)
     # the two views propagated apart add up to view's single propagation of (2 E_u, E_i + f)
@@ -311,7 +315,7 @@ def test_view_contrast_scores_like_view_and_adds_the_in_batch_infonce_of_the_two
     torch.testing.assert_close(total, base + 0.3 * views, atol=1e-5, rtol=1e-4)
     assert extended.last_loss_parts["views"] == pytest.approx(float(views), rel=1e-4)
     total.backward()  # the contrast trains the content branch too
-    assert extended.text.projection.weight.grad.abs().sum() > 0
+    assert extended.content_branch.text.projection.weight.grad.abs().sum() > 0
 
 
 def test_view_contrast_needs_the_view_propagation() -> None:
@@ -355,7 +359,7 @@ def test_edge_dropout_prunes_the_training_graph_only() -> None:
     kept = model.train_adjacency.coalesce().indices()
     assert (kept[0] < data.n_users).sum().item() == int(len(data.train) * 0.5)
     with torch.no_grad():  # the training forward propagates (2 E_u, E_i + f) over the pruned graph
-        users, items = model._propagate(model.content(torch.arange(data.n_items))["fused"])
+        users, items = model._propagate(model.content(torch.arange(data.n_items)).fused)
         expected = collaborative_embeddings(
             model.train_adjacency, 2 * model.user_embedding, model.item_embedding + _content_embedding(model), 2
         )
@@ -425,7 +429,7 @@ def test_a_cached_step_computes_content_with_gradients_for_a_bounded_number_of_i
     before = model.content_cache.clone()
     model.content = real_content  # type: ignore[method-assign]
     with torch.no_grad():
-        for p in model.text.projection.parameters():
+        for p in model.content_branch.text.projection.parameters():
             p.add_(0.1)
     model.loss(_batch(data, seed=1))
     assert 0 < int((model.content_cache != before).any(1).sum()) <= 5
@@ -521,3 +525,19 @@ def test_the_gathered_hierarchy_creates_no_token_by_region_tensor(name: str, ima
         assert any(L in shape for _, shape in recorder.shapes) and any(R in shape for _, shape in recorder.shapes)
     else:
         assert dense  # the audit can see a dense token x region tensor when there is one
+
+
+def test_checkpoints_from_before_the_content_branch_module_still_load() -> None:
+    """Session 6 runs stored the content parameters at the model's top level (``text.projection.weight``);
+    they load into the model with the content branch in its own module, and a run's content cache may be
+    absent."""
+    data = _dataset()
+    source, target = _model(dataset=data, seed=1), _model(dataset=data, seed=2)
+    old_layout = {k.replace("content_branch.", ""): v for k, v in source.state_dict().items() if k != "content_cache"}
+    assert "text.projection.weight" in old_layout
+    target.load_state_dict(old_layout)
+    for key, value in source.state_dict().items():
+        if key != "content_cache":
+            torch.testing.assert_close(target.state_dict()[key], value, msg=key)
+    out = target.content(torch.arange(4))
+    assert out.fused.shape == (4, 8) and out.select(torch.tensor([1, 3])).tokens.shape[0] == 2

@@ -13,19 +13,9 @@ from torch import nn
 from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, SHARE, UNIT, ModelConfig
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.features import ModalityFeatures
-from mdrchca.data.graph import to_torch_sparse
 from mdrchca.errors import ConfigError, DataError
 from mdrchca.models.base import Batch, Recommender, bpr_loss, embedding_l2, register
-from mdrchca.models.components.alignment import (
-    CrossModalAttention,
-    align,
-)
-from mdrchca.models.components.confidence import (
-    candidate_cosine,
-    image_confidence,
-    region_column_max,
-    text_confidence,
-)
+from mdrchca.models.components.content import ContentBranch, ContentOutput, ModalityInput, masked_mean
 from mdrchca.models.components.contrastive import (
     AdaptiveThresholds,
     candidate_pairs,
@@ -36,8 +26,6 @@ from mdrchca.models.components.contrastive import (
     positive_mask,
     sample_other_items,
 )
-from mdrchca.models.components.denoising import SelfAttentionDenoiser
-from mdrchca.models.components.knn_graph import ModalityGraphConv, knn_adjacency, token_knn_adjacency
 from mdrchca.models.lightgcn import collaborative_embeddings
 
 log = logging.getLogger(__name__)
@@ -232,37 +220,6 @@ def _warn_about_caps(
         log.warning("MDR-CHCA options above what an item has (at most): %s", "; ".join(capped))
 
 
-class _ModalityInput(nn.Module):
-    """Frozen token features of one modality as buffers, with a learned projection to d.
-
-    Features are divided by their mean token norm (one scalar per modality, fixed at load), so that every
-    modality enters the projection at unit scale whatever its encoder (CNN grids have norms in the tens,
-    sentence encoders about one).
-    """
-
-    def __init__(self, features: ModalityFeatures, dim: int, phrases: bool) -> None:
-        super().__init__()
-        self.register_buffer("values", features.values, persistent=False)
-        self.register_buffer("mask", features.mask, persistent=False)
-        if phrases:
-            ids = features.phrase_ids
-            if ids is None:  # no phrase structure: every token its own phrase
-                ids = torch.where(features.mask, torch.arange(features.max_length).expand_as(features.mask), -1)
-            self.register_buffer("phrase_ids", ids.long(), persistent=False)
-        real = features.values[features.mask]
-        sample = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(0))[:100_000]]
-        norm = float(sample.float().norm(dim=-1).mean()) if len(sample) else 1.0
-        self.scale = 1.0 / norm if norm > 0 else 1.0
-        self.register_buffer("summary", features.item_vectors.float() * self.scale, persistent=False)
-        self.projection = nn.Linear(features.dim, dim)
-        nn.init.xavier_uniform_(self.projection.weight)
-        nn.init.zeros_(self.projection.bias)
-
-    def tokens(self, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mask = self.mask[items]
-        return self.projection(self.values[items].float() * self.scale) * mask.unsqueeze(-1), mask
-
-
 @register
 class MDRCHCA(Recommender):
     r"""MDR-CHCA (the paper in ``shared/paper``; MODEL.md reads it equation by equation).
@@ -301,11 +258,8 @@ class MDRCHCA(Recommender):
         d = config.embedding_size
         text_name, region_name = _pick_modalities(dataset, config)
         self.modality_names = (text_name, region_name)
-        self.text = _ModalityInput(dataset.features[text_name], d, phrases=True)
-        self.region = _ModalityInput(dataset.features[region_name], d, phrases=False)
-        self.max_phrases = int(self.text.phrase_ids.max().item()) + 1 if self.text.phrase_ids.numel() else 1
-        _warn_about_caps(config, dataset.features[text_name], dataset.features[region_name], self.max_phrases)
-
+        text, regions = dataset.features[text_name], dataset.features[region_name]
+        inputs = (ModalityInput(text, d, phrases=True), ModalityInput(regions, d, phrases=False))
         self.init_id_embeddings(d)
         seen = np.diff(dataset.matrix("train").tocsc().indptr) > 0
         self.register_buffer("seen_items", torch.from_numpy(seen).unsqueeze(1), persistent=False)
@@ -313,21 +267,14 @@ class MDRCHCA(Recommender):
             config.unseen_item_ids == "auto" and dataset.split_mode == "cold_items"
         )
         self.init_user_item_graph(dataset, config.edge_dropout)
-        if config.graph_scope == "item" or config.item_graph_embeddings:
-            for name, source in (("text", dataset.features[text_name]), ("region", dataset.features[region_name])):
-                adjacency = knn_adjacency(source.item_vectors.numpy(), config.knn_k)
-                self.register_buffer(f"{name}_knn", to_torch_sparse(adjacency), persistent=False)
-        self.text_graph = ModalityGraphConv(d, config.modality_layers)
-        self.region_graph = ModalityGraphConv(d, config.modality_layers)
-        self.text_denoiser = SelfAttentionDenoiser(d, config.alpha_init)
-        self.region_denoiser = SelfAttentionDenoiser(d, config.alpha_init)
-        self.text_to_region = CrossModalAttention(
-            d, config.heads, config.k_s, config.aligned_residual, config.renormalize_topk
+        self.content_branch = ContentBranch(
+            text,
+            regions,
+            config,
+            item_graphs=config.graph_scope == "item" or config.item_graph_embeddings,
+            inputs=inputs,
         )
-        self.region_to_text = CrossModalAttention(
-            d, config.heads, config.k_s, config.aligned_residual, config.renormalize_topk
-        )
-        self.fusion_logits = nn.Parameter(torch.zeros(2))
+        _warn_about_caps(config, text, regions, self.content_branch.max_phrases)
         if config.content_scale == "learned":
             self.content_log_gain = nn.Parameter(torch.zeros(()))
         self.thresholds = AdaptiveThresholds(config.theta_pos, config.theta_neg, config.eta_1, config.eta_2)
@@ -338,89 +285,13 @@ class MDRCHCA(Recommender):
         self.register_buffer("content_cache", torch.zeros(self.n_items, d))
 
     # -- content branch ---------------------------------------------------------------------------------
+    # -- content branch ---------------------------------------------------------------------------------
+    def content(self, items: torch.Tensor, context: tuple | None = None) -> ContentOutput:
+        """The content branch's output for ``items`` (:class:`ContentOutput`; ``fused`` is f_i ``[B, d]``)."""
+        return self.content_branch(items, context)
+
     def _graph_context(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        if self.config.graph_scope != "item":
-            return None, None
-        text_h = self.text_graph(self.text_knn, self.text.projection(self.text.summary))
-        region_h = self.region_graph(self.region_knn, self.region.projection(self.region.summary))
-        return text_h, region_h
-
-    def _contextualise(
-        self, tokens: torch.Tensor, mask: torch.Tensor, context: torch.Tensor | None, graph: ModalityGraphConv
-    ) -> torch.Tensor:
-        if context is not None:
-            return tokens + context.unsqueeze(1) * mask.unsqueeze(-1)
-        h = tokens
-        adjacency = token_knn_adjacency(tokens, mask, self.config.knn_k)
-        for layer in graph.layers:
-            h = torch.relu(adjacency @ layer(h))
-        return h * mask.unsqueeze(-1)
-
-    def content(self, items: torch.Tensor, context: tuple | None = None) -> dict[str, torch.Tensor]:
-        """Everything the content branch computes for ``items``; ``fused`` is f_i ``[B, d]``."""
-        cfg = self.config
-        text_ctx, region_ctx = context if context is not None else self._graph_context()
-        tokens, token_mask = self.text.tokens(items)
-        regions, region_mask = self.region.tokens(items)
-        phrase_ids = self.text.phrase_ids[items]
-        tokens = self._contextualise(tokens, token_mask, None if text_ctx is None else text_ctx[items], self.text_graph)
-        regions = self._contextualise(
-            regions, region_mask, None if region_ctx is None else region_ctx[items], self.region_graph
-        )
-        tokens = self.text_denoiser(tokens, token_mask)  # T~
-        regions = self.region_denoiser(regions, region_mask)  # V~
-
-        aligned = align(
-            self.text_to_region,
-            self.region_to_text,
-            tokens,
-            token_mask,
-            phrase_ids,
-            regions,
-            region_mask,
-            cfg.k_r,
-            cfg.k_p,
-            hierarchical=cfg.alignment == "hierarchical",
-            gathered_image_side=cfg.image_side == "gathered",
-        )
-        text_out, region_out = aligned.text, aligned.region
-        similarity, phrase_mask = aligned.similarity, aligned.phrase_mask
-
-        read = cfg.confidence_source
-        if read == "denoised":  # cos(t~_w, v~_p) over the attention's candidates
-            text_read = candidate_cosine(tokens, regions, text_out.candidates, torch.isfinite(text_out.cosine))
-            region_read = candidate_cosine(regions, tokens, region_out.candidates, torch.isfinite(region_out.cosine))
-        else:  # the attention's cosine, logits or weights
-            text_read, region_read = getattr(text_out, read), getattr(region_out, read)
-        if cfg.image_fine == "token":  # the region's column of the token-region attention
-            region_read = region_column_max(text_read, text_out.candidates, regions.shape[1])
-        scale = cfg.tau if read in ("cosine", "denoised") else 1.0
-        c_text = text_confidence(text_read / scale, token_mask)
-        c_region = image_confidence(
-            similarity, phrase_mask, region_mask, region_read / scale, cfg.tau, cfg.image_confidence
-        )
-
-        z_text = _masked_mean(text_out.aligned, token_mask)
-        z_region = _masked_mean(region_out.aligned, region_mask)
-        b = torch.softmax(self.fusion_logits, dim=0)
-        fused = b[0] * z_text + b[1] * z_region
-        return {
-            "fused": fused,
-            "tokens": tokens,
-            "regions": regions,
-            "token_mask": token_mask,
-            "region_mask": region_mask,
-            "phrase_ids": phrase_ids,
-            "similarity": similarity,
-            "phrase_mask": phrase_mask,
-            "text_aligned": text_out.aligned,
-            "region_aligned": region_out.aligned,
-            "text_weights": text_out.weights,
-            "text_candidates": text_out.candidates,
-            "best_region": text_out.best,
-            "text_confidence": c_text,
-            "region_confidence": c_region,
-        }
+        return self.content_branch.graph_context()
 
     # -- recommender contract --------------------------------------------------------------------------
     def _collaborative(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -438,6 +309,11 @@ class MDRCHCA(Recommender):
         # checkpoints written before the content cache existed load with the cache as it is (refreshed anyway
         # at the next epoch start and unused in evaluation)
         state_dict.setdefault(prefix + "content_cache", self.content_cache)
+        # checkpoints written before the content branch moved into its own module (session 7)
+        moved = ("text.", "region.", "text_graph.", "region_graph.", "text_denoiser.", "region_denoiser.")
+        moved += ("text_to_region.", "region_to_text.", "fusion_logits")
+        for key in [k for k in state_dict if k.startswith(prefix) and k[len(prefix) :].startswith(moved)]:
+            state_dict[prefix + "content_branch." + key[len(prefix) :]] = state_dict.pop(key)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _uses_content_cache(self) -> bool:
@@ -452,7 +328,7 @@ class MDRCHCA(Recommender):
         context = self._graph_context()
         return torch.cat(
             [
-                self.content(chunk, context)["fused"]
+                self.content(chunk, context).fused
                 for chunk in torch.arange(self.n_items, device=self.item_embedding.device).split(
                     self.config.content_chunk
                 )
@@ -495,7 +371,7 @@ class MDRCHCA(Recommender):
     def _item_graph_term(self) -> torch.Tensor:
         """mean_m (S^m)^L E_item: item ID embeddings smoothed over each modality's kNN graph."""
         terms = []
-        for adjacency in (self.text_knn, self.region_knn):
+        for adjacency in (self.content_branch.text_knn, self.content_branch.region_knn):
             h = self._item_ids()
             for _ in range(max(1, self.config.modality_layers)):
                 h = torch.sparse.mm(adjacency, h)
@@ -581,20 +457,20 @@ class MDRCHCA(Recommender):
             users_all, items_all = self._collaborative()
             items, inverse = torch.unique(torch.cat([batch.pos_items, batch.neg_items]), return_inverse=True)
             out = self.content(items)
-            h = self._item_representation(items_all[items], out["fused"], items)
+            h = self._item_representation(items_all[items], out.fused, items)
             pos, neg, positive_rows = h[inverse[:n]], h[inverse[n:]], inverse[:n]
         else:
             if self._uses_content_cache():
                 items = self._step_items(batch)
                 out = self.content(items)
                 # the cache's rows with this step's fresh, differentiable rows put in place
-                fused_all = self.content_cache.index_put((items,), out["fused"])
+                fused_all = self.content_cache.index_put((items,), out.fused)
                 with torch.no_grad():
-                    self.content_cache[items] = out["fused"].detach()
+                    self.content_cache[items] = out.fused.detach()
                 positive_rows = torch.nonzero(torch.isin(items, batch.pos_items)).squeeze(1)
             else:
                 out = self.content(torch.arange(self.n_items, device=self.item_embedding.device))
-                fused_all, positive_rows = out["fused"], batch.pos_items
+                fused_all, positive_rows = out.fused, batch.pos_items
             if cfg.view_contrast > 0:
                 users_all, items_all, views = self._views_with_contrast(fused_all, batch)
             else:
@@ -613,19 +489,17 @@ class MDRCHCA(Recommender):
             rows = torch.unique(positive_rows)
             if len(rows) > cfg.conf_items:
                 rows = rows[torch.randperm(len(rows), device=rows.device)[: cfg.conf_items]]
-            contrast = self.contrastive_loss({k: v[rows] for k, v in out.items() if k != "fused"})
+            contrast = self.contrastive_loss(out.select(rows))
             total = total + cfg.conf_weight * contrast
         self.last_loss_parts = {"bpr": ranking.item(), "contrast": contrast.item(), "views": float(views.detach())}
         self.screen_log.add_losses(self.last_loss_parts["bpr"], self.last_loss_parts["contrast"])
         return total
 
-    def contrastive_loss(self, out: dict[str, torch.Tensor]) -> torch.Tensor:
+    def contrastive_loss(self, out: ContentOutput) -> torch.Tensor:
         """L_conf (or variant B's plain InfoNCE) over a batch of items' pairs."""
         cfg = self.config
-        pairs, c_t, c_v = candidate_pairs(
-            out["token_mask"], out["best_region"], out["text_confidence"], out["region_confidence"]
-        )
-        pairs_ok = out["region_mask"][pairs.item, pairs.region]
+        pairs, c_t, c_v = candidate_pairs(out.token_mask, out.best_region, out.text_confidence, out.region_confidence)
+        pairs_ok = out.region_mask[pairs.item, pairs.region]
         positive = positive_mask(c_t, c_v, self.thresholds.theta_pos) & pairs_ok
         noisy = noisy_mask(c_t, c_v, self.thresholds.theta_neg) & pairs_ok
         if self.training:
@@ -640,29 +514,27 @@ class MDRCHCA(Recommender):
             anchors = anchors[torch.randperm(len(anchors), device=anchors.device)[: cfg.conf_pairs]]
         item, token, region = pairs.item[anchors], pairs.token[anchors], pairs.region[anchors]
         if cfg.pair_features == "aligned":
-            text_side, region_side = out["text_aligned"], out["region_aligned"]
+            text_side, region_side = out.text_aligned, out.region_aligned
         elif cfg.pair_features == "denoised":
-            text_side, region_side = out["tokens"], out["regions"]
+            text_side, region_side = out.tokens, out.regions
         else:  # the fine attention's query / key space, which the default confidences read
-            tokens, regions = out["tokens"], out["regions"]
+            tokens, regions = out.tokens, out.regions
             if cfg.detach_pair_inputs:
                 tokens, regions = tokens.detach(), regions.detach()
-            text_side, region_side = self.text_to_region.query_key_units(tokens, regions)
+            text_side, region_side = self.content_branch.text_to_region.query_key_units(tokens, regions)
         anchor = nn.functional.normalize(text_side[item, token], dim=-1)
         all_regions = nn.functional.normalize(region_side, dim=-1)  # [B, R, d]
         s_pos = (anchor * all_regions[item, region]).sum(-1)
-        B, R = out["region_mask"].shape
+        B, R = out.region_mask.shape
         others, others_ok = sample_other_items(item, B, cfg.random_negatives)
         rand_region = torch.randint(0, R, others.shape, device=others.device)
         s_rand = (anchor.unsqueeze(1) * all_regions[others, rand_region]).sum(-1)
-        rand_ok = others_ok & out["region_mask"][others, rand_region]
+        rand_ok = others_ok & out.region_mask[others, rand_region]
         if cfg.contrastive == "confidence":
             c_anchor = (c_t * c_v)[anchors].detach()
-            hard = hard_negative_mask(
-                out["region_confidence"], out["region_mask"], item, region, self.thresholds.theta_neg
-            )
+            hard = hard_negative_mask(out.region_confidence, out.region_mask, item, region, self.thresholds.theta_neg)
             s_hard = torch.einsum("nd,nrd->nr", anchor, all_regions[item])
-            c_hard = (c_t[anchors].unsqueeze(1) * out["region_confidence"][item]).detach()
+            c_hard = (c_t[anchors].unsqueeze(1) * out.region_confidence[item]).detach()
             return confidence_weighted_infonce(
                 s_pos, c_anchor, s_hard, c_hard, hard, s_rand, rand_ok, cfg.tau, cfg.confidence_weighting
             )
@@ -692,21 +564,21 @@ class MDRCHCA(Recommender):
         }
         for chunk in torch.arange(self.n_items, device=self.item_embedding.device).split(batch_size):
             out = self.content(chunk, context)
-            tm, rm = out["token_mask"], out["region_mask"]
-            best = out["best_region"]
-            c_pair = out["text_confidence"] * out["region_confidence"].gather(1, best)
+            tm, rm = out.token_mask, out.region_mask
+            best = out.best_region
+            c_pair = out.text_confidence * out.region_confidence.gather(1, best)
             both = tm.any(1) & rm.any(1)
-            token_vec = nn.functional.normalize(out["tokens"], dim=-1)
-            region_vec = nn.functional.normalize(out["regions"], dim=-1)
+            token_vec = nn.functional.normalize(out.tokens, dim=-1)
+            region_vec = nn.functional.normalize(out.regions, dim=-1)
             best_vec = region_vec.gather(1, best.unsqueeze(-1).expand_as(token_vec))
             per_position = {
-                "confidence": (out["text_confidence"], tm),
+                "confidence": (out.text_confidence, tm),
                 "pair_confidence": (c_pair, tm),
-                "image_confidence": (out["region_confidence"], rm),
+                "image_confidence": (out.region_confidence, rm),
                 "alignment_similarity": ((token_vec * best_vec).sum(-1), tm),
             }
             for name, (values, mask) in per_position.items():
-                mean = _masked_mean(values.unsqueeze(-1), mask).squeeze(-1)
+                mean = masked_mean(values.unsqueeze(-1), mask).squeeze(-1)
                 parts[name].append(torch.where(both, mean, torch.nan).cpu().numpy())
         return {k: np.concatenate(v) for k, v in parts.items()}
 
@@ -715,7 +587,7 @@ class MDRCHCA(Recommender):
         """Phrase-to-region selections, attention and confidences of one item (CPU tensors)."""
         self.eval()
         out = self.content(torch.tensor([item], device=self.item_embedding.device))
-        return {k: v[0].cpu() for k, v in out.items()}
+        return {k: v[0].cpu() for k, v in out.as_dict().items()}
 
 
 class ScreenLog:
@@ -748,11 +620,6 @@ class ScreenLog:
                 unused_share=unused / self.pairs,
             )
         return out
-
-
-def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    m = mask.unsqueeze(-1).to(values.dtype)
-    return (values * m).sum(1) / m.sum(1).clamp_min(1.0)
 
 
 @dataclass

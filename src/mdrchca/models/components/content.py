@@ -1,0 +1,238 @@
+"""MDR-CHCA's content branch: frozen inputs, item graphs, denoising, hierarchical alignment and confidences
+(MODEL.md sections 2-6 and 8), with a typed output. :class:`~mdrchca.models.mdrchca.MDRCHCA` keeps the
+recommender (collaborative branch, propagation, losses) and calls this branch for the items it needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from mdrchca.data.features import ModalityFeatures
+from mdrchca.data.graph import to_torch_sparse
+from mdrchca.models.components.alignment import CrossModalAttention, align
+from mdrchca.models.components.confidence import (
+    candidate_cosine,
+    image_confidence,
+    region_column_max,
+    text_confidence,
+)
+from mdrchca.models.components.denoising import SelfAttentionDenoiser
+from mdrchca.models.components.knn_graph import ModalityGraphConv, knn_adjacency, token_knn_adjacency
+
+if TYPE_CHECKING:
+    from mdrchca.models.mdrchca import MDRCHCAConfig
+
+
+@dataclass
+class ContentOutput:
+    """Everything the content branch computes for B items (L tokens, R regions, P phrases, C candidates)."""
+
+    fused: torch.Tensor
+    """f_i, the fused content ``[B, d]``: b_t mean_w t^_w + b_v mean_p v^_p."""
+    tokens: torch.Tensor
+    """Denoised tokens T~ ``[B, L, d]``."""
+    regions: torch.Tensor
+    """Denoised regions V~ ``[B, R, d]``."""
+    token_mask: torch.Tensor
+    """``[B, L]``, True for a real token."""
+    region_mask: torch.Tensor
+    """``[B, R]``, True for a real region."""
+    phrase_ids: torch.Tensor
+    """``[B, L]``, phrase of each token, -1 on padding."""
+    similarity: torch.Tensor
+    """Phrase-region cosine s_kp ``[B, P, R]``."""
+    phrase_mask: torch.Tensor
+    """``[B, P]``, True for a phrase with a token."""
+    text_aligned: torch.Tensor
+    """t^_w ``[B, L, d]``."""
+    region_aligned: torch.Tensor
+    """v^_p ``[B, R, d]``."""
+    text_weights: torch.Tensor
+    """Head-averaged token-to-region attention weights over each token's candidates ``[B, L, C]``."""
+    text_candidates: torch.Tensor
+    """Region index of each token's candidates ``[B, L, C]``."""
+    best_region: torch.Tensor
+    """p*(w), each token's best region ``[B, L]``."""
+    text_confidence: torch.Tensor
+    """c^t_w ``[B, L]``."""
+    region_confidence: torch.Tensor
+    """c^v_p ``[B, R]``."""
+
+    def select(self, rows: torch.Tensor) -> ContentOutput:
+        """The same output for a subset of the items (rows of the batch)."""
+        return ContentOutput(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
+
+    def as_dict(self) -> dict[str, torch.Tensor]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+class ModalityInput(nn.Module):
+    """Frozen token features of one modality as buffers, with a learned projection to d.
+
+    Features are divided by their mean token norm (one scalar per modality, fixed at load), so that every
+    modality enters the projection at unit scale whatever its encoder (CNN grids have norms in the tens,
+    sentence encoders about one).
+    """
+
+    def __init__(self, features: ModalityFeatures, dim: int, phrases: bool) -> None:
+        super().__init__()
+        self.register_buffer("values", features.values, persistent=False)
+        self.register_buffer("mask", features.mask, persistent=False)
+        if phrases:
+            ids = features.phrase_ids
+            if ids is None:  # no phrase structure: every token its own phrase
+                ids = torch.where(features.mask, torch.arange(features.max_length).expand_as(features.mask), -1)
+            self.register_buffer("phrase_ids", ids.long(), persistent=False)
+        real = features.values[features.mask]
+        sample = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(0))[:100_000]]
+        norm = float(sample.float().norm(dim=-1).mean()) if len(sample) else 1.0
+        self.scale = 1.0 / norm if norm > 0 else 1.0
+        self.register_buffer("summary", features.item_vectors.float() * self.scale, persistent=False)
+        self.projection = nn.Linear(features.dim, dim)
+        nn.init.xavier_uniform_(self.projection.weight)
+        nn.init.zeros_(self.projection.bias)
+
+    def tokens(self, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mask = self.mask[items]
+        return self.projection(self.values[items].float() * self.scale) * mask.unsqueeze(-1), mask
+
+
+class ContentBranch(nn.Module):
+    r"""The content branch of MDR-CHCA for any batch of items.
+
+    Per modality m: tokens projected to d; item kNN graph :math:`\hat S^m` and
+    :math:`H^{(l+1)} = \mathrm{ReLU}(\hat S^m H^{(l)} W^{(l)})` on the item summaries, added to every token
+    (``graph_scope=item``) or run over each item's token graph (``graph_scope=token``); denoising
+    :math:`\tilde T = a\,\mathrm{SA}(T) + (1-a) T`; the hierarchical (or variant A's dense) alignment; the
+    confidences :math:`c^t_w = \sigma(\max_{p \in C(w)} r_{wp})` and :math:`c^v_p = g_p\, \sigma(\max_{w \in C(p)}
+    r_{pw})`; and the fusion :math:`f_i = b_t\, \mathrm{mean}_w \hat t_w + b_v\, \mathrm{mean}_p \hat v_p`,
+    :math:`(b_t, b_v) = \mathrm{softmax}` of two learned scalars.
+    """
+
+    def __init__(
+        self,
+        text: ModalityFeatures,
+        regions: ModalityFeatures,
+        config: MDRCHCAConfig,
+        item_graphs: bool,
+        inputs: tuple[ModalityInput, ModalityInput] | None = None,
+    ) -> None:
+        """``inputs``: the two :class:`ModalityInput` modules when the caller built them already (MDR-CHCA does,
+        before its ID embeddings, so that a seed initialises every parameter as it did before this module
+        existed)."""
+        super().__init__()
+        self.config = config
+        d = config.embedding_size
+        if inputs is None:
+            inputs = (ModalityInput(text, d, phrases=True), ModalityInput(regions, d, phrases=False))
+        self.text, self.region = inputs
+        self.max_phrases = int(self.text.phrase_ids.max().item()) + 1 if self.text.phrase_ids.numel() else 1
+        if item_graphs:
+            for name, source in (("text", text), ("region", regions)):
+                adjacency = knn_adjacency(source.item_vectors.numpy(), config.knn_k)
+                self.register_buffer(f"{name}_knn", to_torch_sparse(adjacency), persistent=False)
+        self.text_graph = ModalityGraphConv(d, config.modality_layers)
+        self.region_graph = ModalityGraphConv(d, config.modality_layers)
+        self.text_denoiser = SelfAttentionDenoiser(d, config.alpha_init)
+        self.region_denoiser = SelfAttentionDenoiser(d, config.alpha_init)
+        self.text_to_region = CrossModalAttention(
+            d, config.heads, config.k_s, config.aligned_residual, config.renormalize_topk
+        )
+        self.region_to_text = CrossModalAttention(
+            d, config.heads, config.k_s, config.aligned_residual, config.renormalize_topk
+        )
+        self.fusion_logits = nn.Parameter(torch.zeros(2))
+
+    def graph_context(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        if self.config.graph_scope != "item":
+            return None, None
+        text_h = self.text_graph(self.text_knn, self.text.projection(self.text.summary))
+        region_h = self.region_graph(self.region_knn, self.region.projection(self.region.summary))
+        return text_h, region_h
+
+    def _contextualise(
+        self, tokens: torch.Tensor, mask: torch.Tensor, context: torch.Tensor | None, graph: ModalityGraphConv
+    ) -> torch.Tensor:
+        if context is not None:
+            return tokens + context.unsqueeze(1) * mask.unsqueeze(-1)
+        h = tokens
+        adjacency = token_knn_adjacency(tokens, mask, self.config.knn_k)
+        for layer in graph.layers:
+            h = torch.relu(adjacency @ layer(h))
+        return h * mask.unsqueeze(-1)
+
+    def forward(self, items: torch.Tensor, context: tuple | None = None) -> ContentOutput:
+        """Everything the content branch computes for ``items``; ``context`` is :meth:`graph_context`'s output,
+        computed once when many batches of items are processed."""
+        cfg = self.config
+        text_ctx, region_ctx = context if context is not None else self.graph_context()
+        tokens, token_mask = self.text.tokens(items)
+        regions, region_mask = self.region.tokens(items)
+        phrase_ids = self.text.phrase_ids[items]
+        tokens = self._contextualise(tokens, token_mask, None if text_ctx is None else text_ctx[items], self.text_graph)
+        regions = self._contextualise(
+            regions, region_mask, None if region_ctx is None else region_ctx[items], self.region_graph
+        )
+        tokens = self.text_denoiser(tokens, token_mask)  # T~
+        regions = self.region_denoiser(regions, region_mask)  # V~
+
+        aligned = align(
+            self.text_to_region,
+            self.region_to_text,
+            tokens,
+            token_mask,
+            phrase_ids,
+            regions,
+            region_mask,
+            cfg.k_r,
+            cfg.k_p,
+            hierarchical=cfg.alignment == "hierarchical",
+            gathered_image_side=cfg.image_side == "gathered",
+        )
+        text_out, region_out = aligned.text, aligned.region
+        similarity, phrase_mask = aligned.similarity, aligned.phrase_mask
+
+        read = cfg.confidence_source
+        if read == "denoised":  # cos(t~_w, v~_p) over the attention's candidates
+            text_read = candidate_cosine(tokens, regions, text_out.candidates, torch.isfinite(text_out.cosine))
+            region_read = candidate_cosine(regions, tokens, region_out.candidates, torch.isfinite(region_out.cosine))
+        else:  # the attention's cosine, logits or weights
+            text_read, region_read = getattr(text_out, read), getattr(region_out, read)
+        if cfg.image_fine == "token":  # the region's column of the token-region attention
+            region_read = region_column_max(text_read, text_out.candidates, regions.shape[1])
+        scale = cfg.tau if read in ("cosine", "denoised") else 1.0
+        c_text = text_confidence(text_read / scale, token_mask)
+        c_region = image_confidence(
+            similarity, phrase_mask, region_mask, region_read / scale, cfg.tau, cfg.image_confidence
+        )
+
+        z_text = masked_mean(text_out.aligned, token_mask)
+        z_region = masked_mean(region_out.aligned, region_mask)
+        b = torch.softmax(self.fusion_logits, dim=0)
+        fused = b[0] * z_text + b[1] * z_region
+        return ContentOutput(
+            fused=fused,
+            tokens=tokens,
+            regions=regions,
+            token_mask=token_mask,
+            region_mask=region_mask,
+            phrase_ids=phrase_ids,
+            similarity=similarity,
+            phrase_mask=phrase_mask,
+            text_aligned=text_out.aligned,
+            region_aligned=region_out.aligned,
+            text_weights=text_out.weights,
+            text_candidates=text_out.candidates,
+            best_region=text_out.best,
+            text_confidence=c_text,
+            region_confidence=c_region,
+        )
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over the real positions of ``values [B, L, d]`` (``mask [B, L]``), zero for an empty item."""
+    m = mask.unsqueeze(-1).to(values.dtype)
+    return (values * m).sum(1) / m.sum(1).clamp_min(1.0)
