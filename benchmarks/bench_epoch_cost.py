@@ -1,6 +1,7 @@
 """MDR-CHCA's training epoch against LightGCN's on the same data, one thread, in the same process.
 
 Usage: python benchmarks/bench_epoch_cost.py [--suite small|scaling|paper|all] [--exact] [--budgets 64,1024]
+       python benchmarks/bench_epoch_cost.py --data DATASET_DIR [--budgets 64] [--exact]   # a real dataset
 
 Each case builds a synthetic catalogue in memory: interactions with a Zipf-shaped item popularity, and
 random token / region features (``n_t`` tokens in phrases of 8, ``n_p`` regions, ``d`` dims). It then times one
@@ -109,6 +110,31 @@ def case(
     return out
 
 
+def real_case(path: str, exact: bool, budgets: tuple = ()) -> dict:
+    """The same timings on a dataset folder (its token / region features), first epoch after a warm-up."""
+    from mdrchca.data import load_dataset
+
+    torch.set_num_threads(1)
+    data = load_dataset(path)
+    text, image = data.features["text"], data.features["image"]
+    out = {
+        "users": data.n_users,
+        "items": data.n_items,
+        "interactions": len(data.train) + len(data.valid) + len(data.test),
+    }
+    out.update(n_t=text.max_length, n_p=image.max_length, d=text.dim)
+    out["lightgcn_s"] = epoch_seconds("lightgcn", data)
+    out["mdrchca_s"] = epoch_seconds("mdrchca", data)
+    out["ratio"] = out["mdrchca_s"] / out["lightgcn_s"]
+    for budget in budgets:
+        out[f"budget_{budget}_s"] = epoch_seconds("mdrchca", data, f"content_grad_items={budget}")
+    if exact:
+        out["mdrchca_exact_s"] = epoch_seconds("mdrchca", data, "content_grad_items=0")
+        out["exact_ratio"] = out["mdrchca_exact_s"] / out["lightgcn_s"]
+    out["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return out
+
+
 def in_subprocess(args: list) -> dict:
     code = (
         "import json, sys; sys.path.insert(0, 'benchmarks'); from bench_epoch_cost import case; "
@@ -136,8 +162,12 @@ def main() -> None:
     parser.add_argument("--suite", choices=["small", "scaling", "paper", "all"], default="all")
     parser.add_argument("--exact", action="store_true", help="Also time the exact path (small and scaling only).")
     parser.add_argument("--budgets", default="64", help="Other content_grad_items values to time, comma-separated.")
+    parser.add_argument("--data", default=None, help="Time on this dataset folder instead of the synthetic suites.")
     args = parser.parse_args()
     budgets = tuple(int(b) for b in args.budgets.split(",") if b)
+    if args.data:
+        show(real_case(args.data, args.exact, budgets))
+        return
     if args.suite in ("small", "all"):
         print("== small (bundled-catalogue size)")
         show(in_subprocess([3000, 1000, 60_000, 32, 16, 64, args.exact, budgets]))
