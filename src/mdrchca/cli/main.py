@@ -110,10 +110,10 @@ def train(
 
 
 def _load_run(run_dir: Path, data_path: Path | None = None):
+    """The run in ``run_dir`` on CUDA when there is one (:func:`mdrchca.load_run`)."""
     from mdrchca.training.api import load_run
 
-    run = load_run(run_dir, data=data_path, device="cuda" if torch.cuda.is_available() else "cpu")
-    return run.config, run.dataset, run.model
+    return load_run(run_dir, data=data_path, device="cuda" if torch.cuda.is_available() else "cpu")
 
 
 _DATA_OPTION = click.option(
@@ -145,7 +145,8 @@ def evaluate(run_dir: Path, split: tuple[str, ...], breakdown: bool, data_path: 
     """Re-evaluate a run's best checkpoint with full ranking."""
     from mdrchca.evaluation import Evaluator
 
-    config, dataset, model = _load_run(run_dir, data_path)
+    run = _load_run(run_dir, data_path)
+    config, dataset, model = run.config, run.dataset, run.model
     evaluator = Evaluator(dataset, config.train.topk, config.train.eval_batch_size)
     out = {name: evaluator.evaluate(model, name) for name in split}
     click.echo(json.dumps({"model": config.model, "dataset": dataset.name, **out}, indent=2))
@@ -173,7 +174,6 @@ def recommend(
     """Top-K items per user from a trained run, never an item the user has interacted with (in any split); a
     user with fewer unseen items than K gets those there are, and a warning says so."""
     from mdrchca.io import write_text, write_with
-    from mdrchca.training.api import load_run
 
     if (user_id is None) == (not all_users):
         raise MdrchcaError("give exactly one of --user ID or --all")
@@ -183,7 +183,7 @@ def recommend(
         raise MdrchcaError(f"{out_file}: output must end in .csv or .parquet")
     if out_file is not None and out_file.is_dir():
         raise MdrchcaError(f"{out_file}: is a folder; name a .csv or .parquet file for --out")
-    run = load_run(run_dir, data=data_path, device="cuda" if torch.cuda.is_available() else "cpu")
+    run = _load_run(run_dir, data_path)
     frame = run.recommend(None if all_users else [user_id], k)
     if frame.attrs["short_users"]:
         log.warning(
@@ -278,7 +278,8 @@ def explain(run_dir: Path, item: int, out_file: Path, data_path: Path | None) ->
     """Picture of one item: per phrase its selected regions as a heat map, tokens coloured by confidence."""
     from mdrchca.experiments.explain import explain_item
 
-    _, dataset, model = _load_run(run_dir, data_path)
+    run = _load_run(run_dir, data_path)
+    dataset, model = run.dataset, run.model
     click.echo(str(explain_item(model, dataset, item, out_file)))
 
 
@@ -302,7 +303,8 @@ def audit(run_dir: Path, out_file: Path | None, by: str, data_path: Path | None)
     from mdrchca.experiments.audit import audit_items, mismatch_aucs
     from mdrchca.io import write_text
 
-    _, dataset, model = _load_run(run_dir, data_path)
+    run = _load_run(run_dir, data_path)
+    dataset, model = run.dataset, run.model
     frame = audit_items(model, dataset, by)
     if out_file is not None:
         write_text(out_file, frame.to_csv(index=False, float_format="%.6f"))

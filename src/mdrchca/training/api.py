@@ -12,7 +12,6 @@ The ``mdrchca`` command is a thin layer over these::
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -85,15 +84,14 @@ class Run:
         seen = (dataset.matrix("train") + dataset.matrix("valid") + dataset.matrix("test")).tocsr()
         width = min(k, dataset.n_items)
         items, scores = rank_items(self.model, chosen, width, seen, self.config.train.eval_batch_size)
-        keep = torch.isfinite(scores).numpy() if scores is not None else np.ones(items.shape, dtype=bool)
+        keep = torch.isfinite(scores).numpy()  # seen items score -inf; a short user's last slots are those
         rows = np.repeat(chosen, items.shape[1]).reshape(items.shape)
-        ranks = np.cumsum(keep, axis=1)
         frame = pd.DataFrame(
             {
                 "userID": rows[keep],
-                "rank": ranks[keep],
+                "rank": np.cumsum(keep, axis=1)[keep],
                 "itemID": items.numpy()[keep],
-                "score": scores.numpy()[keep] if scores is not None else np.nan,
+                "score": scores.numpy()[keep],
             }
         )
         frame.attrs["short_users"] = int((keep.sum(1) < k).sum())
@@ -122,19 +120,13 @@ def train(config: Config, out: str | Path | None = None, progress: bool = False,
         result = trainer.fit()
         metrics = result.to_json(config.model, dataset.name, dataset.split_mode)
         return Run(config, dataset, trainer.model.eval(), metrics, None, result.history)
-    created = not folder.path.exists()
-    try:
-        with folder.locked():
-            folder.check_new(data_folder)  # again, under the lock: another process may have started meanwhile
-            dataset.save_split(folder.file(SPLIT_FILE))
-            config.data.split_file = str(folder.file(SPLIT_FILE).resolve())
-            folder.write_config(config)
-            folder.write_provenance(config, dataset.path, command=command)
-            result = trainer.fit()
-    except RunFolderError:
-        if created and folder.path.is_dir() and not any(p.name != ".lock" for p in folder.path.iterdir()):
-            _remove_empty(folder.path)
-        raise
+    with folder.locked():
+        folder.check_new(data_folder)  # again, under the lock: another process may have started meanwhile
+        dataset.save_split(folder.file(SPLIT_FILE))
+        config.data.split_file = str(folder.file(SPLIT_FILE).resolve())
+        folder.write_config(config)
+        folder.write_provenance(config, dataset.path, command=command)
+        result = trainer.fit()
     metrics = result.to_json(config.model, dataset.name, dataset.split_mode)
     return Run(config, dataset, trainer.model.eval(), metrics, folder.path, result.history)
 
@@ -236,9 +228,3 @@ def _log_dataset(config: Config, dataset: RecDataset) -> None:
     summary = {k: round(v, 6) if isinstance(v, float) else v for k, v in dataset.summary().items()}
     log.info("%s on %s: %s", config.model, dataset.name, json.dumps(summary))
 
-
-def _remove_empty(path: Path) -> None:
-    lock = path / ".lock"
-    lock.unlink(missing_ok=True)
-    with contextlib.suppress(OSError):
-        path.rmdir()
