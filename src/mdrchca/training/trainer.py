@@ -150,9 +150,8 @@ class Trainer:
         }
 
     def load_state(self, state: dict[str, Any], source: Path | str = "checkpoint") -> None:
-        missing = [key for key in STATE_KEYS if key not in state]
-        if missing:
-            raise CheckpointError(f"{source}: not a training state (missing {', '.join(missing)}); start a new run")
+        """Restore a state written by :meth:`state` (``load_checkpoint(..., required=STATE_KEYS)`` has checked
+        its keys); a state that does not fit is one :class:`CheckpointError` line naming ``source``."""
         load_model_state(self.model, state, source)
         try:
             self._load_training_state(state)
@@ -174,9 +173,9 @@ class Trainer:
 
     def resume(self) -> None:
         """Continue from ``run_dir/last.pt``."""
-        if self.run_dir is None or not (self.run_dir / LAST_CHECKPOINT).is_file():
-            raise MdrchcaError(f"{self.run_dir}: no {LAST_CHECKPOINT} to resume from; start the run without --resume")
-        path = self.run_dir / LAST_CHECKPOINT
+        if self.run_dir is None:
+            raise MdrchcaError("resume needs the run folder (run_dir) whose last.pt to continue from")
+        path = self.run_dir / LAST_CHECKPOINT  # a missing or unreadable one is load_checkpoint's one-line error
         self.load_state(load_checkpoint(path, self.device, required=STATE_KEYS), path)
         log.info("resumed from %s at epoch %d", path, self.epoch)
 
