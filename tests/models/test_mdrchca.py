@@ -541,3 +541,39 @@ def test_checkpoints_from_before_the_content_branch_module_still_load() -> None:
             torch.testing.assert_close(target.state_dict()[key], value, msg=key)
     out = target.content(torch.arange(4))
     assert out.fused.shape == (4, 8) and out.select(torch.tensor([1, 3])).tokens.shape[0] == 2
+
+
+def test_the_content_cache_resumes_exactly(tmp_path) -> None:
+    """Three epochs in one go and two epochs plus a resume give the same losses and metrics to the last digit:
+    the cache (a buffer, in last.pt) continues as it was."""
+    from mdrchca.training import Trainer
+
+    data = _dataset()
+
+    def config(epochs: int) -> Config:
+        return Config.load(
+            "mdrchca",
+            overrides=[
+                "embedding_size=8",
+                "heads=2",
+                "k_r=3",
+                "k_s=2",
+                "knn_k=3",
+                "content_grad_items=5",
+                "content_refresh=2",
+                f"epochs={epochs}",
+                "batch_size=32",
+                "topk=[5,10]",
+                "valid_metric=recall@10",
+                "device=cpu",
+                "num_threads=1",
+            ],
+        )
+
+    whole = Trainer(config(3), data, tmp_path / "whole", progress=False).fit()
+    Trainer(config(2), data, tmp_path / "split", progress=False).fit()
+    resumed = Trainer(config(3), data, tmp_path / "split", progress=False)
+    resumed.resume()
+    second = resumed.fit()
+    assert [r["loss"] for r in second.history] == [r["loss"] for r in whole.history]
+    assert second.valid == whole.valid and second.test == whole.test
