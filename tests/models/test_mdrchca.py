@@ -577,3 +577,28 @@ def test_the_content_cache_resumes_exactly(tmp_path) -> None:
     second = resumed.fit()
     assert [r["loss"] for r in second.history] == [r["loss"] for r in whole.history]
     assert second.valid == whole.valid and second.test == whole.test
+
+
+def test_the_epoch_start_refresh_reuses_the_evaluation_pass_before_it() -> None:
+    """An evaluation right before an epoch (no step in between) computes every item's content at the current
+    parameters; the epoch's refresh takes it instead of computing it again, with the same values."""
+    data = _dataset()
+    model = _model(dataset=data, content_grad_items=5)
+    passes = []
+    real = model._all_fused
+    model._all_fused = lambda: passes.append(1) or real()  # type: ignore[method-assign]
+    model.train()
+    model.on_epoch_start(1)
+    model.loss(_batch(data)).backward()
+    model.after_step()
+    model.eval()
+    with torch.no_grad():
+        model.embeddings()
+    evaluated = model.content_cache.clone()
+    model.train()
+    model.on_epoch_start(2)
+    assert len(passes) == 2  # epoch 1's refresh and the evaluation; epoch 2 reused the evaluation's
+    model.after_step()
+    model.on_epoch_start(3)  # a step moved the parameters: computed again
+    assert len(passes) == 3
+    torch.testing.assert_close(model.content_cache, evaluated)  # the parameters did not actually change here

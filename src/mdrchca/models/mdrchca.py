@@ -125,8 +125,9 @@ class MDRCHCAConfig(ModelConfig):
     """Training cost that follows the batch (``content_propagation`` ``input`` / ``view``): at each step the
     content branch runs, with gradients, for at most this many of the batch's items (its positives first,
     then its negatives, drawn at random when there are more); every other item enters propagation with its
-    content from a cache computed without gradients, chunked, every ``content_refresh`` epochs, and refreshed
-    row by row as steps recompute items. A step then costs a fixed content pass plus one LightGCN
+    content from a cache computed without gradients, chunked, every ``content_refresh`` epochs (taken from the
+    validation pass just before when it has computed the same values), and refreshed row by row as steps
+    recompute items. A step then costs a fixed content pass plus one LightGCN
     propagation, whatever the catalogue's size. 0: the exact path, every item's content with gradients at
     every step (the cost grows with the catalogue: about (steps per epoch) full passes an epoch)."""
     content_refresh: Annotated[int, AT_LEAST_ONE] = 1
@@ -283,6 +284,8 @@ class MDRCHCA(Recommender):
         self.screen_log = ScreenLog()
         # persistent, so an interrupted run resumes with the cache it had (exact resume)
         self.register_buffer("content_cache", torch.zeros(self.n_items, d))
+        self._cache_fresh = False  # the cache holds every item's content at the current parameters
+        self._epoch = 0
 
     # -- content branch ---------------------------------------------------------------------------------
     # -- content branch ---------------------------------------------------------------------------------
@@ -302,8 +305,13 @@ class MDRCHCA(Recommender):
     def on_epoch_start(self, epoch: int) -> None:
         self.draw_training_graph()
         self.screen_log = ScreenLog()
-        if self._uses_content_cache() and (epoch - 1) % self.config.content_refresh == 0:
+        self._epoch = epoch
+        # the evaluation after the last step may have computed exactly this refresh already (embeddings())
+        if self._uses_content_cache() and self._refresh_due(epoch) and not self._cache_fresh:
             self.refresh_content_cache()
+
+    def _refresh_due(self, epoch: int) -> bool:
+        return (epoch - 1) % self.config.content_refresh == 0
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # type: ignore[override]
         # checkpoints written before the content cache existed load with the cache as it is (refreshed anyway
@@ -323,6 +331,7 @@ class MDRCHCA(Recommender):
     def refresh_content_cache(self) -> None:
         """Every item's fused content f_i, chunked and without gradients, into ``content_cache``."""
         self.content_cache.copy_(self._all_fused())
+        self._cache_fresh = True
 
     def _all_fused(self) -> torch.Tensor:
         context = self._graph_context()
@@ -447,7 +456,12 @@ class MDRCHCA(Recommender):
         return users_c + users_f, self._with_item_graph(items_c + items_f), contrast
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._propagate(self._all_fused())
+        fused = self._all_fused()
+        if self._uses_content_cache() and self._refresh_due(self._epoch + 1):
+            # the next epoch's refresh would recompute these very values (no step in between): keep them
+            self.content_cache.copy_(fused.detach())
+            self._cache_fresh = True
+        return self._propagate(fused)
 
     def loss(self, batch: Batch) -> torch.Tensor:
         cfg = self.config
@@ -545,6 +559,7 @@ class MDRCHCA(Recommender):
         )
 
     def after_step(self) -> None:
+        self._cache_fresh = False  # the parameters have moved
         if self._pending_pair_confidence is not None:
             self.thresholds.update(self._pending_pair_confidence)
             self._pending_pair_confidence = None
