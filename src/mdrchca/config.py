@@ -70,6 +70,10 @@ SHARE = Range(0, 1, high_open=True)
 UNIT = Range(0, 1)
 """A probability or threshold in [0, 1]."""
 
+MAX_IMAGE_PIXELS = 89_478_485
+"""Largest image (width x height) decoded by default anywhere in the package: Pillow's own bound against
+decompression bombs."""
+
 
 @dataclass
 class DataConfig:

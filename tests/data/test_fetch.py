@@ -165,3 +165,12 @@ def test_fetch_command_prints_the_counts(server: str, tmp_path: Path) -> None:
     assert counts == {"fetched": 2, "already_there": 0, "failed": 9, "missing": 1}  # no retry: flaky fails too
     missing = CliRunner().invoke(cli, ["data", "fetch-images", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "catalogue folder not found" in missing.output
+
+
+def test_fetch_options_are_range_checked_before_anything_is_fetched(tmp_path: Path) -> None:
+    from mdrchca.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="'workers' must be >= 1, got 0"):
+        fetch_images(tmp_path, FetchOptions(workers=0), progress=False)
+    with pytest.raises(ConfigError, match="'timeout' must be > 0"):
+        fetch_images(tmp_path, FetchOptions(timeout=0.0), progress=False)

@@ -500,7 +500,7 @@ def fetch_images(
     from mdrchca.data.fetch import FetchOptions
     from mdrchca.data.fetch import fetch_images as fetch
 
-    options = FetchOptions(workers, retries, 0.5, timeout, deadline, max_bytes)
+    options = FetchOptions(workers=workers, retries=retries, timeout=timeout, deadline=deadline, max_bytes=max_bytes)
     report = fetch(catalogue, options, sys.stderr.isatty() if progress is None else progress)
     summary = {k: v for k, v in report.to_dict().items() if k != "failures"}
     click.echo(json.dumps(summary))

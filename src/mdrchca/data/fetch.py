@@ -16,9 +16,9 @@ import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import requests
 from PIL import Image, UnidentifiedImageError
@@ -26,6 +26,7 @@ from requests.adapters import HTTPAdapter
 from tqdm import tqdm
 from urllib3.util.retry import Retry
 
+from mdrchca.config import AT_LEAST_ONE, MAX_IMAGE_PIXELS, NON_NEGATIVE, POSITIVE, check_options
 from mdrchca.data.amazon import read_items_for_fetch
 from mdrchca.errors import DataError
 from mdrchca.io import write_bytes, write_text
@@ -41,19 +42,19 @@ RETRIED_STATUSES = (429, 500, 502, 503, 504)
 class FetchOptions:
     """Limits of one fetch run (each a ``mdrchca data fetch-images`` option)."""
 
-    workers: int = 8
+    workers: Annotated[int, AT_LEAST_ONE] = 8
     """Concurrent downloads."""
-    retries: int = 3
+    retries: Annotated[int, NON_NEGATIVE] = 3
     """Retries per image after the first try (connection errors, 429 and 5xx answers), with backoff."""
-    backoff: float = 0.5
+    backoff: Annotated[float, NON_NEGATIVE] = 0.5
     """Backoff factor: waits of backoff * 2^(n-1) seconds between tries."""
-    timeout: float = 10.0
+    timeout: Annotated[float, POSITIVE] = 10.0
     """Seconds to connect, and seconds the server may stay silent while sending."""
-    deadline: float = 60.0
+    deadline: Annotated[float, POSITIVE] = 60.0
     """Seconds one image's whole download may take."""
-    max_bytes: int = 20_000_000
+    max_bytes: Annotated[int, AT_LEAST_ONE] = 20_000_000
     """Largest image accepted, in bytes."""
-    max_pixels: int = 89_478_485
+    max_pixels: Annotated[int, AT_LEAST_ONE] = MAX_IMAGE_PIXELS
     """Largest image accepted, in pixels (decompression bombs)."""
 
 
@@ -66,7 +67,7 @@ class FetchReport:
     failures: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items()}
+        return asdict(self)
 
 
 class FetchError(Exception):
@@ -147,8 +148,7 @@ def existing_image(images: Path, item: int) -> Path | None:
 def fetch_images(catalogue: str | Path, options: FetchOptions | None = None, progress: bool = True) -> FetchReport:
     """Fetch every missing image of ``catalogue`` (see the module docstring); returns the counts."""
     options = options or FetchOptions()
-    if options.workers < 1 or options.retries < 0 or options.max_bytes < 1 or options.timeout <= 0:
-        raise DataError("fetch options out of range: workers >= 1, retries >= 0, max_bytes >= 1, timeout > 0")
+    check_options(options)
     catalogue = Path(catalogue)
     if not catalogue.is_dir():
         raise DataError(f"{catalogue}: catalogue folder not found; pass the folder mdrchca data amazon wrote")

@@ -22,10 +22,10 @@ import torch
 from tqdm import tqdm
 
 import mdrchca
-from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, Range, check_options
+from mdrchca.config import AT_LEAST_ONE, MAX_IMAGE_PIXELS, NON_NEGATIVE, Range, check_options
 from mdrchca.errors import ConfigError
 from mdrchca.features.catalogue import Catalogue, read_catalogue
-from mdrchca.features.image import MAX_IMAGE_PIXELS, build_image_encoder, load_image
+from mdrchca.features.image import build_image_encoder, load_image
 from mdrchca.features.store import finalize, read_manifest, write_chunk
 from mdrchca.features.text import TextEncoder
 from mdrchca.io import write_bytes

@@ -9,13 +9,10 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from mdrchca.config import MAX_IMAGE_PIXELS
 from mdrchca.errors import DataError, MdrchcaError
 
 EFFICIENTNET_ALIAS = "efficientnet-lite0"
-
-
-MAX_IMAGE_PIXELS = 89_478_485
-"""Largest image (width x height) decoded by default: Pillow's own bound against decompression bombs."""
 
 
 def load_image(
