@@ -67,19 +67,33 @@ def synthetic(n_users: int, n_items: int, n_inter: int, n_t: int, n_p: int, d: i
     )
 
 
-WARM_UP = True  # the paper-sized cases time their first epoch (a second would take as long again)
-
-
-def epoch_seconds(model: str, data: RecDataset, *overrides: str) -> float:
+def epoch_seconds(model: str, data: RecDataset, *overrides: str, warm_up: bool = True) -> float:
+    """Seconds of one training epoch (the second, after a warm-up one, unless ``warm_up`` is off)."""
     config = Config.load(model, overrides=["device=cpu", "num_threads=1", "epochs=2", *overrides])
     trainer = Trainer(config, data, progress=False)
     times = []
-    for epoch in (1, 2) if WARM_UP else (1,):
+    for epoch in (1, 2) if warm_up else (1,):
         trainer.epoch = epoch
         start = time.perf_counter()
         trainer.train_epoch()
         times.append(time.perf_counter() - start)
     return times[-1]
+
+
+def time_models(data: RecDataset, exact: bool, budgets: tuple = (), warm_up: bool = True) -> dict:
+    """LightGCN's and MDR-CHCA's epoch seconds on ``data`` (default budget, each of ``budgets``, the exact
+    path with ``exact``), the ratios to LightGCN and this process's peak resident memory."""
+    torch.set_num_threads(1)
+    out = {"lightgcn_s": epoch_seconds("lightgcn", data, warm_up=warm_up)}
+    out["mdrchca_s"] = epoch_seconds("mdrchca", data, warm_up=warm_up)
+    out["ratio"] = out["mdrchca_s"] / out["lightgcn_s"]
+    for budget in budgets:
+        out[f"budget_{budget}_s"] = epoch_seconds("mdrchca", data, f"content_grad_items={budget}", warm_up=warm_up)
+    if exact:
+        out["mdrchca_exact_s"] = epoch_seconds("mdrchca", data, "content_grad_items=0", warm_up=warm_up)
+        out["exact_ratio"] = out["mdrchca_exact_s"] / out["lightgcn_s"]
+    out["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return out
 
 
 def case(
@@ -93,46 +107,21 @@ def case(
     budgets: tuple = (),
     warm_up: bool = True,
 ) -> dict:
-    global WARM_UP
-    WARM_UP = warm_up
-    torch.set_num_threads(1)
     data = synthetic(n_users, n_items, n_inter, n_t, n_p, d)
-    out = {"users": n_users, "items": n_items, "interactions": n_inter, "n_t": n_t, "n_p": n_p, "d": d}
-    out["lightgcn_s"] = epoch_seconds("lightgcn", data)
-    out["mdrchca_s"] = epoch_seconds("mdrchca", data)
-    out["ratio"] = out["mdrchca_s"] / out["lightgcn_s"]
-    for budget in budgets:
-        out[f"budget_{budget}_s"] = epoch_seconds("mdrchca", data, f"content_grad_items={budget}")
-    if exact:
-        out["mdrchca_exact_s"] = epoch_seconds("mdrchca", data, "content_grad_items=0")
-        out["exact_ratio"] = out["mdrchca_exact_s"] / out["lightgcn_s"]
-    out["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    return out
+    shape = {"users": n_users, "items": n_items, "interactions": n_inter, "n_t": n_t, "n_p": n_p, "d": d}
+    return {**shape, **time_models(data, exact, budgets, warm_up)}
 
 
 def real_case(path: str, exact: bool, budgets: tuple = ()) -> dict:
-    """The same timings on a dataset folder (its token / region features), first epoch after a warm-up."""
+    """The same timings on a dataset folder (its token / region features)."""
     from mdrchca.data import load_dataset
 
-    torch.set_num_threads(1)
     data = load_dataset(path)
     text, image = data.features["text"], data.features["image"]
-    out = {
-        "users": data.n_users,
-        "items": data.n_items,
-        "interactions": len(data.train) + len(data.valid) + len(data.test),
-    }
-    out.update(n_t=text.max_length, n_p=image.max_length, d=text.dim)
-    out["lightgcn_s"] = epoch_seconds("lightgcn", data)
-    out["mdrchca_s"] = epoch_seconds("mdrchca", data)
-    out["ratio"] = out["mdrchca_s"] / out["lightgcn_s"]
-    for budget in budgets:
-        out[f"budget_{budget}_s"] = epoch_seconds("mdrchca", data, f"content_grad_items={budget}")
-    if exact:
-        out["mdrchca_exact_s"] = epoch_seconds("mdrchca", data, "content_grad_items=0")
-        out["exact_ratio"] = out["mdrchca_exact_s"] / out["lightgcn_s"]
-    out["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    return out
+    interactions = len(data.train) + len(data.valid) + len(data.test)
+    shape = {"users": data.n_users, "items": data.n_items, "interactions": interactions}
+    shape.update(n_t=text.max_length, n_p=image.max_length, d=text.dim)
+    return {**shape, **time_models(data, exact, budgets)}
 
 
 def in_subprocess(args: list) -> dict:
