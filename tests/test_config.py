@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from mdrchca.config import Config
+from mdrchca import Config  # the package export registers the models; mdrchca.config alone knows none
 from mdrchca.errors import ConfigError
 
 

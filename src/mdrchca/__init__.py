@@ -33,6 +33,7 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
+        importlib.import_module("mdrchca.models")  # registers the models' options with the config layer
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'mdrchca' has no attribute {name!r}")
 

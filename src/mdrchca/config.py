@@ -183,6 +183,38 @@ class ModelConfig:
     """Size d of user and item embeddings."""
 
 
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the config layer knows of a model: its hyperparameter dataclass and its trainer defaults."""
+
+    config_class: type[ModelConfig]
+    train_defaults: dict[str, Any]
+
+
+MODEL_SPECS: dict[str, ModelSpec] = {}
+"""Filled by :func:`mdrchca.models.register` when the models are imported (``mdrchca.models``, or the package's
+``mdrchca.Config``): the config layer sits below the models and never imports them."""
+
+
+def register_model_config(name: str, config_class: type[ModelConfig], train_defaults: dict[str, Any]) -> None:
+    """Make ``name``'s options known to :meth:`Config.for_model`."""
+    MODEL_SPECS[name.lower()] = ModelSpec(config_class, dict(train_defaults))
+
+
+def model_spec(name: str) -> ModelSpec:
+    """The registered spec of model ``name`` (case-insensitive), or a one-line error naming the choices."""
+    key = name.lower()
+    if key in MODEL_SPECS:
+        return MODEL_SPECS[key]
+    if not MODEL_SPECS:
+        raise ConfigError(
+            f"unknown model '{name}': no model is registered yet; import mdrchca.models first (or use mdrchca.Config)"
+        )
+    near = difflib.get_close_matches(key, list(MODEL_SPECS), n=1)
+    hint = f"did you mean '{near[0]}'? " if near else ""
+    raise ConfigError(f"unknown model '{name}'; {hint}available: {', '.join(sorted(MODEL_SPECS))}")
+
+
 @dataclass
 class Config:
     """The single configuration object: model name, its hyperparameters, data and training settings."""
@@ -197,12 +229,11 @@ class Config:
     # -- construction -------------------------------------------------------------------------
     @classmethod
     def for_model(cls, model: str) -> Config:
-        """Defaults for ``model``, with its own hyperparameter dataclass."""
-        from mdrchca.models import get_model_class
-
-        model_cls = get_model_class(model)
-        cfg = cls(model=model.lower(), model_params=model_cls.config_class())
-        for key, value in model_cls.train_defaults.items():
+        """Defaults for ``model``, with its own hyperparameter dataclass and trainer defaults (as registered by
+        the model's module, see :func:`register_model_config`)."""
+        spec = model_spec(model)
+        cfg = cls(model=model.lower(), model_params=spec.config_class())
+        for key, value in spec.train_defaults.items():
             set_field(cfg.train, key, value, f"train.{key}")
         return cfg
 

@@ -17,10 +17,10 @@ from PIL import Image
 
 from mdrchca.config import DataConfig
 from mdrchca.data.dataset import load_dataset
+from mdrchca.data.features import load_sequence_features
 from mdrchca.errors import DataError, MdrchcaError
 from mdrchca.features.catalogue import read_catalogue
 from mdrchca.features.image import load_image
-from mdrchca.features.store import load_sequence_features
 
 SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]

@@ -235,7 +235,7 @@ def read_interactions(source: Path, max_id: int = MAX_ID) -> pd.DataFrame:
 
 def _load_features(folder: Path, config: DataConfig) -> dict[str, ModalityFeatures]:
     """Every modality of the folder: token / region stores (``features/<m>/``) or ``<m>_feat.npy``."""
-    from mdrchca.features.store import load_sequence_features
+    from mdrchca.data.features import load_sequence_features
 
     if config.feature_level not in ("sequence", "item"):
         raise DataError(f"feature_level must be 'sequence' or 'item', not {config.feature_level!r}")

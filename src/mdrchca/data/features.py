@@ -1,12 +1,15 @@
-"""In-memory type of frozen item features: sequences of tokens or regions per item, with masks.
+"""In-memory type of frozen item features (sequences of tokens or regions per item, with masks) and the
+reader of the on-disk feature store that `mdrchca features` writes (layout in :mod:`mdrchca.features.store`).
 
 Item-level vectors (MMRec's ``text_feat.npy``) are the length-1 case.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -131,3 +134,81 @@ def load_item_vectors(path: Path, n_items: int | None = None) -> ModalityFeature
             "re-extract those items or replace them with zeros"
         )
     return ModalityFeatures.from_item_vectors(name, array, source=str(path))
+
+
+def read_manifest(folder: Path) -> dict[str, Any] | None:
+    """The store's manifest, ``None`` when it is absent (an unfinished store); a corrupt one is an error."""
+    path = folder / "manifest.json"
+    if not path.exists():
+        return None
+    fix = "run mdrchca features again to rewrite the store"
+    if not path.is_file():
+        raise DataError(f"{path}: not a regular file; {fix}")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: not valid JSON ({exc.__class__.__name__}); {fix}") from None
+    if not isinstance(manifest, dict):
+        raise DataError(f"{path}: expected a JSON object; {fix}")
+    return manifest
+
+
+def load_sequence_features(folder: Path, name: str, n_items: int | None = None) -> ModalityFeatures:
+    """Load a finished store folder as :class:`ModalityFeatures` (values keep their stored dtype), checking
+    every array's shape, dtype and values."""
+    manifest = read_manifest(folder)
+    if manifest is None:
+        raise DataError(f"{folder}: no manifest.json, the extraction did not finish; run mdrchca features again")
+    fix = "run mdrchca features again to rewrite the store"
+    arrays = {}
+    for key in ("values", "mask", "phrase_ids", "item"):
+        path = folder / f"{key}.npy"
+        if path.exists() or key != "phrase_ids":
+            arrays[key] = load_npy(path, fix)
+    values, mask, item = arrays["values"], arrays["mask"], arrays["item"]
+    if values.ndim != 3 or min(values.shape[1:]) == 0 or not np.issubdtype(values.dtype, np.floating):
+        raise DataError(
+            f"{folder / 'values.npy'}: expected float [items, length, dim] with length and dim above 0, got "
+            f"{values.dtype} {values.shape}; {fix}"
+        )
+    if mask.shape != values.shape[:2] or mask.dtype != np.bool_:
+        raise DataError(
+            f"{folder / 'mask.npy'}: expected bool {values.shape[:2]}, got {mask.dtype} {mask.shape}; {fix}"
+        )
+    if item.shape != (values.shape[0], values.shape[2]) or not np.issubdtype(item.dtype, np.floating):
+        raise DataError(
+            f"{folder / 'item.npy'}: expected float {(values.shape[0], values.shape[2])}, got {item.dtype} "
+            f"{item.shape}; {fix}"
+        )
+    if n_items is not None and values.shape[0] != n_items:
+        raise DataError(f"{folder}: features for {values.shape[0]} items but the dataset has {n_items}; re-extract")
+    phrases = None
+    if "phrase_ids" in arrays:
+        raw = arrays["phrase_ids"]
+        if raw.shape != mask.shape or not np.issubdtype(raw.dtype, np.integer):
+            raise DataError(
+                f"{folder / 'phrase_ids.npy'}: expected integers {mask.shape}, got {raw.dtype} {raw.shape}; {fix}"
+            )
+        phrase_array = np.array(raw, dtype=np.int64)
+        # a phrase holds at least one token, so an item has fewer phrases than token slots: this also bounds
+        # the memory that per-phrase tensors take
+        if len(phrase_array) and (phrase_array.min() < -1 or phrase_array.max() >= values.shape[1]):
+            raise DataError(
+                f"{folder / 'phrase_ids.npy'}: phrase ids must lie in -1..{values.shape[1] - 1} (fewer phrases than "
+                f"tokens), found {phrase_array.min()}..{phrase_array.max()}; {fix}"
+            )
+        phrases = torch.from_numpy(phrase_array)
+    values_tensor = torch.from_numpy(np.array(values))
+    if not torch.isfinite(values_tensor).all():
+        raise DataError(f"{folder / 'values.npy'}: contains NaN or Inf; re-extract (or lower pca_dim / use float32)")
+    item_vectors = np.array(item, dtype=np.float32)
+    if not np.isfinite(item_vectors).all():
+        raise DataError(f"{folder / 'item.npy'}: contains NaN or Inf; {fix}")
+    return ModalityFeatures(
+        name=name,
+        values=values_tensor,
+        mask=torch.from_numpy(np.array(mask)),
+        phrase_ids=phrases,
+        source=str(folder),
+        _item_vectors=torch.from_numpy(item_vectors),
+    )

@@ -15,8 +15,8 @@ from mdrchca.io import write_with
 
 
 def _catalogue_entry(dataset: RecDataset, text_name: str, item: int) -> tuple[str | None, Path | None, dict]:
+    from mdrchca.data.features import read_manifest
     from mdrchca.features.catalogue import read_catalogue
-    from mdrchca.features.store import read_manifest
 
     manifest = read_manifest(dataset.path / "features" / text_name) if dataset.path else None
     if manifest is None or "catalogue" not in manifest:

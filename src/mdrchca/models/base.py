@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mdrchca.config import ModelConfig, check_options
+from mdrchca.config import ModelConfig, check_options, register_model_config
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.graph import degree_sensitive_dropout_adjacency, symmetric_normalized_adjacency, to_torch_sparse
 from mdrchca.errors import ConfigError, DataError
@@ -160,4 +160,5 @@ def register(cls: type[Recommender]) -> type[Recommender]:
     if not cls.name:
         raise ValueError(f"{cls.__name__} needs a name")
     MODEL_REGISTRY[cls.name] = cls
+    register_model_config(cls.name, cls.config_class, cls.train_defaults)
     return cls
