@@ -108,6 +108,19 @@ class DataConfig:
     (written by ``mdrchca features``), item vectors ``<modality>_feat.npy`` otherwise; ``item``: only the
     item vectors (each item is then one token and one region)."""
 
+    feature_noise: Literal["none", "swap", "gauss", "drop"] = "none"
+    """Corrupt the features of a share of the items at load time (``mdrchca robustness``): ``swap`` rotates
+    the chosen items' features among them (each gets another chosen item's tokens / regions), ``gauss`` adds
+    Gaussian noise with each dimension's standard deviation over the catalogue, ``drop`` removes the modality
+    for them (empty mask, zero vector, as a missing image). Training, validation and test all see the
+    corrupted features, as a catalogue with bad content would."""
+    noise_level: Annotated[float, UNIT] = 0.0
+    """Share of the items whose ``noise_modality`` features ``feature_noise`` corrupts."""
+    noise_modality: str = "image"
+    """The modality corrupted by ``feature_noise`` (``image``, ``text``, ``audio``...)."""
+    noise_seed: int = 0
+    """Seed that draws the corrupted items and the noise."""
+
     def validate(self) -> None:
         ratios = self.split_ratios
         if len(ratios) != 3 or abs(sum(ratios) - 1.0) > 1e-6 or min(ratios[1:]) <= 0:
@@ -184,11 +197,58 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class SearchParam:
+    """One tunable option of a search space: a float or integer range (``log`` scale optional) or a list of
+    ``choices``. Built with :func:`log_range`, :func:`float_range`, :func:`int_range` or :func:`choice`."""
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    integer: bool = False
+    choices: tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.choices:
+            return
+        if self.low is None or self.high is None or not self.low < self.high or (self.log and self.low <= 0):
+            raise ValueError(f"a search range needs low < high (and low > 0 on a log scale), got {self}")
+
+
+def log_range(low: float, high: float) -> SearchParam:
+    """A float searched on a log scale between ``low`` and ``high``."""
+    return SearchParam(low, high, log=True)
+
+
+def float_range(low: float, high: float) -> SearchParam:
+    """A float searched uniformly between ``low`` and ``high``."""
+    return SearchParam(low, high)
+
+
+def int_range(low: int, high: int) -> SearchParam:
+    """An integer from ``low`` to ``high``, both included."""
+    return SearchParam(low, high, integer=True)
+
+
+def choice(*values: Any) -> SearchParam:
+    """One of ``values``."""
+    return SearchParam(choices=tuple(values))
+
+
+COMMON_SEARCH_SPACE: dict[str, SearchParam] = {"learning_rate": log_range(1e-4, 1e-2)}
+"""Searched for every model, on top of its own ``search_space``: the same trial budget then buys every model
+a tuned learning rate."""
+
+
+@dataclass(frozen=True)
 class ModelSpec:
-    """What the config layer knows of a model: its hyperparameter dataclass and its trainer defaults."""
+    """What the config layer knows of a model: its hyperparameter dataclass, its trainer defaults, its search
+    space for ``mdrchca tune`` (option name -> :class:`SearchParam`) and its ablation variants for ``mdrchca
+    ablate`` (label -> overrides; the first is the full model)."""
 
     config_class: type[ModelConfig]
     train_defaults: dict[str, Any]
+    search_space: dict[str, SearchParam] = field(default_factory=dict)
+    ablations: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 MODEL_SPECS: dict[str, ModelSpec] = {}
@@ -196,9 +256,21 @@ MODEL_SPECS: dict[str, ModelSpec] = {}
 ``mdrchca.Config``): the config layer sits below the models and never imports them."""
 
 
-def register_model_config(name: str, config_class: type[ModelConfig], train_defaults: dict[str, Any]) -> None:
-    """Make ``name``'s options known to :meth:`Config.for_model`."""
-    MODEL_SPECS[name.lower()] = ModelSpec(config_class, dict(train_defaults))
+def register_model_config(
+    name: str,
+    config_class: type[ModelConfig],
+    train_defaults: dict[str, Any],
+    search_space: dict[str, SearchParam] | None = None,
+    ablations: dict[str, tuple[str, ...]] | None = None,
+) -> None:
+    """Make ``name``'s options known to :meth:`Config.for_model` (and its search space and ablations to the
+    experiments). Every searched key must be an option of the model or of the trainer."""
+    space = {**COMMON_SEARCH_SPACE, **(search_space or {})}
+    known = {f.name for f in dataclasses.fields(config_class)} | {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(space) - known)
+    if unknown:
+        raise ValueError(f"{name}: search space names unknown options {unknown}")
+    MODEL_SPECS[name.lower()] = ModelSpec(config_class, dict(train_defaults), space, dict(ablations or {}))
 
 
 def model_spec(name: str) -> ModelSpec:

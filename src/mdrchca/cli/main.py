@@ -347,6 +347,209 @@ def report(runs: tuple[Path, ...], split: str, metrics: tuple[str, ...], diagnos
     click.echo(to_markdown(results_table(list(runs), metrics, split, diagnostics)))
 
 
+# -- experiments -------------------------------------------------------------------------------
+def _grid_options(function):
+    """The options every grid command shares: where it writes, how many workers, which queue."""
+    options = [
+        click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Experiment folder."),
+        click.option(
+            "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override one option of every run."
+        ),
+        click.option("--seeds", default="5", show_default=True, help="A seed count (999, 1000, ...) or a list 1,2,3."),
+        click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Local processes."),
+        click.option(
+            "--threads",
+            default=0,
+            show_default=True,
+            type=click.IntRange(min=0),
+            help="Threads per worker (0: cores/workers).",
+        ),
+        click.option("--storage", default=None, help="Queue database URL for several machines (postgresql://...)."),
+        click.option("--progress/--no-progress", default=None, help="A bar over the runs (default: on a terminal)."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _datasets(text: tuple[str, ...]) -> list[str | None]:
+    """``--data a,b --data c`` -> the dataset folders (``bundled`` is the bundled catalogue)."""
+    names = [part.strip() for item in text for part in item.split(",") if part.strip()] or ["bundled"]
+    return [None if name == "bundled" else str(Path(name).resolve()) for name in names]
+
+
+def _names(text: str) -> list[str]:
+    return [part.strip().lower() for part in text.split(",") if part.strip()]
+
+
+def _run_options(workers: int, threads: int, storage: str | None, progress: bool | None):
+    from mdrchca.experiments.grid import GridOptions
+
+    show = sys.stderr.isatty() if progress is None else progress
+    return GridOptions(workers=workers, threads=threads, storage=storage, progress=show)
+
+
+def _report_experiment(result) -> None:
+    for path in result.files:
+        click.echo(str(path))
+    click.echo(f"{len(result.frame)} runs in {result.seconds:.1f} s", err=True)
+    if result.failed:
+        for key, error in result.failed.items():
+            click.echo(f"failed: {key}: {error}", err=True)
+        raise MdrchcaError(f"{len(result.failed)} run(s) failed; fix the cause and run the same command again")
+
+
+_DATA_LIST = click.option(
+    "--data", "data", multiple=True, help="Dataset folder(s), comma-separated or repeated; 'bundled' for the demo one."
+)
+
+
+@cli.command()
+@click.option("--model", "model_name", required=True, help="Model to tune.")
+@click.option("--data", "data_path", type=click.Path(path_type=Path), default=None, help="Dataset folder.")
+@click.option("--trials", default=20, show_default=True, type=click.IntRange(min=1), help="Trials that must end.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Folder of the studies.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Fixed option of every trial.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the TPE sampler.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Local processes.")
+@click.option("--threads", default=0, show_default=True, type=click.IntRange(min=0), help="Threads per worker.")
+@click.option("--storage", default=None, help="Study database URL (default: SQLite OUT/tune.db).")
+def tune(
+    model_name: str,
+    data_path: Path | None,
+    trials: int,
+    out_dir: Path,
+    overrides: tuple[str, ...],
+    seed: int,
+    workers: int,
+    threads: int,
+    storage: str | None,
+) -> None:
+    """Tune a model's search space on validation R@20 (Optuna TPE, median pruning); run again to continue.
+
+    Writes OUT/<dataset>--<model>.yaml with the best settings, which compare --tuned OUT reads.
+    """
+    from mdrchca.experiments.tune import TuneOptions
+    from mdrchca.experiments.tune import tune as run_tune
+
+    options = TuneOptions(trials=trials, seed=seed, workers=workers, threads=threads, storage=storage)
+    data = str(data_path.resolve()) if data_path is not None else None
+    result = run_tune(model_name.lower(), data, out_dir, options, overrides)
+    click.echo(
+        json.dumps(
+            {
+                "study": result.study,
+                "best_valid": result.best_value,
+                "params": result.best_params,
+                "trials_ended": result.finished_trials,
+                "file": str(result.path),
+            },
+            indent=2,
+        )
+    )
+
+
+@cli.command()
+@_DATA_LIST
+@click.option("--models", required=True, help="Comma-separated models, e.g. lightgcn,vbpr,freedom,mdrchca.")
+@click.option("--tuned", type=click.Path(path_type=Path), default=None, help="Folder of mdrchca tune's studies.")
+@click.option("--target", default="mdrchca", show_default=True, help="The model whose gain the Improv. row gives.")
+@_grid_options
+def compare(data, models, tuned, target, out_dir, overrides, seeds, workers, threads, storage, progress) -> None:
+    """The paper's Table 2: every model on every dataset, several seeds, with paired significance tests.
+
+    Writes OUT/results.csv, results.md, results.tex and breakdown.csv; finished runs are reused.
+    """
+    from mdrchca.experiments import plans, runner
+
+    result = runner.compare(
+        _datasets(data),
+        _names(models),
+        plans.parse_seeds(seeds),
+        out_dir,
+        overrides,
+        tuned,
+        _run_options(workers, threads, storage, progress),
+        target.lower(),
+        click.get_current_context().meta.get("command_line"),
+    )
+    _report_experiment(result)
+
+
+@cli.command()
+@click.option("--model", "model_name", default="mdrchca", show_default=True, help="Model to sweep.")
+@_DATA_LIST
+@click.option(
+    "--param", "params", multiple=True, required=True, help="name=v1,v2,... (repeatable), e.g. k_r=5,10,15,20."
+)
+@_grid_options
+def sweep(model_name, data, params, out_dir, overrides, seeds, workers, threads, storage, progress) -> None:
+    """Figures 4-5: one parameter at a time around the defaults; writes a table and sweep-<param>.png/.svg."""
+    from mdrchca.experiments import plans, runner
+
+    result = runner.sweep(
+        model_name.lower(),
+        _datasets(data),
+        [plans.parse_param(p) for p in params],
+        plans.parse_seeds(seeds),
+        out_dir,
+        overrides,
+        _run_options(workers, threads, storage, progress),
+        click.get_current_context().meta.get("command_line"),
+    )
+    _report_experiment(result)
+
+
+@cli.command()
+@click.option("--model", "model_name", default="mdrchca", show_default=True, help="Model whose variants to compare.")
+@_DATA_LIST
+@_grid_options
+def ablate(model_name, data, out_dir, overrides, seeds, workers, threads, storage, progress) -> None:
+    """Figure 3: the full model and its registered variants (A, B); writes a table and ablation.png/.svg."""
+    from mdrchca.experiments import plans, runner
+
+    result = runner.ablate(
+        model_name.lower(),
+        _datasets(data),
+        plans.parse_seeds(seeds),
+        out_dir,
+        overrides,
+        _run_options(workers, threads, storage, progress),
+        click.get_current_context().meta.get("command_line"),
+    )
+    _report_experiment(result)
+
+
+@cli.command()
+@_DATA_LIST
+@click.option("--models", required=True, help="Comma-separated models.")
+@click.option("--noise", type=click.Choice(["swap", "gauss", "drop"]), default="swap", show_default=True)
+@click.option("--levels", default="0,0.1,0.2,0.4", show_default=True, help="Shares of items corrupted.")
+@click.option("--modality", default="image", show_default=True, help="Which modality's features to corrupt.")
+@_grid_options
+def robustness(data, models, noise, levels, modality, out_dir, overrides, seeds, workers, threads, storage, progress):
+    """Retrain on catalogues with a share of items' features corrupted; plot test R@20 against the share."""
+    from mdrchca.experiments import plans, runner
+
+    try:
+        shares = [float(v) for v in levels.split(",") if v.strip()]
+    except ValueError:
+        raise MdrchcaError(f"--levels {levels!r}: give comma-separated shares, e.g. 0,0.1,0.2,0.4") from None
+    result = runner.robustness(
+        _datasets(data),
+        _names(models),
+        noise,
+        shares,
+        plans.parse_seeds(seeds),
+        out_dir,
+        modality,
+        overrides,
+        _run_options(workers, threads, storage, progress),
+        click.get_current_context().meta.get("command_line"),
+    )
+    _report_experiment(result)
+
+
 # -- data ----------------------------------------------------------------------------------------
 @cli.group()
 def data() -> None:

@@ -260,6 +260,20 @@ def _load_features(folder: Path, config: DataConfig) -> dict[str, ModalityFeatur
     return features
 
 
+def _corrupt(features: dict[str, ModalityFeatures], config: DataConfig, folder: Path) -> None:
+    """Apply ``feature_noise`` to ``noise_modality`` in place of the clean features (robustness studies)."""
+    from mdrchca.data.noise import corrupt_features
+
+    name = config.noise_modality
+    if name not in features:
+        raise DataError(
+            f"noise_modality {name!r}: {folder} has no such modality ({', '.join(features) or 'none'}); "
+            "set noise_modality to one of them"
+        )
+    features[name] = corrupt_features(features[name], config.feature_noise, config.noise_level, config.noise_seed)
+    log.info("%s: %s", name, features[name].source)
+
+
 def load_dataset(path: str | Path | None, config: DataConfig | None = None) -> RecDataset:
     """Load an MMRec dataset folder (or the bundled catalogue when ``path`` is None)."""
     config = config or DataConfig()
@@ -286,6 +300,8 @@ def load_dataset(path: str | Path | None, config: DataConfig | None = None) -> R
         frame = frame[~duplicated].reset_index(drop=True)
 
     features = _load_features(folder, config)
+    if config.feature_noise != "none":
+        _corrupt(features, config, folder)
     n_items_data = int(frame["itemID"].max()) + 1
     if features:
         rows = {name: f.n_items for name, f in features.items()}

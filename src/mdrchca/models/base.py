@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mdrchca.config import ModelConfig, check_options, register_model_config
+from mdrchca.config import ModelConfig, SearchParam, check_options, register_model_config
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.graph import degree_sensitive_dropout_adjacency, symmetric_normalized_adjacency, to_torch_sparse
 from mdrchca.errors import ConfigError, DataError
@@ -60,6 +60,11 @@ class Recommender(nn.Module):
     train_defaults: ClassVar[dict[str, object]] = {}
     """Trainer settings this model's reference implementation uses by default (e.g. its learning rate);
     applied before any config file or override."""
+    search_space: ClassVar[dict[str, SearchParam]] = {}
+    """What ``mdrchca tune`` searches for this model, on top of the learning rate every model gets
+    (:data:`~mdrchca.config.COMMON_SEARCH_SPACE`): its regularisation, depth and own options."""
+    ablations: ClassVar[dict[str, tuple[str, ...]]] = {}
+    """Variants that ``mdrchca ablate`` compares (label -> config overrides), the full model first."""
 
     def __init__(self, dataset: RecDataset, config: ModelConfig) -> None:
         super().__init__()
@@ -160,5 +165,5 @@ def register(cls: type[Recommender]) -> type[Recommender]:
     if not cls.name:
         raise ValueError(f"{cls.__name__} needs a name")
     MODEL_REGISTRY[cls.name] = cls
-    register_model_config(cls.name, cls.config_class, cls.train_defaults)
+    register_model_config(cls.name, cls.config_class, cls.train_defaults, cls.search_space, cls.ablations)
     return cls

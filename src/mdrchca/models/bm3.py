@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mdrchca.config import NON_NEGATIVE, SHARE, ModelConfig
+from mdrchca.config import NON_NEGATIVE, SHARE, ModelConfig, float_range, int_range, log_range
 from mdrchca.data.dataset import RecDataset
 from mdrchca.models.base import Batch, Recommender, norm_penalty, register
 from mdrchca.models.lightgcn import collaborative_embeddings
@@ -58,6 +58,7 @@ class BM3(Recommender):
 
     name = "bm3"
     config_class = BM3Config
+    search_space = {"reg_weight": log_range(1e-3, 1.0), "dropout": float_range(0.1, 0.5), "n_layers": int_range(1, 2)}
 
     def __init__(self, dataset: RecDataset, config: BM3Config) -> None:
         super().__init__(dataset, config)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import torch
 
-from mdrchca.config import NON_NEGATIVE, ModelConfig
+from mdrchca.config import NON_NEGATIVE, ModelConfig, log_range
 from mdrchca.data.dataset import RecDataset
 from mdrchca.models.base import Batch, Recommender, bpr_loss, embedding_l2, register
 
@@ -32,6 +32,7 @@ class BPR(Recommender):
 
     name = "bpr"
     config_class = BPRConfig
+    search_space = {"reg_weight": log_range(1e-6, 1e-2)}
 
     def __init__(self, dataset: RecDataset, config: BPRConfig) -> None:
         super().__init__(dataset, config)

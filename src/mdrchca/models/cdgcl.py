@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, SHARE, ModelConfig
+from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, SHARE, ModelConfig, float_range, log_range
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.graph import (
     degree_sensitive_sample,
@@ -78,6 +78,11 @@ class CDGCL(Recommender):
 
     name = "cdgcl"
     config_class = CDGCLConfig
+    search_space = {
+        "reg_weight": log_range(1e-6, 1e-2),
+        "cl_weight": log_range(1e-4, 1e-1),
+        "temperature": float_range(0.1, 0.5),
+    }
 
     def __init__(self, dataset: RecDataset, config: CDGCLConfig) -> None:
         super().__init__(dataset, config)

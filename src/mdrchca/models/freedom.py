@@ -10,7 +10,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, SHARE, UNIT, ModelConfig
+from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, SHARE, UNIT, ModelConfig, choice, float_range, int_range
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.graph import (
     to_torch_sparse,
@@ -88,6 +88,11 @@ class FREEDOM(Recommender):
 
     name = "freedom"
     config_class = FREEDOMConfig
+    search_space = {
+        "reg_weight": choice(0.0, 1e-5, 1e-4, 1e-3),
+        "dropout": float_range(0.5, 0.9),
+        "knn_k": int_range(5, 20),
+    }
 
     def __init__(self, dataset: RecDataset, config: FREEDOMConfig) -> None:
         super().__init__(dataset, config)

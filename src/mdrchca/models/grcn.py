@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, ModelConfig
+from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, ModelConfig, log_range
 from mdrchca.data.dataset import RecDataset
 from mdrchca.models.base import Batch, Recommender, bpr_loss, register
 
@@ -113,6 +113,7 @@ class GRCN(Recommender):
 
     name = "grcn"
     config_class = GRCNConfig
+    search_space = {"reg_weight": log_range(1e-3, 1.0)}
 
     def __init__(self, dataset: RecDataset, config: GRCNConfig) -> None:
         super().__init__(dataset, config)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, UNIT, ModelConfig
+from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, UNIT, ModelConfig, choice, float_range, int_range
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.graph import mean_normalized_adjacency, to_torch_sparse
 from mdrchca.models.base import Batch, Recommender, bpr_loss, embedding_l2, register
@@ -61,6 +61,11 @@ class LATTICE(Recommender):
 
     name = "lattice"
     config_class = LATTICEConfig
+    search_space = {
+        "reg_weight": choice(0.0, 1e-5, 1e-4, 1e-3),
+        "knn_k": int_range(5, 20),
+        "lambda_coeff": float_range(0.5, 0.95),
+    }
     train_defaults = {"learning_rate": 1e-4, "lr_decay": 0.96, "lr_decay_epochs": 50}
 
     def __init__(self, dataset: RecDataset, config: LATTICEConfig) -> None:

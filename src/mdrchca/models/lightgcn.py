@@ -7,7 +7,7 @@ from typing import Annotated
 
 import torch
 
-from mdrchca.config import NON_NEGATIVE, SHARE, ModelConfig
+from mdrchca.config import NON_NEGATIVE, SHARE, ModelConfig, int_range, log_range
 from mdrchca.data.dataset import RecDataset
 from mdrchca.models.base import Batch, Recommender, bpr_loss, embedding_l2, register
 
@@ -56,6 +56,7 @@ class LightGCN(Recommender):
 
     name = "lightgcn"
     config_class = LightGCNConfig
+    search_space = {"reg_weight": log_range(1e-6, 1e-2), "n_layers": int_range(1, 4)}
 
     def __init__(self, dataset: RecDataset, config: LightGCNConfig) -> None:
         super().__init__(dataset, config)

@@ -10,7 +10,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, SHARE, UNIT, ModelConfig
+from mdrchca.config import (
+    AT_LEAST_ONE,
+    NON_NEGATIVE,
+    POSITIVE,
+    SHARE,
+    UNIT,
+    ModelConfig,
+    float_range,
+    int_range,
+    log_range,
+)
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.features import ModalityFeatures
 from mdrchca.errors import ConfigError, DataError
@@ -253,6 +263,17 @@ class MDRCHCA(Recommender):
 
     name = "mdrchca"
     config_class = MDRCHCAConfig
+    search_space = {
+        "reg_weight": log_range(1e-6, 1e-2),
+        "k_r": int_range(5, 20),
+        "tau": float_range(0.1, 0.7),
+        "conf_weight": log_range(1e-3, 1.0),
+    }
+    ablations = {
+        "MDR-CHCA": (),
+        "A: dense alignment": ("alignment=full",),
+        "B: no confidence screen": ("contrastive=standard",),
+    }
 
     def __init__(self, dataset: RecDataset, config: MDRCHCAConfig) -> None:
         super().__init__(dataset, config)
@@ -651,6 +672,7 @@ class MDRCHCAVariantA(MDRCHCA):
     top-k_s screening and the phrase-region term of the image confidence kept."""
 
     name = "mdrchca_a"
+    ablations = {}  # the variants are themselves ablations of mdrchca
     config_class = MDRCHCAAConfig
 
 
@@ -665,4 +687,5 @@ class MDRCHCAVariantB(MDRCHCA):
     """MDR-CHCA-B: no confidence; plain InfoNCE over token-to-best-region pairs with in-batch negatives."""
 
     name = "mdrchca_b"
+    ablations = {}
     config_class = MDRCHCABConfig

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, UNIT, ModelConfig
+from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, UNIT, ModelConfig, int_range, log_range
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.graph import mean_normalized_adjacency, to_torch_sparse
 from mdrchca.models.base import Batch, Recommender, bpr_loss, embedding_l2, register
@@ -61,6 +61,7 @@ class MICRO(Recommender):
 
     name = "micro"
     config_class = MICROConfig
+    search_space = {"reg_weight": log_range(1e-6, 1e-3), "loss_ratio": log_range(1e-3, 1e-1), "knn_k": int_range(5, 20)}
     train_defaults = {"learning_rate": 5e-4, "batch_size": 1024, "lr_decay": 0.96, "lr_decay_epochs": 50}
 
     def __init__(self, dataset: RecDataset, config: MICROConfig) -> None:

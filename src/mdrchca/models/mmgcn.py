@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, ModelConfig
+from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, ModelConfig, choice
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.graph import mean_normalized_adjacency, to_torch_sparse
 from mdrchca.models.base import Batch, Recommender, bpr_loss, register
@@ -83,6 +83,7 @@ class MMGCN(Recommender):
 
     name = "mmgcn"
     config_class = MMGCNConfig
+    search_space = {"reg_weight": choice(0.0, 1e-5, 1e-4, 1e-3)}
     train_defaults = {"learning_rate": 1e-4}
 
     def __init__(self, dataset: RecDataset, config: MMGCNConfig) -> None:

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mdrchca.config import NON_NEGATIVE, POSITIVE, ModelConfig
+from mdrchca.config import NON_NEGATIVE, POSITIVE, ModelConfig, float_range, log_range
 from mdrchca.data.dataset import RecDataset
 from mdrchca.models.base import Batch, Recommender, register
 from mdrchca.models.components.contrastive import in_batch_infonce
@@ -55,6 +55,7 @@ class SLMRec(Recommender):
 
     name = "slmrec"
     config_class = SLMRecConfig
+    search_space = {"ssl_alpha": log_range(1e-3, 1e-1), "ssl_temp": float_range(0.05, 0.5)}
     train_defaults = {"learning_rate": 1e-4, "weight_decay": 1e-4}
 
     def __init__(self, dataset: RecDataset, config: SLMRecConfig) -> None:

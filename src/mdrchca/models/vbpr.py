@@ -8,7 +8,7 @@ from typing import Annotated
 import torch
 from torch import nn
 
-from mdrchca.config import NON_NEGATIVE, ModelConfig
+from mdrchca.config import NON_NEGATIVE, ModelConfig, log_range
 from mdrchca.data.dataset import RecDataset
 from mdrchca.models.base import Batch, Recommender, bpr_loss, norm_penalty, register
 
@@ -37,6 +37,7 @@ class VBPR(Recommender):
 
     name = "vbpr"
     config_class = VBPRConfig
+    search_space = {"reg_weight": log_range(1e-2, 10.0)}
 
     def __init__(self, dataset: RecDataset, config: VBPRConfig) -> None:
         super().__init__(dataset, config)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,8 +99,15 @@ class Run:
         return frame
 
 
-def train(config: Config, out: str | Path | None = None, progress: bool = False, command: str | None = None) -> Run:
+def train(
+    config: Config,
+    out: str | Path | None = None,
+    progress: bool = False,
+    command: str | None = None,
+    on_evaluation: Callable[[int, float], None] | None = None,
+) -> Run:
     """Train ``config`` with early stopping; test is measured at the best validation epoch.
+    ``on_evaluation(epoch, valid score)`` follows each validation (a tuner reports and prunes there).
 
     With ``out`` the run folder is checked first (missing or empty, not the dataset folder), then locked for
     the whole training, and receives config, split, provenance, log, checkpoints and metrics. Without it
@@ -115,7 +123,7 @@ def train(config: Config, out: str | Path | None = None, progress: bool = False,
         config.data.data_path = str(dataset.path.resolve())
     _log_dataset(config, dataset)
     # built before anything is written, so an option it refuses leaves no half-made run folder
-    trainer = Trainer(config, dataset, folder.path if folder else None, progress=progress)
+    trainer = Trainer(config, dataset, folder.path if folder else None, progress=progress, on_evaluation=on_evaluation)
     if folder is None:
         result = trainer.fit()
         metrics = result.to_json(config.model, dataset.name, dataset.split_mode)
@@ -227,4 +235,3 @@ def _load_run_dataset(folder: RunFolder, config: Config, data: str | Path | None
 def _log_dataset(config: Config, dataset: RecDataset) -> None:
     summary = {k: round(v, 6) if isinstance(v, float) else v for k, v in dataset.summary().items()}
     log.info("%s on %s: %s", config.model, dataset.name, json.dumps(summary))
-

@@ -47,6 +47,8 @@ LOG_FILE = "log.csv"
 BEST_CHECKPOINT = "best.pt"
 LAST_CHECKPOINT = "last.pt"
 METRICS_FILE = "metrics.json"
+PER_USER_FILE = "test_per_user.csv"
+"""Each test user's metrics at the best epoch (paired significance tests across models)."""
 LOCK_FILE = ".lock"
 
 RESUMABLE_OPTIONS = frozenset({"epochs", "patience", "max_seconds", "num_threads", "device", "eval_batch_size"})
@@ -253,6 +255,7 @@ def machine_facts(config: Config | None = None) -> dict[str, Any]:
         "host": platform.node(),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu_model": _cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
     }
@@ -261,6 +264,15 @@ def machine_facts(config: Config | None = None) -> dict[str, Any]:
     if config is not None:
         facts["device"] = config.train.device
     return facts
+
+
+def _cpu_model() -> str:
+    """The CPU's marketing name where the OS tells it (Linux), else the architecture."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.machine()
 
 
 def _command_line() -> str:

@@ -9,10 +9,12 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 from tqdm import tqdm
 
@@ -33,7 +35,7 @@ from mdrchca.training.checkpoint import (
     set_rng_state,
 )
 from mdrchca.training.reproducibility import resolve_device, set_seed
-from mdrchca.training.run_folder import BEST_CHECKPOINT, LAST_CHECKPOINT, LOG_FILE, METRICS_FILE
+from mdrchca.training.run_folder import BEST_CHECKPOINT, LAST_CHECKPOINT, LOG_FILE, METRICS_FILE, PER_USER_FILE
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +102,18 @@ class Trainer:
     ``valid_metric``) is checkpointed atomically to ``best.pt``; after ``patience`` evaluations
     without improvement training stops, the best state is restored and the test split is evaluated
     once. ``last.pt`` holds the state after each epoch, so an interrupted run resumes exactly.
+
+    ``on_evaluation(epoch, score)`` is called after each validation with the ``valid_metric`` value; it may
+    raise to stop training (a tuner's pruning), which propagates out of :meth:`fit`.
     """
 
     def __init__(
-        self, config: Config, dataset: RecDataset, run_dir: Path | str | None = None, progress: bool = True
+        self,
+        config: Config,
+        dataset: RecDataset,
+        run_dir: Path | str | None = None,
+        progress: bool = True,
+        on_evaluation: Callable[[int, float], None] | None = None,
     ) -> None:
         config.validate()
         check_fits(config, dataset)
@@ -111,6 +121,7 @@ class Trainer:
         self.dataset = dataset
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.progress = progress
+        self.on_evaluation = on_evaluation
         tc = config.train
         if tc.num_threads > 0:
             torch.set_num_threads(tc.num_threads)
@@ -236,6 +247,8 @@ class Trainer:
                         self._best_model_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
                 else:
                     self.bad_evaluations += 1
+                if self.on_evaluation is not None:
+                    self.on_evaluation(self.epoch, score)
             self.history.append(row)
             self._log_epoch(row)
             if self.run_dir is not None:
@@ -261,7 +274,8 @@ class Trainer:
             load_model_state(self.model, load_checkpoint(path, self.device), path)
         elif self._best_model_state is not None:
             self.model.load_state_dict(self._best_model_state)
-        test = self.evaluator.evaluate(self.model, "test")
+        test = self.evaluator.evaluate(self.model, "test", per_user=True)
+        users, per_user = test.pop("_users"), test.pop("_per_user")
         log.info(
             "best epoch %d: valid %s = %.4f, test %s = %.4f",
             self.best_epoch,
@@ -272,6 +286,8 @@ class Trainer:
         )
         result = TrainResult(self.best_epoch, self.epoch, seconds, self.best_valid, test, self.history)
         if self.run_dir is not None:
+            frame = pd.DataFrame({"userID": users, **per_user})
+            write_text(self.run_dir / PER_USER_FILE, frame.to_csv(index=False, float_format="%.6g"))
             write_text(
                 self.run_dir / METRICS_FILE,
                 json.dumps(result.to_json(self.config.model, self.dataset.name, self.dataset.split_mode), indent=2),

@@ -1,0 +1,152 @@
+"""The paper's experiments as grids of :class:`~mdrchca.experiments.grid.RunSpec`: one builder per command.
+
+- :func:`compare_plan`: every model on every dataset (Table 2), each with its tuned or default settings;
+- :func:`sweep_plan`: one parameter at a time around the defaults (figures 4-5);
+- :func:`ablation_plan`: the model's registered ablation variants (figure 3);
+- :func:`robustness_plan`: models trained on catalogues with a share of corrupted item features.
+
+``overrides`` apply to every run (as ``--set`` does for ``train``); ``seeds`` are the trainer's seeds (model
+initialisation, sampling), the split stays the dataset's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from mdrchca.config import model_spec, parse_override
+from mdrchca.errors import ConfigError
+from mdrchca.experiments.grid import RunSpec
+
+DEFAULT_FIRST_SEED = 999
+"""The default seed (MMRec's); ``--seeds N`` runs seeds 999, 1000, ... so the first run of a grid is the run
+``mdrchca train`` makes by default."""
+
+
+def parse_seeds(text: str | int) -> list[int]:
+    """``5`` -> the first five seeds from :data:`DEFAULT_FIRST_SEED`; ``1,2,3`` -> those seeds."""
+    raw = str(text).strip()
+    try:
+        if "," in raw:
+            seeds = [int(s) for s in raw.split(",") if s.strip()]
+        else:
+            seeds = list(range(DEFAULT_FIRST_SEED, DEFAULT_FIRST_SEED + int(raw)))
+    except ValueError:
+        raise ConfigError(f"--seeds {raw!r}: give a count (5) or a list of seeds (1,2,3)") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--seeds {raw!r}: give at least one seed, each once")
+    return seeds
+
+
+def tuned_overrides(tuned: str | Path | None, dataset: str | None, model: str) -> tuple[str, ...]:
+    """The best settings ``mdrchca tune`` saved for ``model`` on ``dataset`` under ``tuned`` (none: ``()``)."""
+    if tuned is None:
+        return ()
+    from mdrchca.experiments.tune import best_file
+
+    path = best_file(Path(tuned), Path(dataset).name if dataset else "bundled", model)
+    if not path.is_file():
+        raise ConfigError(
+            f"--tuned {tuned}: no tuned settings for {model} on {Path(dataset).name if dataset else 'bundled'} "
+            f"({path.name}); run mdrchca tune --model {model} --out {tuned} for it, or drop --tuned"
+        )
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return tuple(f"{k}={v}" for k, v in sorted(raw.get("params", {}).items()))
+
+
+def compare_plan(
+    datasets: Sequence[str | None],
+    models: Sequence[str],
+    seeds: Sequence[int],
+    overrides: Sequence[str] = (),
+    tuned: str | Path | None = None,
+) -> list[RunSpec]:
+    """Every model on every dataset with every seed: its tuned settings (if ``tuned``), then ``overrides``."""
+    return [
+        RunSpec(model, data, seed, (*tuned_overrides(tuned, data, model), *overrides))
+        for data in datasets
+        for model in models
+        for seed in seeds
+    ]
+
+
+def parse_param(text: str) -> tuple[str, list[str]]:
+    """``k_r=5,10,15`` -> (``k_r``, [``5``, ``10``, ``15``])."""
+    name, sep, values = text.partition("=")
+    items = [v.strip() for v in values.split(",") if v.strip()]
+    if not sep or not name.strip() or not items:
+        raise ConfigError(f"--param {text!r}: expected name=value1,value2,... e.g. --param k_r=5,10,15,20")
+    return name.strip(), items
+
+
+def sweep_plan(
+    model: str,
+    datasets: Sequence[str | None],
+    params: Sequence[tuple[str, Sequence[str]]],
+    seeds: Sequence[int],
+    overrides: Sequence[str] = (),
+) -> list[RunSpec]:
+    """One parameter at a time: for each ``(name, values)``, the model with ``name=value`` and everything else
+    at its defaults (plus ``overrides``)."""
+    swept = {name for name, _ in params}
+    clash = sorted(swept & {parse_override(o)[0] for o in overrides})
+    if clash:
+        raise ConfigError(f"--set {clash[0]} is also swept with --param; drop one of them")
+    return [
+        RunSpec(model, data, seed, (*overrides, f"{name}={value}"), (("param", name), ("value", str(value))))
+        for data in datasets
+        for name, values in params
+        for value in values
+        for seed in seeds
+    ]
+
+
+def ablation_plan(
+    model: str, datasets: Sequence[str | None], seeds: Sequence[int], overrides: Sequence[str] = ()
+) -> list[RunSpec]:
+    """The full model and each ablation variant registered on it."""
+    variants = model_spec(model).ablations
+    if not variants:
+        raise ConfigError(f"model {model} registers no ablation variants; use --model mdrchca (or one that does)")
+    return [
+        RunSpec(model, data, seed, (*overrides, *changes), (("variant", label),))
+        for data in datasets
+        for label, changes in variants.items()
+        for seed in seeds
+    ]
+
+
+NOISE_KINDS = ("swap", "gauss", "drop")
+
+
+def robustness_plan(
+    datasets: Sequence[str | None],
+    models: Sequence[str],
+    noise: str,
+    levels: Sequence[float],
+    seeds: Sequence[int],
+    modality: str = "image",
+    overrides: Sequence[str] = (),
+) -> list[RunSpec]:
+    """Each model trained on each dataset with ``level`` of its items' ``modality`` features corrupted by
+    ``noise``; level 0 is the clean catalogue (one run shared by every kind of noise)."""
+    if noise not in NOISE_KINDS:
+        raise ConfigError(f"--noise {noise!r}: use one of {', '.join(NOISE_KINDS)}")
+    bad = [level for level in levels if not 0 <= level <= 1]
+    if bad or not levels:
+        raise ConfigError(f"--levels: shares between 0 and 1 are needed, e.g. 0,0.1,0.2,0.4 (got {list(levels)})")
+    specs = []
+    for data in datasets:
+        for model in models:
+            for level in levels:
+                changes = (
+                    ()
+                    if level == 0
+                    else (f"feature_noise={noise}", f"noise_level={level}", f"noise_modality={modality}")
+                )
+                for seed in seeds:
+                    labels = (("noise", noise), ("level", f"{level:g}"))
+                    specs.append(RunSpec(model, data, seed, (*overrides, *changes), labels))
+    return specs

@@ -1,0 +1,211 @@
+"""The experiment commands' Python API: run a plan's grid, then write its tables and figures into ``out``.
+
+Every command writes ``results.csv`` (one row per run, with its folder) and ``results.md`` (tables, tests and
+provenance: which code and data made them); ``compare`` adds ``results.tex`` in the layout of the paper's
+Table 2 and ``breakdown.csv`` (by user activity and test-item popularity), ``sweep``, ``ablate`` and
+``robustness`` add their figures (PNG and SVG).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from mdrchca.experiments import figures, plans, tables
+from mdrchca.experiments.breakdown import by_item_popularity, by_user_activity
+from mdrchca.experiments.grid import GridOptions, GridResult, RunSpec, run_grid
+from mdrchca.io import write_text
+
+log = logging.getLogger(__name__)
+
+RESULTS_CSV = "results.csv"
+RESULTS_MD = "results.md"
+RESULTS_TEX = "results.tex"
+BREAKDOWN_CSV = "breakdown.csv"
+
+
+@dataclass
+class ExperimentResult:
+    """What an experiment command wrote: the runs' frame, the files, failed runs and the grid's wall time."""
+
+    out: Path
+    frame: pd.DataFrame
+    files: list[Path] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _grid(specs: list[RunSpec], out: Path, options: GridOptions | None, command: str | None) -> GridResult:
+    result = run_grid(specs, out, options, command)
+    for key, error in result.failed.items():
+        log.error("run %s failed: %s", key, error)
+    return result
+
+
+def _write_common(out: Path, frame: pd.DataFrame, title: str, body: str, command: str | None) -> list[Path]:
+    write_text(out / RESULTS_CSV, frame.to_csv(index=False))
+    provenance = tables.provenance_markdown(tables.provenance_summary(frame, out))
+    made_by = f"Made by: `{command}`\n\n" if command else ""
+    write_text(out / RESULTS_MD, f"# {title}\n\n{made_by}{body}\n{provenance}")
+    return [out / RESULTS_CSV, out / RESULTS_MD]
+
+
+def _empty(result: GridResult, out: Path) -> ExperimentResult | None:
+    if result.frame.empty:
+        return ExperimentResult(out, result.frame, [], result.failed, result.seconds)
+    return None
+
+
+def compare(
+    datasets: Sequence[str | None],
+    models: Sequence[str],
+    seeds: Sequence[int],
+    out: str | Path,
+    overrides: Sequence[str] = (),
+    tuned: str | Path | None = None,
+    options: GridOptions | None = None,
+    target: str = "mdrchca",
+    command: str | None = None,
+) -> ExperimentResult:
+    """Table 2: every model on every dataset with ``seeds``, tested against each other (see :mod:`tables`)."""
+    out = Path(out)
+    specs = plans.compare_plan(datasets, models, seeds, overrides, tuned)
+    result = _grid(specs, out, options, command)
+    if (empty := _empty(result, out)) is not None:
+        return empty
+    frame = result.frame
+    table = tables.paper_table(frame, out, target=target)
+    tex = out / RESULTS_TEX
+    write_text(tex, tables.to_latex(table))
+    breakdown = _breakdowns(frame, out)
+    write_text(out / BREAKDOWN_CSV, breakdown.to_csv(index=False))
+    tuning = f"Settings: tuned by `mdrchca tune` ({tuned}).\n\n" if tuned else "Settings: each model's defaults.\n\n"
+    body = tuning + tables.to_markdown(table) + "\n" + _breakdown_markdown(breakdown)
+    files = _write_common(out, frame, "Comparison", body, command) + [tex, out / BREAKDOWN_CSV]
+    return ExperimentResult(out, frame, files, result.failed, result.seconds)
+
+
+def _breakdowns(frame: pd.DataFrame, out: Path) -> pd.DataFrame:
+    """Test R@20 by user activity and hit@20 by test-item popularity, averaged over seeds, per model."""
+    from mdrchca.training.api import load_run
+
+    parts = []
+    for row in frame.itertuples(index=False):
+        run = load_run(out / row.run)
+        users = by_user_activity(run.model, run.dataset, "test", 20).rename(columns={"train interactions": "bucket"})
+        users.insert(0, "by", "user train interactions")
+        items = by_item_popularity(run.model, run.dataset, "test", 20).rename(
+            columns={"item train interactions": "bucket"}
+        )
+        items.insert(0, "by", "item train interactions")
+        for part in (users, items):
+            part.insert(0, "seed", row.seed)
+            part.insert(0, "model", row.model)
+            part.insert(0, "dataset", row.dataset)
+            parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _breakdown_markdown(breakdown: pd.DataFrame) -> str:
+    lines = ["Breakdown (test, mean over seeds):", ""]
+    for (dataset, by), part in breakdown.groupby(["dataset", "by"], sort=False):
+        value = "recall@20" if by.startswith("user") else "hit@20"
+        pivot = part.groupby(["bucket", "model"], sort=False)[value].mean().unstack("model")
+        lines += [f"{dataset}, {value} by {by}:", "", pivot.reset_index().to_markdown(index=False, floatfmt=".4f"), ""]
+    return "\n".join(lines)
+
+
+def sweep(
+    model: str,
+    datasets: Sequence[str | None],
+    params: Sequence[tuple[str, Sequence[str]]],
+    seeds: Sequence[int],
+    out: str | Path,
+    overrides: Sequence[str] = (),
+    options: GridOptions | None = None,
+    command: str | None = None,
+) -> ExperimentResult:
+    """Figures 4-5: one parameter at a time; a table and a figure per parameter."""
+    out = Path(out)
+    result = _grid(plans.sweep_plan(model, datasets, params, seeds, overrides), out, options, command)
+    if (empty := _empty(result, out)) is not None:
+        return empty
+    frame = result.frame
+    summary = tables.summarize(frame, ["param", "value", "dataset"], figures.FIGURE_METRICS)
+    body = summary.to_markdown(index=False, floatfmt=".4f") + "\n"
+    files = _write_common(out, frame, f"Parameter sweep of {model}", body, command)
+    files += figures.sweep_figures(frame, out)
+    return ExperimentResult(out, frame, files, result.failed, result.seconds)
+
+
+def ablate(
+    model: str,
+    datasets: Sequence[str | None],
+    seeds: Sequence[int],
+    out: str | Path,
+    overrides: Sequence[str] = (),
+    options: GridOptions | None = None,
+    command: str | None = None,
+) -> ExperimentResult:
+    """Figure 3: the full model and its registered variants, as a table and a grouped bar chart."""
+    out = Path(out)
+    result = _grid(plans.ablation_plan(model, datasets, seeds, overrides), out, options, command)
+    if (empty := _empty(result, out)) is not None:
+        return empty
+    frame = result.frame
+    summary = tables.summarize(frame, ["dataset", "variant"], tables.PAPER_METRICS)
+    body = summary.to_markdown(index=False, floatfmt=".4f") + "\n"
+    files = _write_common(out, frame, f"Ablation of {model}", body, command)
+    files += figures.ablation_figure(frame, out)
+    return ExperimentResult(out, frame, files, result.failed, result.seconds)
+
+
+def robustness(
+    datasets: Sequence[str | None],
+    models: Sequence[str],
+    noise: str,
+    levels: Sequence[float],
+    seeds: Sequence[int],
+    out: str | Path,
+    modality: str = "image",
+    overrides: Sequence[str] = (),
+    options: GridOptions | None = None,
+    command: str | None = None,
+) -> ExperimentResult:
+    """Test accuracy against the share of items with corrupted ``modality`` features, per model; the table
+    gives each model's relative drop from the clean catalogue to the largest level."""
+    out = Path(out)
+    specs = plans.robustness_plan(datasets, models, noise, levels, seeds, modality, overrides)
+    result = _grid(specs, out, options, command)
+    if (empty := _empty(result, out)) is not None:
+        return empty
+    frame = result.frame
+    summary = tables.summarize(frame, ["dataset", "model", "level"], ["recall@20", "ndcg@20"])
+    drops = []
+    for (dataset, model), part in summary.groupby(["dataset", "model"], sort=False):
+        levels_seen = part["level"].astype(float)
+        clean = part.loc[levels_seen.idxmin(), "recall@20 mean"]
+        worst = part.loc[levels_seen.idxmax(), "recall@20 mean"]
+        drops.append(
+            {
+                "dataset": dataset,
+                "model": model,
+                "clean R@20": clean,
+                f"R@20 at {levels_seen.max():g}": worst,
+                "relative drop": f"{(clean - worst) / clean * 100:.1f}%" if clean else "—",
+            }
+        )
+    body = (
+        f"Noise: {noise} on {modality} features.\n\n"
+        + summary.to_markdown(index=False, floatfmt=".4f")
+        + "\n\n"
+        + pd.DataFrame(drops).to_markdown(index=False, floatfmt=".4f")
+        + "\n"
+    )
+    files = _write_common(out, frame, f"Robustness to {noise} noise", body, command)
+    files += figures.robustness_figure(frame, out)
+    return ExperimentResult(out, frame, files, result.failed, result.seconds)

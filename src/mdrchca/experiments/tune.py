@@ -1,0 +1,208 @@
+"""Fair tuning on validation with Optuna: every model gets the same trial budget over its declared search space.
+
+The objective is the validation ``valid_metric`` (R@20 by default) at the trial's best epoch; test is never
+computed for model selection. The sampler is TPE with a fixed seed; a median pruner stops a trial whose
+validation curve falls below the median of earlier trials at the same epoch (Optuna's pruning on the
+per-epoch value the trainer reports). A study lives in an Optuna storage (SQLite ``<out>/tune.db`` by
+default, or ``--storage URL``); running the command again continues it until ``trials`` trials have ended,
+and ``--workers N`` processes share it.
+
+The best settings are written to ``<out>/<dataset>--<model>.yaml``, which ``mdrchca compare --tuned OUT``
+reads.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+
+from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, Config, SearchParam, check_options, model_spec
+from mdrchca.errors import ConfigError, MdrchcaError
+from mdrchca.experiments.grid import GRACE_SECONDS, HEARTBEAT_SECONDS, open_storage
+from mdrchca.io import write_text
+
+log = logging.getLogger(__name__)
+
+
+def best_file(out: Path, dataset: str, model: str) -> Path:
+    """Where ``tune`` saves the best settings of ``model`` on ``dataset``."""
+    return out / f"{dataset}--{model}.yaml"
+
+
+@dataclass
+class TuneOptions:
+    """Budget and execution of one tuning study (each a ``mdrchca tune`` option)."""
+
+    trials: Annotated[int, AT_LEAST_ONE] = 20
+    """Trials that must end (complete or pruned) in the study; the same number for every model is fair."""
+    seed: int = 0
+    """Seed of the TPE sampler (with several workers the order of trials, and so the search, still varies)."""
+    startup_trials: Annotated[int, NON_NEGATIVE] = 5
+    """Trials sampled at random before TPE models the search space, and before any trial is pruned."""
+    warmup_epochs: Annotated[int, NON_NEGATIVE] = 5
+    """Epochs a trial always trains before it may be pruned."""
+    workers: Annotated[int, AT_LEAST_ONE] = 1
+    """Local processes working on the study."""
+    threads: Annotated[int, NON_NEGATIVE] = 0
+    """Torch threads per worker (0: the machine's cores divided among the workers)."""
+    storage: str | None = None
+    """Database URL of the study (default SQLite ``<out>/tune.db``)."""
+
+
+@dataclass
+class TuneResult:
+    """The study's best trial: its validation score, settings and how many trials ended."""
+
+    study: str
+    best_value: float
+    best_params: dict[str, Any]
+    finished_trials: int
+    path: Path
+
+
+def suggest(trial: Any, name: str, param: SearchParam) -> Any:
+    """Draw ``name`` from ``param`` with the trial's sampler."""
+    if param.choices:
+        return trial.suggest_categorical(name, list(param.choices))
+    if param.integer:
+        return trial.suggest_int(name, int(param.low), int(param.high), log=param.log)
+    return trial.suggest_float(name, float(param.low), float(param.high), log=param.log)
+
+
+def study_name(dataset: str, model: str) -> str:
+    return f"tune--{dataset}--{model}"
+
+
+@dataclass(frozen=True)
+class _Objective:
+    """Picklable objective: trains one configuration without a run folder and returns its validation score."""
+
+    model: str
+    data: str | None
+    overrides: tuple[str, ...]
+    threads: int
+
+    def __call__(self, trial: Any) -> float:
+        import optuna
+
+        from mdrchca.training.api import train
+
+        space = model_spec(self.model).search_space
+        params = {name: suggest(trial, name, param) for name, param in space.items()}
+        overrides = [*self.overrides, *(f"{k}={v}" for k, v in params.items()), f"num_threads={self.threads}"]
+        if self.data:
+            overrides.append(f"data_path={self.data}")
+        config = Config.load(self.model, overrides=overrides)
+
+        def report(epoch: int, score: float) -> None:
+            trial.report(score, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {epoch} (valid {score:.4f})")
+
+        run = train(config, out=None, on_evaluation=report)
+        trial.set_user_attr("best_epoch", run.metrics["best_epoch"])
+        trial.set_user_attr("epochs", run.metrics["epochs"])
+        return float(run.metrics["valid"][config.train.valid_metric])
+
+
+def _optimize(url: str, name: str, objective: _Objective, trials: int) -> None:
+    """One worker: trials until the study has ``trials`` ended ones (complete or pruned)."""
+    import optuna
+    from optuna.study import MaxTrialsCallback
+    from optuna.trial import TrialState
+
+    import mdrchca.models  # noqa: F401  (registers the models in a spawned interpreter)
+
+    study = optuna.load_study(study_name=name, storage=open_storage(url, HEARTBEAT_SECONDS, GRACE_SECONDS))
+    ended = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+    if ended >= trials:
+        return
+    study.optimize(
+        objective,
+        callbacks=[MaxTrialsCallback(trials, states=(TrialState.COMPLETE, TrialState.PRUNED))],
+        catch=(MdrchcaError,),
+        gc_after_trial=True,
+    )
+
+
+def tune(
+    model: str,
+    data: str | None,
+    out: str | Path,
+    options: TuneOptions | None = None,
+    overrides: Sequence[str] = (),
+) -> TuneResult:
+    """Tune ``model`` on ``data`` on validation; continue the study if it exists. See the module docstring."""
+    import optuna
+    from optuna.trial import TrialState
+
+    options = options or TuneOptions()
+    check_options(options)
+    spec = model_spec(model)
+    swept = set(spec.search_space)
+    fixed = sorted(swept & {o.partition("=")[0].strip().split(".")[-1] for o in overrides})
+    if fixed:
+        raise ConfigError(f"--set {fixed[0]} is part of {model}'s search space; drop it or tune without it")
+    base = [*overrides, *([f"data_path={data}"] if data else [])]
+    Config.load(model, overrides=base)  # a wrong option fails here, before the study exists
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: --out is a file; choose a folder for the tuning studies")
+    out.mkdir(parents=True, exist_ok=True)
+    dataset = Path(data).name if data else "bundled"
+    name = study_name(dataset, model)
+    url = options.storage or f"sqlite:///{(out / 'tune.db').resolve()}"
+    storage = open_storage(url, HEARTBEAT_SECONDS, GRACE_SECONDS)
+    sampler = optuna.samplers.TPESampler(seed=options.seed, n_startup_trials=options.startup_trials)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=options.startup_trials, n_warmup_steps=options.warmup_epochs)
+    study = optuna.create_study(
+        study_name=name, storage=storage, direction="maximize", sampler=sampler, pruner=pruner, load_if_exists=True
+    )
+    recorded = study.user_attrs.get("overrides")
+    if recorded is not None and list(recorded) != list(overrides):
+        raise ConfigError(
+            f"study {name} in {url if options.storage is None else '--storage'} was run with --set {recorded}, not "
+            f"{list(overrides)}; use the same settings to continue it, or another --out"
+        )
+    study.set_user_attr("overrides", list(overrides))
+    threads = options.threads or max(1, (os.cpu_count() or 1) // options.workers)
+    objective = _Objective(model, data, tuple(overrides), threads)
+    if options.workers == 1:
+        _optimize(url, name, objective, options.trials)
+    else:
+        context = multiprocessing.get_context("spawn")
+        processes = [
+            context.Process(target=_optimize, args=(url, name, objective, options.trials))
+            for _ in range(options.workers)
+        ]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join()
+    ended = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    complete = [t for t in ended if t.state == TrialState.COMPLETE]
+    if not complete:
+        raise MdrchcaError(f"study {name}: no trial completed; see the log for their errors")
+    best = study.best_trial
+    path = best_file(out, dataset, model)
+    record = {
+        "model": model,
+        "dataset": dataset,
+        "study": name,
+        "objective": f"valid {Config.load(model, overrides=base).train.valid_metric} at the best epoch",
+        "best_value": float(best.value),
+        "best_trial": best.number,
+        "trials_ended": len(ended),
+        "trials_pruned": len(ended) - len(complete),
+        "overrides": list(overrides),
+        "params": dict(best.params),
+    }
+    write_text(path, yaml.safe_dump(record, sort_keys=False))
+    return TuneResult(name, float(best.value), dict(best.params), len(ended), path)
