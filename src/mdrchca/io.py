@@ -38,10 +38,26 @@ def atomic_file(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        _usual_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _process_umask() -> int:
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+_UMASK = _process_umask()  # read once at import: os.umask can only be read by setting it, which races threads
+
+
+def _usual_permissions(path: str | Path) -> None:
+    """Give a temporary file the permissions a plain ``open`` would (mkstemp makes it owner-only), so results
+    written atomically can be read by the rest of a team as usual."""
+    os.chmod(path, 0o666 & ~_UMASK)
 
 
 def write_text(path: str | Path, text: str) -> None:
@@ -76,6 +92,7 @@ def write_with(path: str | Path, writer: Callable[[Path], None]) -> None:
     os.close(fd)
     try:
         writer(Path(tmp))
+        _usual_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -340,8 +340,23 @@ def audit(run_dir: Path, out_file: Path | None, by: str, data_path: Path | None)
     is_flag=True,
     help="Also the confidence screen at the best epoch (positive / noisy / unused shares, thresholds, L_conf).",
 )
-def report(runs: tuple[Path, ...], split: str, metrics: tuple[str, ...], diagnostics: bool) -> None:
-    """A Markdown results table over finished run folders."""
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write one static page (tables, embedded figures, provenance) over experiment and run folders.",
+)
+def report(
+    runs: tuple[Path, ...], split: str, metrics: tuple[str, ...], diagnostics: bool, html_file: Path | None
+) -> None:
+    """A Markdown results table over finished run folders; with --html, a page over experiment folders
+    (written by compare, sweep, ablate, robustness) and run folders."""
+    if html_file is not None:
+        from mdrchca.experiments.html import write_html_report
+
+        click.echo(str(write_html_report(list(runs), html_file)))
+        return
     from mdrchca.experiments.report import results_table, to_markdown
 
     click.echo(to_markdown(results_table(list(runs), metrics, split, diagnostics)))

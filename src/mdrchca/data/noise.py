@@ -36,7 +36,7 @@ def corrupt_features(features: ModalityFeatures, kind: str, level: float, seed: 
     values = features.values.clone()
     mask = features.mask.clone()
     phrases = None if features.phrase_ids is None else features.phrase_ids.clone()
-    vectors = features.item_vectors().clone()
+    vectors = features.item_vectors.clone()
     if len(chosen) == 0 or kind == "none":
         pass
     elif kind == "swap":

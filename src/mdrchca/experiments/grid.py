@@ -74,7 +74,11 @@ class RunSpec:
 
     @property
     def data_name(self) -> str:
-        return Path(self.data).name if self.data else "bundled"
+        """The dataset folder's name (``bundled`` for the bundled catalogue)."""
+        if not self.data:
+            return "bundled"
+        path = Path(self.data)
+        return path.parent.name if path.suffix == ".inter" else path.name
 
     @property
     def variant(self) -> str:

@@ -46,10 +46,11 @@ def tuned_overrides(tuned: str | Path | None, dataset: str | None, model: str) -
         return ()
     from mdrchca.experiments.tune import best_file
 
-    path = best_file(Path(tuned), Path(dataset).name if dataset else "bundled", model)
+    name = RunSpec(model, dataset, 0).data_name
+    path = best_file(Path(tuned), name, model)
     if not path.is_file():
         raise ConfigError(
-            f"--tuned {tuned}: no tuned settings for {model} on {Path(dataset).name if dataset else 'bundled'} "
+            f"--tuned {tuned}: no tuned settings for {model} on {name} "
             f"({path.name}); run mdrchca tune --model {model} --out {tuned} for it, or drop --tuned"
         )
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}

@@ -91,7 +91,7 @@ def compare_models(frame: pd.DataFrame, out: Path, dataset: str, a: str, b: str,
     for seed in seeds:
         per_a = _per_user(out / runs_a.loc[seed, "run"], metric)
         per_b = _per_user(out / runs_b.loc[seed, "run"], metric)
-        joined = per_a.join(per_b, how="inner", lsuffix="_a", rsuffix="_b")
+        joined = per_a.merge(per_b, left_index=True, right_index=True, suffixes=("_a", "_b"))
         diffs.append((joined[f"{metric}_a"] - joined[f"{metric}_b"]).to_numpy())
     paired = np.concatenate(diffs) if diffs else np.empty(0)
     p_wilcoxon = float(stats.wilcoxon(paired).pvalue) if np.any(paired != 0) else 1.0

@@ -25,7 +25,7 @@ import yaml
 
 from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, Config, SearchParam, check_options, model_spec
 from mdrchca.errors import ConfigError, MdrchcaError
-from mdrchca.experiments.grid import GRACE_SECONDS, HEARTBEAT_SECONDS, open_storage
+from mdrchca.experiments.grid import GRACE_SECONDS, HEARTBEAT_SECONDS, RunSpec, open_storage
 from mdrchca.io import write_text
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,18 @@ def suggest(trial: Any, name: str, param: SearchParam) -> Any:
     return trial.suggest_float(name, float(param.low), float(param.high), log=param.log)
 
 
+def default_params(model: str, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """The model's default value of each searched option that lies inside its search range."""
+    config = Config.load(model, overrides=list(overrides))
+    params = {}
+    for name, param in model_spec(model).search_space.items():
+        value = config.get(name)
+        inside = value in param.choices if param.choices else param.low <= value <= param.high
+        if inside:
+            params[name] = value
+    return params
+
+
 def study_name(dataset: str, model: str) -> str:
     return f"tune--{dataset}--{model}"
 
@@ -106,7 +118,7 @@ class _Objective:
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at epoch {epoch} (valid {score:.4f})")
 
-        run = train(config, out=None, on_evaluation=report)
+        run = train(config, out=None, on_evaluation=report, evaluate_test=False)
         trial.set_user_attr("best_epoch", run.metrics["best_epoch"])
         trial.set_user_attr("epochs", run.metrics["epochs"])
         return float(run.metrics["valid"][config.train.valid_metric])
@@ -156,7 +168,7 @@ def tune(
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: --out is a file; choose a folder for the tuning studies")
     out.mkdir(parents=True, exist_ok=True)
-    dataset = Path(data).name if data else "bundled"
+    dataset = RunSpec(model, data, 0).data_name
     name = study_name(dataset, model)
     url = options.storage or f"sqlite:///{(out / 'tune.db').resolve()}"
     storage = open_storage(url, HEARTBEAT_SECONDS, GRACE_SECONDS)
@@ -172,6 +184,10 @@ def tune(
             f"{list(overrides)}; use the same settings to continue it, or another --out"
         )
     study.set_user_attr("overrides", list(overrides))
+    if recorded is None:  # a new study: its first trial is the model's defaults, so tuning never ends below them
+        defaults = default_params(model, base)
+        if defaults:
+            study.enqueue_trial(defaults)
     threads = options.threads or max(1, (os.cpu_count() or 1) // options.workers)
     objective = _Objective(model, data, tuple(overrides), threads)
     if options.workers == 1:

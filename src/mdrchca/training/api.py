@@ -105,15 +105,19 @@ def train(
     progress: bool = False,
     command: str | None = None,
     on_evaluation: Callable[[int, float], None] | None = None,
+    evaluate_test: bool = True,
 ) -> Run:
     """Train ``config`` with early stopping; test is measured at the best validation epoch.
-    ``on_evaluation(epoch, valid score)`` follows each validation (a tuner reports and prunes there).
+    ``on_evaluation(epoch, valid score)`` follows each validation (a tuner reports and prunes there);
+    ``evaluate_test=False`` (only without ``out``) never ranks the test split, for selection on validation.
 
     With ``out`` the run folder is checked first (missing or empty, not the dataset folder), then locked for
     the whole training, and receives config, split, provenance, log, checkpoints and metrics. Without it
     nothing is written.
     """
     config.validate()
+    if out is not None and not evaluate_test:
+        raise MdrchcaError("a run folder records test metrics; evaluate_test=False needs out=None")
     folder = RunFolder(out) if out is not None else None
     data_folder = _dataset_folder(config)
     if folder is not None:
@@ -123,7 +127,14 @@ def train(
         config.data.data_path = str(dataset.path.resolve())
     _log_dataset(config, dataset)
     # built before anything is written, so an option it refuses leaves no half-made run folder
-    trainer = Trainer(config, dataset, folder.path if folder else None, progress=progress, on_evaluation=on_evaluation)
+    trainer = Trainer(
+        config,
+        dataset,
+        folder.path if folder else None,
+        progress=progress,
+        on_evaluation=on_evaluation,
+        evaluate_test=evaluate_test,
+    )
     if folder is None:
         result = trainer.fit()
         metrics = result.to_json(config.model, dataset.name, dataset.split_mode)

@@ -104,7 +104,8 @@ class Trainer:
     once. ``last.pt`` holds the state after each epoch, so an interrupted run resumes exactly.
 
     ``on_evaluation(epoch, score)`` is called after each validation with the ``valid_metric`` value; it may
-    raise to stop training (a tuner's pruning), which propagates out of :meth:`fit`.
+    raise to stop training (a tuner's pruning), which propagates out of :meth:`fit`. With ``evaluate_test``
+    false the test split is never ranked (a tuner selects on validation and must not see test at all).
     """
 
     def __init__(
@@ -114,6 +115,7 @@ class Trainer:
         run_dir: Path | str | None = None,
         progress: bool = True,
         on_evaluation: Callable[[int, float], None] | None = None,
+        evaluate_test: bool = True,
     ) -> None:
         config.validate()
         check_fits(config, dataset)
@@ -122,6 +124,7 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.progress = progress
         self.on_evaluation = on_evaluation
+        self.evaluate_test = evaluate_test
         tc = config.train
         if tc.num_threads > 0:
             torch.set_num_threads(tc.num_threads)
@@ -274,6 +277,9 @@ class Trainer:
             load_model_state(self.model, load_checkpoint(path, self.device), path)
         elif self._best_model_state is not None:
             self.model.load_state_dict(self._best_model_state)
+        if not self.evaluate_test:
+            log.info("best epoch %d: valid %s = %.4f", self.best_epoch, self.config.train.valid_metric, self.best_score)
+            return TrainResult(self.best_epoch, self.epoch, seconds, self.best_valid, {}, self.history)
         test = self.evaluator.evaluate(self.model, "test", per_user=True)
         users, per_user = test.pop("_users"), test.pop("_per_user")
         log.info(

@@ -1,0 +1,167 @@
+"""Grids on Optuna's storage: every run done once, finished runs reused, a dead worker's run finished by
+another, and the same on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+import mdrchca.models  # noqa: F401  (registers the models)
+from mdrchca.experiments.grid import (
+    RUNS_FOLDER,
+    GridOptions,
+    RunSpec,
+    WorkerOptions,
+    _worker_process,
+    grid_name,
+    open_storage,
+    prepare_grid,
+    run_grid,
+    storage_url,
+    work,
+)
+from mdrchca.training.api import train
+
+
+def _specs(data: Path, seeds: tuple[int, ...] = (1, 2, 3)) -> list[RunSpec]:
+    return [RunSpec(model, str(data), seed, ("epochs=2",)) for model in ("lightgcn", "bpr") for seed in seeds]
+
+
+def _trials_by_run(url: str, specs: list[RunSpec]) -> dict[str, list[TrialState]]:
+    study = optuna.load_study(study_name=grid_name(specs), storage=open_storage(url))
+    found: dict[str, list[TrialState]] = {}
+    for trial in study.get_trials(deepcopy=False):
+        found.setdefault(trial.user_attrs["run"], []).append(trial.state)
+    return found
+
+
+def _check_each_run_done_once(out: Path, specs: list[RunSpec], url: str) -> None:
+    trials = _trials_by_run(url, specs)
+    assert sorted(trials) == sorted(s.key for s in specs), "a run was lost or added"
+    assert all(states == [TrialState.COMPLETE] for states in trials.values()), trials
+    for spec in specs:
+        record = json.loads((out / RUNS_FOLDER / spec.key / "run.json").read_text())
+        assert "resumed" not in record, f"{spec.key} was trained in two sessions"
+
+
+def test_two_workers_complete_a_grid_once_and_a_rerun_reuses_it(vector_catalogue: Path, tmp_path: Path) -> None:
+    specs = _specs(vector_catalogue)
+    out = tmp_path / "grid"
+    result = run_grid(specs, out, GridOptions(workers=2, threads=1, progress=False))
+    assert len(result.frame) == len(specs) and not result.failed
+    _check_each_run_done_once(out, specs, storage_url(out, None))
+    started = {s.key: json.loads((out / RUNS_FOLDER / s.key / "run.json").read_text())["started"] for s in specs}
+
+    bigger = _specs(vector_catalogue, (1, 2, 3, 4))  # a new grid containing the old runs
+    again = run_grid(bigger, out, GridOptions(workers=2, threads=1, progress=False))
+    assert len(again.frame) == len(bigger)
+    for spec in specs:
+        record = json.loads((out / RUNS_FOLDER / spec.key / "run.json").read_text())
+        assert record["started"] == started[spec.key] and "resumed" not in record, f"{spec.key} was retrained"
+    logs = "".join(p.read_text() for p in (out / "logs").glob("*.log"))
+    assert logs.count("training ") == len(bigger), "each run is trained exactly once over both grids"
+
+
+def test_a_finished_run_with_other_settings_is_refused_not_reused(vector_catalogue: Path, tmp_path: Path) -> None:
+    spec = RunSpec("lightgcn", str(vector_catalogue), 1, ("epochs=2",))
+    out = tmp_path / "grid"
+    config = spec.config(1)
+    config.train.learning_rate = 0.05  # someone trained other settings into the grid's folder
+    train(config, out=out / RUNS_FOLDER / spec.key)
+    result = run_grid([spec], out, GridOptions(workers=1, threads=1, progress=False))
+    assert "learning_rate" in result.failed[spec.key] and result.frame.empty is False
+
+
+def test_a_killed_worker_leaves_a_run_that_another_worker_finishes(vector_catalogue: Path, tmp_path: Path) -> None:
+    spec = RunSpec("lightgcn", str(vector_catalogue), 1, ("epochs=60", "patience=1000"))
+    out = tmp_path / "grid"
+    out.mkdir()
+    url = storage_url(out, None)
+    prepare_grid(open_storage(url, 1, 3), grid_name([spec]), [spec])
+    options = WorkerOptions(url, grid_name([spec]), str(out), threads=1, heartbeat=1, grace=3, poll_seconds=0.2)
+    victim = multiprocessing.get_context("spawn").Process(target=_worker_process, args=(options, 0))
+    victim.start()
+    log_file = out / RUNS_FOLDER / spec.key / "log.csv"
+    deadline = time.monotonic() + 120
+    while not (log_file.is_file() and len(log_file.read_text().splitlines()) > 5):
+        assert time.monotonic() < deadline and victim.is_alive(), "the first worker never got going"
+        time.sleep(0.05)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.join()
+    assert not (out / RUNS_FOLDER / spec.key / "metrics.json").exists(), "killed too late to test anything"
+
+    assert work(options, worker=1) == 1  # waits out the grace period, then resumes the run
+    states = _trials_by_run(url, [spec])[spec.key]
+    assert sorted(s.name for s in states) == ["COMPLETE", "FAIL"]
+    record = json.loads((out / RUNS_FOLDER / spec.key / "run.json").read_text())
+    assert len(record["resumed"]) == 1
+    finished = json.loads((out / RUNS_FOLDER / spec.key / "metrics.json").read_text())
+    uninterrupted = train(spec.config(1)).metrics
+    assert finished["valid"] == uninterrupted["valid"] and finished["test"] == uninterrupted["test"]
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------------------------
+def _postgres_bin() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture()
+def postgres_url() -> Iterator[str]:
+    """A throw-away PostgreSQL server on 127.0.0.1 (Debian's postgresql package), trust auth."""
+    bin_dir = _postgres_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (Debian's postgresql package; .ci/run installs it)")
+    pytest.importorskip("psycopg2", reason="the psycopg2 driver is missing (pip install psycopg2-binary)")
+    root = Path(tempfile.mkdtemp(prefix="mdrchca-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # the server refuses to run as root
+        shutil.chown(root, "postgres", "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data, port = root / "data", _free_port()
+    subprocess.run(
+        [*as_user, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
+        check=True,
+        capture_output=True,
+    )
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1"
+    subprocess.run(
+        [*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            [*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_two_workers_share_a_grid_through_postgresql(vector_catalogue: Path, tmp_path: Path, postgres_url: str) -> None:
+    specs = _specs(vector_catalogue, (1, 2))
+    out = tmp_path / "grid"
+    result = run_grid(specs, out, GridOptions(workers=2, threads=1, storage=postgres_url, progress=False))
+    assert len(result.frame) == len(specs) and not result.failed
+    _check_each_run_done_once(out, specs, postgres_url)
+    assert "postgres" not in (out / "grid.json").read_text(), "a storage URL may hold a password"

@@ -1,0 +1,58 @@
+"""The experiment plans: which runs each command makes, with which settings."""
+
+from __future__ import annotations
+
+import pytest
+
+import mdrchca.models  # noqa: F401  (registers the models)
+from mdrchca.errors import ConfigError
+from mdrchca.experiments import plans
+from mdrchca.experiments.grid import RunSpec, check_specs
+
+
+def test_seeds_are_a_count_from_the_default_or_a_list() -> None:
+    assert plans.parse_seeds("3") == [999, 1000, 1001]
+    assert plans.parse_seeds("1,2,5") == [1, 2, 5]
+    for bad in ("x", "0", "1,1"):
+        with pytest.raises(ConfigError, match="--seeds"):
+            plans.parse_seeds(bad)
+
+
+def test_a_sweep_moves_one_parameter_at_a_time() -> None:
+    specs = plans.sweep_plan("mdrchca", [None], [("k_r", ["5", "10"]), ("tau", ["0.1"])], [1, 2], ["epochs=3"])
+    assert len(specs) == 6
+    for spec in specs:
+        labels = dict(spec.labels)
+        assert spec.overrides == ("epochs=3", f"{labels['param']}={labels['value']}")
+    with pytest.raises(ConfigError, match="--set k_r"):
+        plans.sweep_plan("mdrchca", [None], [("k_r", ["5"])], [1], ["k_r=3"])
+
+
+def test_the_ablation_is_the_model_and_its_registered_variants() -> None:
+    specs = plans.ablation_plan("mdrchca", [None], [1])
+    assert [dict(s.labels)["variant"] for s in specs] == ["MDR-CHCA", "A: dense alignment", "B: no confidence screen"]
+    configs = [s.config() for s in specs]
+    assert [c.model_params.alignment for c in configs] == ["hierarchical", "full", "hierarchical"]
+    assert [c.model_params.contrastive for c in configs] == ["confidence", "confidence", "standard"]
+    with pytest.raises(ConfigError, match="no ablation"):
+        plans.ablation_plan("lightgcn", [None], [1])
+
+
+def test_robustness_shares_the_clean_run_across_noise_kinds() -> None:
+    swap = plans.robustness_plan([None], ["lightgcn"], "swap", [0, 0.2], [1])
+    drop = plans.robustness_plan([None], ["lightgcn"], "drop", [0, 0.2], [1])
+    assert swap[0].key == drop[0].key and swap[1].key != drop[1].key
+    config = swap[1].config()
+    assert (config.data.feature_noise, config.data.noise_level, config.data.noise_modality) == ("swap", 0.2, "image")
+    with pytest.raises(ConfigError, match="--levels"):
+        plans.robustness_plan([None], ["lightgcn"], "swap", [1.5], [1])
+
+
+def test_run_keys_are_stable_file_names_and_a_wrong_option_fails_before_any_run() -> None:
+    spec = RunSpec("lightgcn", "/data/ml100k", 3, ("learning_rate=0.01", "epochs=5"))
+    assert spec.key == "ml100k/lightgcn/epochs=5,learning_rate=0.01/seed-3"
+    assert RunSpec("lightgcn", "/d/lfm2k.inter", 1).data_name == "d"
+    long = RunSpec("lightgcn", None, 1, tuple(f"reg_weight={i}e-5" for i in range(1, 9)))
+    assert long.variant.startswith("cfg-") and "/" not in long.variant
+    with pytest.raises(ConfigError, match="learning_rat"):
+        check_specs([RunSpec("lightgcn", None, 1, ("learning_rat=0.1",))])
