@@ -61,3 +61,17 @@ def test_tune_selects_on_validation_resumes_and_feeds_compare(
         tune("lightgcn", str(small_catalogue), out, TuneOptions(trials=5, threads=1), ["epochs=3"])
     with pytest.raises(ConfigError, match="search space"):
         tune("lightgcn", str(small_catalogue), tmp_path / "x", TuneOptions(trials=1), ["learning_rate=0.1"])
+
+
+def test_a_trial_beyond_the_budget_stops_at_once_and_does_not_count(small_catalogue: Path) -> None:
+    from mdrchca.experiments.tune import BudgetSpentError, _Objective, budgeted_trials
+
+    study = optuna.create_study(direction="maximize")
+    for value in (0.1, 0.3):
+        study.add_trial(optuna.trial.create_trial(value=value, params={}, distributions={}))
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
+    objective = _Objective("lightgcn", str(small_catalogue), ("epochs=1",), 1, trials=2)
+    with pytest.raises(BudgetSpentError, match="beyond the budget of 2"):
+        objective(study.ask())
+    study.add_trial(optuna.trial.create_trial(value=0.9, params={}, distributions={}))  # ran past the budget
+    assert [t.value for t in budgeted_trials(study, 2)] == [0.1, 0.3], "the best is chosen within the budget"

@@ -13,6 +13,7 @@ reads.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -67,6 +68,10 @@ class TuneResult:
     path: Path
 
 
+class BudgetSpentError(MdrchcaError):
+    """A trial started by a parallel worker after the study's budget was taken (it fails at once)."""
+
+
 def suggest(trial: Any, name: str, param: SearchParam) -> Any:
     """Draw ``name`` from ``param`` with the trial's sampler."""
     if param.choices:
@@ -100,11 +105,24 @@ class _Objective:
     data: str | None
     overrides: tuple[str, ...]
     threads: int
+    trials: int
 
     def __call__(self, trial: Any) -> float:
         import optuna
+        from optuna.trial import TrialState
 
         from mdrchca.training.api import train
+
+        # Parallel workers each stop once `trials` trials have ended, but may start one while another is still
+        # running; trial numbers are given out in order by the storage, so the trials beyond the budget are
+        # the ones with `trials` unfailed trials before them. They stop at once and do not count.
+        earlier = [
+            t for t in trial.study.get_trials(deepcopy=False) if t.number < trial.number and t.state != TrialState.FAIL
+        ]
+        if len(earlier) >= self.trials:
+            with contextlib.suppress(RuntimeError):  # raised when called outside study.optimize
+                trial.study.stop()
+            raise BudgetSpentError(f"trial {trial.number} is beyond the budget of {self.trials} trials")
 
         space = model_spec(self.model).search_space
         params = {name: suggest(trial, name, param) for name, param in space.items()}
@@ -142,6 +160,15 @@ def _optimize(url: str, name: str, objective: _Objective, trials: int) -> None:
         catch=(MdrchcaError,),
         gc_after_trial=True,
     )
+
+
+def budgeted_trials(study: Any, trials: int) -> list[Any]:
+    """The first ``trials`` ended (complete or pruned) trials by number: the budget every model gets, even if
+    a study ran more (an earlier version's parallel workers could overshoot by one)."""
+    from optuna.trial import TrialState
+
+    ended = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    return sorted(ended, key=lambda t: t.number)[:trials]
 
 
 def tune(
@@ -189,7 +216,7 @@ def tune(
         if defaults:
             study.enqueue_trial(defaults)
     threads = options.threads or max(1, (os.cpu_count() or 1) // options.workers)
-    objective = _Objective(model, data, tuple(overrides), threads)
+    objective = _Objective(model, data, tuple(overrides), threads, options.trials)
     if options.workers == 1:
         _optimize(url, name, objective, options.trials)
     else:
@@ -202,11 +229,11 @@ def tune(
             process.start()
         for process in processes:
             process.join()
-    ended = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    ended = budgeted_trials(study, options.trials)
     complete = [t for t in ended if t.state == TrialState.COMPLETE]
     if not complete:
         raise MdrchcaError(f"study {name}: no trial completed; see the log for their errors")
-    best = study.best_trial
+    best = max(complete, key=lambda t: t.value)
     path = best_file(out, dataset, model)
     record = {
         "model": model,
