@@ -61,5 +61,6 @@ def _diagnostics(run_dir: Path, epoch: int) -> dict[str, float]:
 
 
 def to_markdown(frame: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table, floats to four decimals."""
-    return frame.to_markdown(index=False, floatfmt=".4f")
+    """A GitHub-flavoured Markdown table, floats to four decimals, missing values as a dash."""
+    shown = frame.astype(object).where(frame.notna(), None)  # tabulate's missingval applies to None, not NaN
+    return shown.to_markdown(index=False, floatfmt=".4f", missingval="—")

@@ -211,7 +211,9 @@ def tune(
             f"{list(overrides)}; use the same settings to continue it, or another --out"
         )
     study.set_user_attr("overrides", list(overrides))
-    if recorded is None:  # a new study: its first trial is the model's defaults, so tuning never ends below them
+    if all(t.state == TrialState.FAIL for t in study.get_trials(deepcopy=False)):
+        # a new study (or one whose every trial failed): its first trial is the model's defaults, so tuning
+        # never ends below them
         defaults = default_params(model, base)
         if defaults:
             study.enqueue_trial(defaults)
