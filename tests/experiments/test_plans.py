@@ -56,3 +56,11 @@ def test_run_keys_are_stable_file_names_and_a_wrong_option_fails_before_any_run(
     assert long.variant.startswith("cfg-") and "/" not in long.variant
     with pytest.raises(ConfigError, match="learning_rat"):
         check_specs([RunSpec("lightgcn", None, 1, ("learning_rat=0.1",))])
+
+
+def test_a_setting_can_name_the_model_it_is_for() -> None:
+    specs = plans.compare_plan([None], ["lightgcn", "mdrchca"], [1], ["epochs=3", "mdrchca:content_grad_items=64"])
+    assert [s.overrides for s in specs] == [("epochs=3",), ("epochs=3", "content_grad_items=64")]
+    check_specs(specs)  # LightGCN never sees MDR-CHCA's option
+    with pytest.raises(ConfigError, match="vbpr is not one of the models"):
+        plans.compare_plan([None], ["lightgcn"], [1], ["vbpr:reg_weight=1"])

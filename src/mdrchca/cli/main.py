@@ -368,7 +368,11 @@ def _grid_options(function):
     options = [
         click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Experiment folder."),
         click.option(
-            "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override one option of every run."
+            "--set",
+            "overrides",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Override one option of every run (MODEL:KEY=VALUE: of that model's runs only).",
         ),
         click.option("--seeds", default="5", show_default=True, help="A seed count (999, 1000, ...) or a list 1,2,3."),
         click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Local processes."),

@@ -25,6 +25,22 @@ DEFAULT_FIRST_SEED = 999
 ``mdrchca train`` makes by default."""
 
 
+def overrides_for(model: str, overrides: Sequence[str], models: Sequence[str]) -> tuple[str, ...]:
+    """The ``--set`` values that apply to ``model``: plain ``key=value`` ones apply to every model, and
+    ``MODEL:key=value`` ones to that model only (``--set mdrchca:content_grad_items=64`` beside LightGCN)."""
+    chosen = []
+    for item in overrides:
+        head, sep, rest = item.partition(":")
+        if sep and "=" not in head:
+            if head.strip().lower() not in models:
+                raise ConfigError(f"--set {item}: {head} is not one of the models {', '.join(models)}")
+            if head.strip().lower() == model:
+                chosen.append(rest)
+        else:
+            chosen.append(item)
+    return tuple(chosen)
+
+
 def parse_seeds(text: str | int) -> list[int]:
     """``5`` -> the first five seeds from :data:`DEFAULT_FIRST_SEED`; ``1,2,3`` -> those seeds."""
     raw = str(text).strip()
@@ -66,7 +82,7 @@ def compare_plan(
 ) -> list[RunSpec]:
     """Every model on every dataset with every seed: its tuned settings (if ``tuned``), then ``overrides``."""
     return [
-        RunSpec(model, data, seed, (*tuned_overrides(tuned, data, model), *overrides))
+        RunSpec(model, data, seed, (*tuned_overrides(tuned, data, model), *overrides_for(model, overrides, models)))
         for data in datasets
         for model in models
         for seed in seeds
@@ -91,6 +107,7 @@ def sweep_plan(
 ) -> list[RunSpec]:
     """One parameter at a time: for each ``(name, values)``, the model with ``name=value`` and everything else
     at its defaults (plus ``overrides``)."""
+    overrides = overrides_for(model, overrides, [model])
     swept = {name for name, _ in params}
     clash = sorted(swept & {parse_override(o)[0] for o in overrides})
     if clash:
@@ -108,6 +125,7 @@ def ablation_plan(
     model: str, datasets: Sequence[str | None], seeds: Sequence[int], overrides: Sequence[str] = ()
 ) -> list[RunSpec]:
     """The full model and each ablation variant registered on it."""
+    overrides = overrides_for(model, overrides, [model])
     variants = model_spec(model).ablations
     if not variants:
         raise ConfigError(f"model {model} registers no ablation variants; use --model mdrchca (or one that does)")
@@ -147,7 +165,8 @@ def robustness_plan(
                     if level == 0
                     else (f"feature_noise={noise}", f"noise_level={level}", f"noise_modality={modality}")
                 )
+                own = overrides_for(model, overrides, models)
                 for seed in seeds:
                     labels = (("noise", noise), ("level", f"{level:g}"))
-                    specs.append(RunSpec(model, data, seed, (*overrides, *changes), labels))
+                    specs.append(RunSpec(model, data, seed, (*own, *changes), labels))
     return specs
