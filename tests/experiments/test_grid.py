@@ -165,3 +165,19 @@ def test_two_workers_share_a_grid_through_postgresql(vector_catalogue: Path, tmp
     assert len(result.frame) == len(specs) and not result.failed
     _check_each_run_done_once(out, specs, postgres_url)
     assert "postgres" not in (out / "grid.json").read_text(), "a storage URL may hold a password"
+
+
+def test_grid_options_and_outputs_are_checked_before_any_run(vector_catalogue: Path, tmp_path: Path) -> None:
+    from mdrchca.errors import ConfigError, MdrchcaError
+
+    spec = RunSpec("lightgcn", str(vector_catalogue), 1, ("epochs=1",))
+    with pytest.raises(ConfigError, match="grace"):
+        run_grid([spec], tmp_path / "a", GridOptions(heartbeat=10, grace=5, progress=False))
+    with pytest.raises(ConfigError, match="workers"):
+        run_grid([spec], tmp_path / "a", GridOptions(workers=0, progress=False))
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(MdrchcaError, match="is a file"):
+        run_grid([spec], tmp_path / "file", GridOptions(progress=False))
+    with pytest.raises(MdrchcaError, match="cannot open"):
+        run_grid([spec], tmp_path / "b", GridOptions(storage="nosuchdb://x", progress=False))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b" / "runs").exists()

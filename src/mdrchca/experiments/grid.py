@@ -409,9 +409,10 @@ def _follow(study: Any, total: int, processes: list[Any], progress: bool) -> Non
 
     with tqdm(total=total, desc="runs", unit="run", disable=not progress) as bar:
         while any(p.is_alive() for p in processes):
-            finished = {
+            finished = {  # a failed trial without an error is a dead worker's, re-queued: not finished
                 t.user_attrs.get("run")
                 for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+                if t.state == TrialState.COMPLETE or "error" in t.user_attrs
             }
             bar.n = len(finished)
             bar.refresh()
