@@ -181,3 +181,28 @@ def test_grid_options_and_outputs_are_checked_before_any_run(vector_catalogue: P
     with pytest.raises(MdrchcaError, match="cannot open"):
         run_grid([spec], tmp_path / "b", GridOptions(storage="nosuchdb://x", progress=False))
     assert not (tmp_path / "a").exists() and not (tmp_path / "b" / "runs").exists()
+
+
+def _pop_all(url: str, name: str, found: list) -> None:
+    from mdrchca.experiments.grid import _pop_waiting
+
+    storage = open_storage(url)
+    study_id = storage.get_study_id_from_name(name)
+    while (trial := _pop_waiting(storage, study_id)) is not None:
+        found.append(trial.user_attrs["run"])
+
+
+def test_concurrent_workers_never_take_the_same_run(tmp_path: Path) -> None:
+    specs = [RunSpec("lightgcn", None, seed) for seed in range(60)]
+    url = storage_url(tmp_path, None)
+    prepare_grid(open_storage(url), grid_name(specs), specs)
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager:
+        found = manager.list()
+        workers = [context.Process(target=_pop_all, args=(url, grid_name(specs), found)) for _ in range(4)]
+        for process in workers:
+            process.start()
+        for process in workers:
+            process.join()
+        taken = list(found)
+    assert sorted(taken) == sorted(s.key for s in specs), "a run was taken twice or not at all"

@@ -138,7 +138,7 @@ def open_storage(url: str, heartbeat: int = HEARTBEAT_SECONDS, grace: int = GRAC
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     try:
-        return optuna.storages.RDBStorage(
+        storage = optuna.storages.RDBStorage(
             url,
             engine_kwargs=engine_kwargs,
             heartbeat_interval=heartbeat,
@@ -149,6 +149,30 @@ def open_storage(url: str, heartbeat: int = HEARTBEAT_SECONDS, grace: int = GRAC
         raise GridError(
             f"--storage {url}: cannot open it ({exc.__class__.__name__}: {exc}".split("\n")[0] + ")"
         ) from None
+    if url.startswith("sqlite"):
+        _serialize_sqlite_transactions(storage.engine)
+    return storage
+
+
+def _serialize_sqlite_transactions(engine: Any) -> None:
+    """Make every transaction on this SQLite engine take the write lock when it begins.
+
+    Python's sqlite3 driver starts a transaction only at the first write, so two workers can both read a
+    trial as WAITING and both mark it RUNNING: the same run taken twice (measured). ``BEGIN IMMEDIATE``
+    (SQLAlchemy's documented recipe for the pysqlite driver) serialises the transactions instead, which makes
+    Optuna's read-then-update of a trial's state atomic, as row locks make it on PostgreSQL.
+    """
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _driver_leaves_transactions_to_us(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _take_the_write_lock(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections opened before the listeners (table checks) are not reused
 
 
 def grid_name(specs: Sequence[RunSpec]) -> str:
