@@ -18,6 +18,7 @@ import pandas as pd
 from mdrchca.experiments import figures, plans, tables
 from mdrchca.experiments.breakdown import by_item_popularity, by_user_activity
 from mdrchca.experiments.grid import GridOptions, GridResult, RunSpec, run_grid
+from mdrchca.experiments.report import to_markdown
 from mdrchca.io import write_text
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,9 @@ def compare(
     breakdown = _breakdowns(frame, out)
     write_text(out / BREAKDOWN_CSV, breakdown.to_csv(index=False))
     tuning = f"Settings: tuned by `mdrchca tune` ({tuned}).\n\n" if tuned else "Settings: each model's defaults.\n\n"
-    body = tuning + tables.to_markdown(table) + "\n" + _breakdown_markdown(breakdown)
+    valid = tables.summarize(frame, ["dataset", "model"], ["recall@20", "ndcg@20"], split="valid")
+    selection = "Validation (what selection saw), mean and std over seeds:\n\n" + to_markdown(valid) + "\n\n"
+    body = tuning + tables.to_markdown(table) + "\n" + selection + _breakdown_markdown(breakdown)
     files = _write_common(out, frame, "Comparison", body, command) + [tex, out / BREAKDOWN_CSV]
     return ExperimentResult(out, frame, files, result.failed, result.seconds)
 
@@ -115,7 +118,7 @@ def _breakdown_markdown(breakdown: pd.DataFrame) -> str:
     for (dataset, by), part in breakdown.groupby(["dataset", "by"], sort=False):
         value = "recall@20" if by.startswith("user") else "hit@20"
         pivot = part.groupby(["bucket", "model"], sort=False)[value].mean().unstack("model")
-        lines += [f"{dataset}, {value} by {by}:", "", pivot.reset_index().to_markdown(index=False, floatfmt=".4f"), ""]
+        lines += [f"{dataset}, {value} by {by}:", "", to_markdown(pivot.reset_index()), ""]
     return "\n".join(lines)
 
 
@@ -136,7 +139,7 @@ def sweep(
         return empty
     frame = result.frame
     summary = tables.summarize(frame, ["param", "value", "dataset"], figures.FIGURE_METRICS)
-    body = summary.to_markdown(index=False, floatfmt=".4f") + "\n"
+    body = to_markdown(summary) + "\n"
     files = _write_common(out, frame, f"Parameter sweep of {model}", body, command)
     files += figures.sweep_figures(frame, out)
     return ExperimentResult(out, frame, files, result.failed, result.seconds)
@@ -158,7 +161,7 @@ def ablate(
         return empty
     frame = result.frame
     summary = tables.summarize(frame, ["dataset", "variant"], tables.PAPER_METRICS)
-    body = summary.to_markdown(index=False, floatfmt=".4f") + "\n"
+    body = to_markdown(summary) + "\n"
     files = _write_common(out, frame, f"Ablation of {model}", body, command)
     files += figures.ablation_figure(frame, out)
     return ExperimentResult(out, frame, files, result.failed, result.seconds)
@@ -201,9 +204,9 @@ def robustness(
         )
     body = (
         f"Noise: {noise} on {modality} features.\n\n"
-        + summary.to_markdown(index=False, floatfmt=".4f")
+        + to_markdown(summary)
         + "\n\n"
-        + pd.DataFrame(drops).to_markdown(index=False, floatfmt=".4f")
+        + to_markdown(pd.DataFrame(drops))
         + "\n"
     )
     files = _write_common(out, frame, f"Robustness to {noise} noise", body, command)
