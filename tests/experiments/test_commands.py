@@ -81,6 +81,7 @@ def test_sweep_ablate_and_robustness_write_their_figures(experiments: dict[str, 
     assert points == {("k_r", 1.0): 2, ("k_r", 2.0): 2, ("tau", 0.1): 2, ("tau", 0.5): 2}, "one parameter at a time"
     ablation = pd.read_csv(experiments["ablate"] / "results.csv")
     assert set(ablation["variant"]) == {"MDR-CHCA", "A: dense alignment", "B: no confidence screen"}
+    assert "| MDR-CHCA | B: no confidence screen |" in (experiments["ablate"] / "results.md").read_text()
     robust = (experiments["robustness"] / "results.md").read_text()
     assert "relative drop" in robust
 

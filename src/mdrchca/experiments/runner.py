@@ -161,7 +161,14 @@ def ablate(
         return empty
     frame = result.frame
     summary = tables.summarize(frame, ["dataset", "variant"], tables.PAPER_METRICS)
-    body = to_markdown(summary) + "\n"
+    variants = list(dict.fromkeys(frame["variant"]))
+    tests = [
+        tables.compare_models(frame, out, dataset, variants[0], other, "recall@20", by="variant")
+        for dataset in dict.fromkeys(frame["dataset"])
+        for other in variants[1:]
+    ]
+    body = to_markdown(summary) + "\n\nThe full model against each variant, paired tests on per-user test R@20:\n\n"
+    body += tables.tests_markdown(tests)
     files = _write_common(out, frame, f"Ablation of {model}", body, command)
     files += figures.ablation_figure(frame, out)
     return ExperimentResult(out, frame, files, result.failed, result.seconds)

@@ -80,11 +80,14 @@ class Comparison:
         return f"{ahead} ahead" + ("" if both else f" (not significant at {alpha})")
 
 
-def compare_models(frame: pd.DataFrame, out: Path, dataset: str, a: str, b: str, metric: str) -> Comparison:
-    """Paired tests of ``a`` against ``b`` on ``dataset`` (see the module docstring)."""
+def compare_models(
+    frame: pd.DataFrame, out: Path, dataset: str, a: str, b: str, metric: str, by: str = "model"
+) -> Comparison:
+    """Paired tests of the runs whose ``by`` column is ``a`` against those where it is ``b`` on ``dataset``
+    (models by default; ``by="variant"`` compares ablation variants). See the module docstring."""
     rows = frame[frame["dataset"] == dataset]
-    runs_a = rows[rows["model"] == a].set_index("seed")
-    runs_b = rows[rows["model"] == b].set_index("seed")
+    runs_a = rows[rows[by] == a].set_index("seed")
+    runs_b = rows[rows[by] == b].set_index("seed")
     seeds = sorted(set(runs_a.index) & set(runs_b.index))
     column = f"test {metric}"
     diffs = []
@@ -184,6 +187,20 @@ def paper_table(
     return PaperTable(summary, datasets, models, tuple(metrics), target, tests)
 
 
+def tests_markdown(tests: Sequence[Comparison]) -> str:
+    """The paired tests as a Markdown table."""
+    lines = [
+        "| dataset | A | B | mean A | mean B | Δ | seeds | users×seeds | p (Wilcoxon) | p (t-test, seeds) | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for t in tests:
+        lines.append(
+            f"| {t.dataset} | {t.a} | {t.b} | {t.mean_a:.4f} | {t.mean_b:.4f} | {t.improvement:+.2f}% | {t.seeds} | "
+            f"{t.users} | {t.p_wilcoxon:.2e} | {t.p_ttest:.2e} | {t.verdict()} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def _format(mean: float, std: float) -> str:
     return f"{mean:.4f} ± {std:.4f}"
 
@@ -209,16 +226,7 @@ def to_markdown(table: PaperTable) -> str:
         "Paired tests on per-user test " + (short(table.tests[0].metric) if table.tests else "R@20") + ":",
         "",
     ]
-    lines += [
-        "| dataset | A | B | mean A | mean B | Δ | seeds | users×seeds | p (Wilcoxon) | p (t-test, seeds) | verdict |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for t in table.tests:
-        lines.append(
-            f"| {t.dataset} | {t.a} | {t.b} | {t.mean_a:.4f} | {t.mean_b:.4f} | {t.improvement:+.2f}% | {t.seeds} | "
-            f"{t.users} | {t.p_wilcoxon:.2e} | {t.p_ttest:.2e} | {t.verdict()} |"
-        )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + tests_markdown(table.tests)
 
 
 def _tex_escape(text: str) -> str:
