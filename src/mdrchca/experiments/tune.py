@@ -142,6 +142,12 @@ class _Objective:
         return float(run.metrics["valid"][config.train.valid_metric])
 
 
+def _log_trial(study: Any, trial: Any) -> None:
+    """One line per ended trial: the progress of a tuning study."""
+    value = "" if trial.value is None else f" valid {trial.value:.4f}"
+    log.info("%s trial %d %s%s %s", study.study_name, trial.number, trial.state.name.lower(), value, trial.params)
+
+
 def _optimize(url: str, name: str, objective: _Objective, trials: int) -> None:
     """One worker: trials until the study has ``trials`` ended ones (complete or pruned)."""
     import optuna
@@ -156,7 +162,7 @@ def _optimize(url: str, name: str, objective: _Objective, trials: int) -> None:
         return
     study.optimize(
         objective,
-        callbacks=[MaxTrialsCallback(trials, states=(TrialState.COMPLETE, TrialState.PRUNED))],
+        callbacks=[MaxTrialsCallback(trials, states=(TrialState.COMPLETE, TrialState.PRUNED)), _log_trial],
         catch=(MdrchcaError,),
         gc_after_trial=True,
     )
