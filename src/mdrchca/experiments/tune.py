@@ -156,6 +156,9 @@ def _optimize(url: str, name: str, objective: _Objective, trials: int) -> None:
 
     import mdrchca.models  # noqa: F401  (registers the models in a spawned interpreter)
 
+    if not logging.getLogger().handlers:  # a spawned worker: its trial lines go to stderr like the parent's
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+
     study = optuna.load_study(study_name=name, storage=open_storage(url, HEARTBEAT_SECONDS, GRACE_SECONDS))
     ended = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
     if ended >= trials:
