@@ -47,7 +47,9 @@ def sweep_figures(frame: pd.DataFrame, out: Path, metrics: Sequence[str] = FIGUR
     written = []
     for param, rows in frame.groupby("param", sort=False):
         summary = summarize(rows, ["dataset", "value"], metrics)
-        figure, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False)
+        figure, axes = plt.subplots(
+            1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False, layout="constrained"
+        )
         for ax, metric in zip(axes[0], metrics, strict=True):
             for dataset, part in summary.groupby("dataset", sort=False):
                 x, numeric = _numeric(list(part["value"]))
@@ -77,7 +79,7 @@ def ablation_figure(frame: pd.DataFrame, out: Path, metrics: Sequence[str] = FIG
     variants = list(dict.fromkeys(frame["variant"]))
     groups = [(d, m) for d in dict.fromkeys(frame["dataset"]) for m in metrics]
     width = 0.8 / len(variants)
-    figure, ax = plt.subplots(figsize=(max(4.5, 1.8 * len(groups)), 3.4))
+    figure, ax = plt.subplots(figsize=(max(4.5, 1.8 * len(groups)), 3.4), layout="constrained")
     for i, variant in enumerate(variants):
         means, stds = [], []
         for dataset, metric in groups:
@@ -98,7 +100,9 @@ def robustness_figure(frame: pd.DataFrame, out: Path, metric: str = "recall@20")
     summary = summarize(frame, ["dataset", "model", "level"], [metric])
     datasets = list(dict.fromkeys(frame["dataset"]))
     noise = str(frame["noise"].iloc[0])
-    figure, axes = plt.subplots(1, len(datasets), figsize=(4.4 * len(datasets), 3.3), squeeze=False)
+    figure, axes = plt.subplots(
+        1, len(datasets), figsize=(4.4 * len(datasets), 3.3), squeeze=False, layout="constrained"
+    )
     for ax, dataset in zip(axes[0], datasets, strict=True):
         for model, part in summary[summary["dataset"] == dataset].groupby("model", sort=False):
             x = part["level"].astype(float).to_numpy()
