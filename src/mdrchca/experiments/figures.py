@@ -42,6 +42,13 @@ def _numeric(values: Sequence[str]) -> tuple[np.ndarray, bool]:
         return np.arange(len(values), dtype=float), False
 
 
+def _error_line(ax: plt.Axes, x: np.ndarray, part: pd.DataFrame, metric: str, label: str) -> None:
+    """One line of ``summarize``'s mean of ``metric`` against ``x`` (sorted), seed std as error bars."""
+    order = np.argsort(x)
+    mean, std = part[f"{metric} mean"].to_numpy(), part[f"{metric} std"].to_numpy()
+    ax.errorbar(x[order], mean[order], yerr=std[order], marker="o", capsize=3, label=label)
+
+
 def sweep_figures(frame: pd.DataFrame, out: Path, metrics: Sequence[str] = FIGURE_METRICS) -> list[Path]:
     """One figure per swept parameter (``sweep-<param>``), a panel per metric, a line per dataset."""
     written = []
@@ -53,15 +60,7 @@ def sweep_figures(frame: pd.DataFrame, out: Path, metrics: Sequence[str] = FIGUR
         for ax, metric in zip(axes[0], metrics, strict=True):
             for dataset, part in summary.groupby("dataset", sort=False):
                 x, numeric = _numeric(list(part["value"]))
-                order = np.argsort(x)
-                ax.errorbar(
-                    x[order],
-                    part[f"{metric} mean"].to_numpy()[order],
-                    yerr=part[f"{metric} std"].to_numpy()[order],
-                    marker="o",
-                    capsize=3,
-                    label=dataset,
-                )
+                _error_line(ax, x, part, metric, str(dataset))
                 if not numeric:
                     ax.set_xticks(x, list(part["value"]))
             ax.set_xlabel(str(param))
@@ -105,16 +104,7 @@ def robustness_figure(frame: pd.DataFrame, out: Path, metric: str = "recall@20")
     )
     for ax, dataset in zip(axes[0], datasets, strict=True):
         for model, part in summary[summary["dataset"] == dataset].groupby("model", sort=False):
-            x = part["level"].astype(float).to_numpy()
-            order = np.argsort(x)
-            ax.errorbar(
-                x[order],
-                part[f"{metric} mean"].to_numpy()[order],
-                yerr=part[f"{metric} std"].to_numpy()[order],
-                marker="o",
-                capsize=3,
-                label=model,
-            )
+            _error_line(ax, part["level"].astype(float).to_numpy(), part, metric, str(model))
         ax.set_title(dataset)
         ax.set_xlabel(f"share of items with {noise} noise")
         ax.set_ylabel(f"test {short(metric)}")

@@ -199,7 +199,7 @@ def tune(
     if fixed:
         raise ConfigError(f"--set {fixed[0]} is part of {model}'s search space; drop it or tune without it")
     base = [*overrides, *([f"data_path={data}"] if data else [])]
-    Config.load(model, overrides=base)  # a wrong option fails here, before the study exists
+    valid_metric = Config.load(model, overrides=base).train.valid_metric  # a wrong option fails here, first
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: --out is a file; choose a folder for the tuning studies")
@@ -250,7 +250,7 @@ def tune(
         "model": model,
         "dataset": dataset,
         "study": name,
-        "objective": f"valid {Config.load(model, overrides=base).train.valid_metric} at the best epoch",
+        "objective": f"valid {valid_metric} at the best epoch",
         "best_value": float(best.value),
         "best_trial": best.number,
         "trials_ended": len(ended),
