@@ -120,6 +120,14 @@ class DataConfig:
     """The modality corrupted by ``feature_noise`` (``image``, ``text``, ``audio``...)."""
     noise_seed: int = 0
     """Seed that draws the corrupted items and the noise."""
+    train_keep: Annotated[float, UNIT] = 1.0
+    """Sparse-data studies: share of each user's *training* interactions kept (at random, at least
+    ``train_keep_min``); validation and test are unchanged. Applied to a fresh split only: with ``split_file``
+    (a run's saved ``split.inter`` already holds the thinned training set) the file's split is used as is."""
+    train_keep_min: Annotated[int, AT_LEAST_ONE] = 3
+    """Fewest training interactions a user keeps under ``train_keep`` (all of them when they have fewer)."""
+    train_keep_seed: int = 0
+    """Seed that draws the kept training interactions."""
 
     def validate(self) -> None:
         ratios = self.split_ratios

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mdrchca.data.split import cold_item_split, random_split, split_counts
+from mdrchca.data.split import cold_item_split, random_split, split_counts, thin_training
 
 
 def test_split_counts_follow_mmrec() -> None:
@@ -44,3 +44,35 @@ def test_cold_item_split_keeps_one_item_per_share_and_checks_input() -> None:
         cold_item_split(np.array([0, 1, 1]))
     with pytest.raises(ValueError, match="summing to 1"):
         cold_item_split(np.arange(10), (0.5, 0.1, 0.1))
+
+
+def test_thin_training_keeps_a_share_of_each_user_with_a_floor() -> None:
+    # user 0: 40 pairs -> 15% = 6; user 1: 10 pairs -> 1.5 rounds to 2, floor 3 -> 3; user 2: 2 pairs -> both
+    train = np.array([(0, i) for i in range(40)] + [(1, i) for i in range(10)] + [(2, 0), (2, 1)])
+    kept = thin_training(train, 0.15, minimum=3, seed=5)
+    users, counts = np.unique(kept[:, 0], return_counts=True)
+    assert users.tolist() == [0, 1, 2] and counts.tolist() == [6, 3, 2]
+    assert {tuple(r) for r in kept} <= {tuple(r) for r in train}  # a subset, no duplicates made
+    assert len({tuple(r) for r in kept}) == len(kept)
+    assert np.array_equal(kept, thin_training(train, 0.15, minimum=3, seed=5))
+    assert not np.array_equal(kept, thin_training(train, 0.15, minimum=3, seed=6))
+    assert np.array_equal(thin_training(train, 1.0, seed=1), train)
+
+
+def test_thinned_training_is_applied_at_load_and_kept_by_a_saved_split(tmp_path) -> None:
+    from mdrchca.config import DataConfig
+    from mdrchca.data.dataset import load_dataset
+
+    rng = np.random.default_rng(0)
+    rows = sorted({(u, int(i)) for u in range(30) for i in rng.choice(50, 20, replace=False)})
+    (tmp_path / "toy.inter").write_text("userID\titemID\n" + "".join(f"{u}\t{i}\n" for u, i in rows))
+    full = load_dataset(tmp_path, DataConfig())
+    sparse = load_dataset(tmp_path, DataConfig(train_keep=0.15, train_keep_seed=3))
+    assert np.array_equal(sparse.valid, full.valid) and np.array_equal(sparse.test, full.test)
+    assert np.all(np.unique(sparse.train[:, 0], return_counts=True)[1] == 3)  # 16 training pairs each -> 2, floor 3
+    sparse.save_split(tmp_path.parent / "thinned-split.inter")
+    again = load_dataset(
+        tmp_path,
+        DataConfig(train_keep=0.15, train_keep_seed=3, split_file=str(tmp_path.parent / "thinned-split.inter")),
+    )
+    assert np.array_equal(np.sort(again.train, axis=0), np.sort(sparse.train, axis=0))  # not thinned a second time

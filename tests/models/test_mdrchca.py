@@ -408,6 +408,18 @@ def test_cached_content_path_equals_the_exact_path_when_every_item_is_recomputed
             torch.testing.assert_close(b.grad, a.grad, msg=name)
 
 
+def test_the_step_budget_counts_token_and_region_positions() -> None:
+    """L = 9 tokens and R = 6 regions per item: 15 positions an item."""
+    data = _dataset(n_items=30, L=9, R=6)
+    assert _model(dataset=data, content_grad_items=20, content_grad_positions=45).step_item_budget() == 3
+    assert _model(dataset=data, content_grad_items=20, content_grad_positions=44).step_item_budget() == 2
+    assert _model(dataset=data, content_grad_items=2, content_grad_positions=450).step_item_budget() == 2
+    assert _model(dataset=data, content_grad_items=20, content_grad_positions=0).step_item_budget() == 20
+    assert _model(dataset=data, content_grad_items=20, content_grad_positions=1).step_item_budget() == 1
+    items = _model(dataset=data, content_grad_items=20, content_grad_positions=45)._step_items(_batch(data))
+    assert len(items) == 3
+
+
 def test_a_cached_step_computes_content_with_gradients_for_a_bounded_number_of_items() -> None:
     data = _dataset(n_items=30)
     model = _model(dataset=data, content_grad_items=5)

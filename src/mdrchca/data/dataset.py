@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from mdrchca.config import DataConfig
 from mdrchca.data.features import ModalityFeatures, load_item_vectors
-from mdrchca.data.split import TEST, TRAIN, VALID, cold_item_split, random_split
+from mdrchca.data.split import TEST, TRAIN, VALID, cold_item_split, random_split, thin_training
 from mdrchca.errors import DataError
 from mdrchca.io import write_text
 
@@ -337,6 +337,17 @@ def load_dataset(path: str | Path | None, config: DataConfig | None = None) -> R
     pairs = frame[["userID", "itemID"]].to_numpy(dtype=np.int64)
     labels = frame["x_label"].to_numpy()
     train, valid, test = (pairs[labels == k] for k in (TRAIN, VALID, TEST))
+    if config.train_keep < 1.0 and config.split_file is None:
+        before = len(train)
+        train = thin_training(train, config.train_keep, config.train_keep_min, config.train_keep_seed)
+        notes["train_thinned_from"] = before
+        log.info(
+            "%s: training thinned to %d of %d interactions (train_keep=%g)",
+            source,
+            len(train),
+            before,
+            config.train_keep,
+        )
     for name, split in (("valid", valid), ("test", test)):
         if len(split) == 0:
             fix = (

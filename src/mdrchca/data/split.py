@@ -71,3 +71,19 @@ def cold_item_split(
     item_label[order[len(order) - n_test :]] = TEST
     item_label[order[len(order) - n_test - n_valid : len(order) - n_test]] = VALID
     return item_label[items]
+
+
+def thin_training(train: np.ndarray, share: float, minimum: int = 3, seed: int = 0) -> np.ndarray:
+    """A sparser training set: each user keeps a random ``share`` of their training pairs (rounded), at least
+    ``minimum`` (all of them when they have fewer). ``train [n, 2]`` holds (user, item) rows; the kept rows
+    are returned in their original order. Deterministic for a given ``seed`` and input."""
+    users = np.asarray(train[:, 0], dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    order = np.lexsort((rng.random(len(users)), users))  # grouped by user, random inside each group
+    sorted_users = users[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_users)) + 1] if len(users) else np.zeros(0, np.int64)
+    counts = np.diff(np.r_[starts, len(users)])
+    keep = np.minimum(counts, np.maximum(minimum, np.floor(counts * share + 0.5).astype(np.int64)))
+    position = np.arange(len(users)) - np.repeat(starts, counts)
+    kept = np.sort(order[position < np.repeat(keep, counts)])
+    return train[kept]

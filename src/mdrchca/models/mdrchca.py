@@ -134,12 +134,19 @@ class MDRCHCAConfig(ModelConfig):
     content_grad_items: Annotated[int, NON_NEGATIVE] = 1024
     """Training cost that follows the batch (``content_propagation`` ``input`` / ``view``): at each step the
     content branch runs, with gradients, for at most this many of the batch's items (its positives first,
-    then its negatives, drawn at random when there are more); every other item enters propagation with its
-    content from a cache computed without gradients, chunked, every ``content_refresh`` epochs (taken from the
-    validation pass just before when it has computed the same values), and refreshed row by row as steps
-    recompute items. A step then costs a fixed content pass plus one LightGCN
-    propagation, whatever the catalogue's size. 0: the exact path, every item's content with gradients at
-    every step (the cost grows with the catalogue: about (steps per epoch) full passes an epoch)."""
+    then its negatives, drawn at random when there are more), and at most ``content_grad_positions`` token and
+    region positions; every other item enters propagation with its content from a cache computed without
+    gradients, chunked, every ``content_refresh`` epochs (taken from the validation pass just before when it
+    has computed the same values), and refreshed row by row as steps recompute items. A step then costs a
+    fixed content pass plus one LightGCN propagation, whatever the catalogue's size. 0: the exact path, every
+    item's content with gradients at every step (the cost grows with the catalogue: about (steps per epoch)
+    full passes an epoch)."""
+    content_grad_positions: Annotated[int, NON_NEGATIVE] = 4096
+    """The same budget counted in positions, since a step's content cost grows with the tokens and regions per
+    item: at most ``content_grad_positions // (L + R)`` items per step, L and R the token and region slots of
+    the feature stores (ML-100K's 64 + 64: 32 items; the bundled catalogue's 64 + 16: 51; item-level vectors'
+    1 + 1: ``content_grad_items`` decides). 0: no limit by positions. Chosen so that an epoch stays within
+    about 3x LightGCN's at the paper's granularity (docs/benchmarks.md, with the accuracy it was measured at)."""
     content_refresh: Annotated[int, AT_LEAST_ONE] = 1
     """Epochs between full recomputations of the content cache (``content_grad_items`` > 0)."""
     view_contrast: Annotated[float, NON_NEGATIVE] = 0.0
@@ -365,10 +372,19 @@ class MDRCHCA(Recommender):
             ]
         )
 
+    def step_item_budget(self) -> int:
+        """Items whose content a step recomputes with gradients: ``content_grad_items``, lowered to
+        ``content_grad_positions // (L + R)`` (at least one item)."""
+        cfg = self.config
+        positions = self.content_branch.positions_per_item
+        if cfg.content_grad_positions == 0:
+            return cfg.content_grad_items
+        return max(1, min(cfg.content_grad_items, cfg.content_grad_positions // positions))
+
     def _step_items(self, batch: Batch) -> torch.Tensor:
         """The items whose content is recomputed with gradients this step: the batch's positives, then its
-        negatives, at most ``content_grad_items`` (drawn at random within each group when there are more)."""
-        limit = self.config.content_grad_items
+        negatives, at most :meth:`step_item_budget` (drawn at random within each group when there are more)."""
+        limit = self.step_item_budget()
         positives = torch.unique(batch.pos_items)
         negatives = torch.unique(batch.neg_items)
         negatives = negatives[~torch.isin(negatives, positives)]

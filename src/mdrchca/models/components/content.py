@@ -130,6 +130,8 @@ class ContentBranch(nn.Module):
             inputs = (ModalityInput(text, d, phrases=True), ModalityInput(regions, d, phrases=False))
         self.text, self.region = inputs
         self.max_phrases = int(self.text.phrase_ids.max().item()) + 1 if self.text.phrase_ids.numel() else 1
+        self.positions_per_item = text.max_length + regions.max_length
+        """Token plus region slots of one item (L + R), what a forward pass's cost grows with."""
         if item_graphs:
             for name, source in (("text", text), ("region", regions)):
                 adjacency = knn_adjacency(source.item_vectors.numpy(), config.knn_k)
