@@ -209,8 +209,10 @@ def test_audit_lists_every_item_lowest_first(mdrchca_run: Path, small_featured: 
     frame = pd.read_csv(out)
     assert list(frame.columns[:2]) == ["itemID", "confidence"]
     assert sorted(frame.itemID) == list(range(len(frame)))
-    values = frame.confidence.dropna().to_numpy()
-    assert (values[:-1] <= values[1:]).all() and ((values >= 0) & (values <= 1)).all()
+    values = frame.agreement.dropna().to_numpy()  # the default ranking
+    assert (values[:-1] <= values[1:]).all() and ((values >= -1) & (values <= 1)).all()
+    confidence = frame.confidence.dropna().to_numpy()
+    assert ((confidence >= 0) & (confidence <= 1)).all()
 
 
 def test_audit_by_another_column(mdrchca_run: Path, tmp_path: Path) -> None:
@@ -221,6 +223,23 @@ def test_audit_by_another_column(mdrchca_run: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     values = pd.read_csv(out).alignment_similarity.dropna().to_numpy()
     assert (values[:-1] <= values[1:]).all()
+
+
+def test_audit_scores_a_run_trained_on_swapped_images(small_featured: Path, tmp_path: Path) -> None:
+    """The run's own feature_noise is the ground truth: the audit reports an AUC for every column."""
+    run_dir = tmp_path / "swapped"
+    noise = ["feature_noise=swap", "noise_level=0.2", "noise_modality=image", "noise_seed=3"]
+    args = ["-q", "train", "--model", "mdrchca", "--data", str(small_featured), "--out", str(run_dir), "--no-progress"]
+    for option in ["epochs=1", "device=cpu", "batch_size=1024", *noise]:
+        args += ["--set", option]
+    assert (trained := CliRunner().invoke(cli, args)).exit_code == 0, trained.output
+    result = CliRunner().invoke(cli, ["audit", "--run", str(run_dir), "--by", "agreement"])
+    assert result.exit_code == 0, result.output
+    found = "at finding the items whose image the run's feature_noise corrupted"
+    for column in ("confidence", "agreement"):
+        line = next(x for x in result.output.splitlines() if x.startswith(f"AUC of low {column} {found}"))
+        assert 0.0 <= float(line.rsplit(" ", 1)[1]) <= 1.0
+    assert "planted mismatches" not in result.output  # the run's noise, not the catalogue's own plants
 
 
 def test_audit_needs_a_mdrchca_run(trained_run: Path) -> None:

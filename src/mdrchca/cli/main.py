@@ -291,16 +291,18 @@ def explain(run_dir: Path, item: int, out_file: Path, data_path: Path | None) ->
 @click.option(
     "--by",
     type=click.Choice(AUDIT_SCORES),
-    default="confidence",
+    default="agreement",
     show_default=True,
-    help="Column to rank by, lowest first (alignment_similarity: mean cosine of each token to its best region).",
+    help="Column to rank by, lowest first (agreement: how well the item's image predicts its text, learned from "
+    "the other items, an addition to the paper; confidence: the paper's mean text confidence; "
+    "alignment_similarity: mean cosine of each token to its best region).",
 )
 @_DATA_OPTION
 def audit(run_dir: Path, out_file: Path | None, by: str, data_path: Path | None) -> None:
-    """Every item with its cross-modal confidence, lowest first: the items whose text and image most
-    likely disagree. With the bundled catalogue's ground truth, also the AUC at finding its planted
-    mismatches."""
-    from mdrchca.experiments.audit import audit_items, mismatch_aucs
+    """Every item with its cross-modal agreement and confidences, lowest first: the items whose text and
+    image most likely disagree. With a ground truth (the bundled catalogue's planted mismatches, or the
+    items a run's feature_noise corrupted), also each column's AUC at finding them."""
+    from mdrchca.experiments.audit import audit_items, corrupted_ground_truth, mismatch_aucs
     from mdrchca.io import write_text
 
     run = _load_run(run_dir, data_path)
@@ -311,10 +313,13 @@ def audit(run_dir: Path, out_file: Path | None, by: str, data_path: Path | None)
         click.echo(f"wrote {len(frame)} items to {out_file}")
     else:
         click.echo(frame.head(20).to_string(index=False))
-    truth = dataset.path / "ground_truth.tsv" if dataset.path else None
-    if truth is not None and truth.is_file():
+    truth = corrupted_ground_truth(run.config.data, dataset.n_items, model.modality_names)
+    what = f"the items whose {run.config.data.noise_modality} the run's feature_noise corrupted"
+    if truth is None and dataset.path is not None and (dataset.path / "ground_truth.tsv").is_file():
+        truth, what = dataset.path / "ground_truth.tsv", "planted mismatches"
+    if truth is not None:
         for column, auc in mismatch_aucs(frame, truth).items():
-            click.echo(f"AUC of low {column} at finding planted mismatches: {auc:.4f}")
+            click.echo(f"AUC of low {column} at finding {what}: {auc:.4f}")
 
 
 # -- report -------------------------------------------------------------------------------------
