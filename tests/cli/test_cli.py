@@ -242,6 +242,20 @@ def test_audit_scores_a_run_trained_on_swapped_images(small_featured: Path, tmp_
     assert "planted mismatches" not in result.output  # the run's noise, not the catalogue's own plants
 
 
+def test_report_draws_the_confidence_screen(mdrchca_run: Path, trained_run: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    out = tmp_path / "figures" / "screen.png"
+    out.parent.mkdir()
+    result = CliRunner().invoke(cli, ["report", str(mdrchca_run), "--screen-plot", str(out)])
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as image:
+        assert image.size[0] > 600
+    assert out.with_suffix(".svg").read_text().lstrip().startswith("<?xml")
+    refused = CliRunner().invoke(cli, ["report", str(trained_run), "--screen-plot", str(out)])
+    assert refused.exit_code == 2 and "no confidence-screen columns" in refused.output
+
+
 def test_audit_needs_a_mdrchca_run(trained_run: Path) -> None:
     result = CliRunner().invoke(cli, ["audit", "--run", str(trained_run)])
     assert result.exit_code == 2 and "no cross-modal confidence" in result.output

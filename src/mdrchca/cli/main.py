@@ -352,11 +352,31 @@ def audit(run_dir: Path, out_file: Path | None, by: str, data_path: Path | None)
     default=None,
     help="Write one static page (tables, embedded figures, provenance) over experiment and run folders.",
 )
+@click.option(
+    "--screen-plot",
+    "screen_plot",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Draw MDR-CHCA's confidence screen per epoch (pair shares, thresholds) of the runs: FILE.png and FILE.svg.",
+)
 def report(
-    runs: tuple[Path, ...], split: str, metrics: tuple[str, ...], diagnostics: bool, html_file: Path | None
+    runs: tuple[Path, ...],
+    split: str,
+    metrics: tuple[str, ...],
+    diagnostics: bool,
+    html_file: Path | None,
+    screen_plot: Path | None,
 ) -> None:
     """A Markdown results table over finished run folders; with --html, a page over experiment folders
-    (written by compare, sweep, ablate, robustness) and run folders."""
+    (written by compare, sweep, ablate, robustness) and run folders; with --screen-plot, the confidence
+    screen's curves of MDR-CHCA runs."""
+    if screen_plot is not None:
+        from mdrchca.experiments.figures import screen_figure
+        from mdrchca.experiments.report import screen_logs
+
+        for path in screen_figure(screen_logs(list(runs)), screen_plot.with_suffix("")):
+            click.echo(str(path))
+        return
     if html_file is not None:
         from mdrchca.experiments.html import write_html_report
 

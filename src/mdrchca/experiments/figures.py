@@ -111,3 +111,25 @@ def robustness_figure(frame: pd.DataFrame, out: Path, metric: str = "recall@20")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
     return save(figure, out / f"robustness-{noise}")
+
+
+SCREEN_PANELS = (("pos_share", "positive share"), ("noisy_share", "noisy share"), ("theta_pos", "θ_pos"))
+
+
+def screen_figure(logs: dict[str, pd.DataFrame], stem: Path) -> list[Path]:
+    """MDR-CHCA's confidence screen per epoch, one line per run (``logs``: label -> its ``log.csv``): the share
+    of candidate pairs taken as positives, the share below θ_neg, and θ_pos (θ_neg dashed on the same panel)."""
+    figure, axes = plt.subplots(1, len(SCREEN_PANELS), figsize=(4.2 * len(SCREEN_PANELS), 3.2), layout="constrained")
+    for label, log in logs.items():
+        for ax, (column, _) in zip(axes, SCREEN_PANELS, strict=True):
+            (line,) = ax.plot(log["epoch"], log[column], label=label)
+            if column == "theta_pos" and "theta_neg" in log.columns:
+                ax.plot(log["epoch"], log["theta_neg"], linestyle="--", color=line.get_color())
+    for ax, (_, title) in zip(axes, SCREEN_PANELS, strict=True):
+        ax.set_xlabel("epoch")
+        ax.set_title(title if title != "θ_pos" else "θ_pos (θ_neg dashed)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylim(0, 1)
+    axes[1].set_ylim(0, 1)
+    figure.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=2, fontsize=7)
+    return save(figure, stem)

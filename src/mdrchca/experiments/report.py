@@ -64,3 +64,23 @@ def to_markdown(frame: pd.DataFrame) -> str:
     """A GitHub-flavoured Markdown table, floats to four decimals, missing values as a dash."""
     shown = frame.astype(object).where(frame.notna(), None)  # tabulate's missingval applies to None, not NaN
     return shown.to_markdown(index=False, floatfmt=".4f", missingval="—")
+
+
+def screen_logs(run_dirs: list[Path]) -> dict[str, pd.DataFrame]:
+    """Each run's ``log.csv`` with the confidence-screen columns, labelled by the run folder's path below the
+    runs' common folder, for :func:`~mdrchca.experiments.figures.screen_figure`; a run that logs no screen is
+    refused by name."""
+    import os
+
+    common = Path(os.path.commonpath([str(Path(r).resolve()) for r in run_dirs])) if len(run_dirs) > 1 else None
+    logs = {}
+    for run_dir in run_dirs:
+        path = run_dir / "log.csv"
+        if not path.is_file():
+            raise MdrchcaError(f"{run_dir}: no log.csv; pass run folders written by mdrchca train")
+        log = pd.read_csv(path)
+        if "pos_share" not in log.columns:
+            raise MdrchcaError(f"{path}: no confidence-screen columns (pos_share...); pass MDR-CHCA runs")
+        label = str(Path(run_dir).resolve().relative_to(common)) if common else Path(run_dir).name
+        logs[label if len(label) <= 48 else "…" + label[-47:]] = log
+    return logs
