@@ -11,7 +11,13 @@ of MDR-CHCA with its defaults (the cached content path, ``content_grad_items=102
 affordable. The first epoch of each model is a
 warm-up; the second is timed. Every timing runs with ``torch.set_num_threads(1)``. Ratios are MDR-CHCA / LightGCN.
 
-A budget's ratio is the epoch seconds with that ``content_grad_items`` over LightGCN's.
+A budget's ratio is the epoch seconds with that ``content_grad_items`` (and no limit by positions,
+``content_grad_positions=0``) over LightGCN's. The default budget is ``content_grad_positions=4096`` token and
+region slots per step (``content_grad_items=1024`` at most).
+
+An epoch timed alone includes MDR-CHCA's content-cache refresh (a full pass without gradients). In training,
+validation follows every epoch (``eval_every=1``) and the refresh reuses its pass, so the ``small`` suite and
+``--data`` also time the epoch *as trained*: training plus validation seconds of each model, and their ratio.
 
 - ``small``: 1,000 items, 3,000 users, 60,000 interactions, n_t = 32, n_p = 16 (the bundled catalogue's size
   and feature shapes with the demo's extraction), d = 64.
