@@ -58,6 +58,7 @@ def test_compare_writes_one_row_per_run_and_the_paper_table(experiments: dict[st
     markdown = (out / "results.md").read_text()
     assert "Made by: `mdrchca compare" in markdown and "| Improv. |" in markdown and "Wilcoxon" in markdown
     assert "Validation (what selection saw)" in markdown
+    assert "Settings: each model's defaults, with `epochs=2`." in markdown  # the --set shared by every run
     assert "- code: " in markdown and "- data vectors:" in markdown
     assert r"\toprule" in (out / "results.tex").read_text()
     breakdown = pd.read_csv(out / "breakdown.csv")

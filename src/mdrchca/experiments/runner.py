@@ -84,7 +84,12 @@ def compare(
     write_text(tex, tables.to_latex(table))
     breakdown = _breakdowns(frame, out)
     write_text(out / BREAKDOWN_CSV, breakdown.to_csv(index=False))
-    tuning = f"Settings: tuned by `mdrchca tune` ({tuned}).\n\n" if tuned else "Settings: each model's defaults.\n\n"
+    fixed = f", with {', '.join(f'`{o}`' for o in overrides)}" if overrides else ""
+    tuning = (
+        f"Settings: tuned by `mdrchca tune` ({tuned}){fixed}.\n\n"
+        if tuned
+        else f"Settings: each model's defaults{fixed}.\n\n"
+    )
     valid = tables.summarize(frame, ["dataset", "model"], ["recall@20", "ndcg@20"], split="valid")
     selection = "Validation (what selection saw), mean and std over seeds:\n\n" + to_markdown(valid) + "\n\n"
     body = tuning + tables.to_markdown(table) + "\n" + selection + _breakdown_markdown(breakdown)
