@@ -73,32 +73,32 @@ def synthetic(n_users: int, n_items: int, n_inter: int, n_t: int, n_p: int, d: i
     )
 
 
-def epoch_seconds(model: str, data: RecDataset, *overrides: str, warm_up: bool = True) -> float:
-    """Seconds of one training epoch (the second, after a warm-up one, unless ``warm_up`` is off)."""
+def _timed_second_epoch(model: str, data: RecDataset, overrides: tuple, warm_up: bool, validate: bool) -> tuple:
+    """Training and validation seconds of the last of one or two epochs (validation only with ``validate``)."""
     config = Config.load(model, overrides=["device=cpu", "num_threads=1", "epochs=2", *overrides])
     trainer = Trainer(config, data, progress=False)
-    times = []
+    train_s = valid_s = 0.0
     for epoch in (1, 2) if warm_up else (1,):
         trainer.epoch = epoch
         start = time.perf_counter()
         trainer.train_epoch()
-        times.append(time.perf_counter() - start)
-    return times[-1]
+        train_s = time.perf_counter() - start
+        if validate:
+            start = time.perf_counter()
+            trainer.evaluator.evaluate(trainer.model, "valid")
+            valid_s = time.perf_counter() - start
+    return train_s, valid_s
+
+
+def epoch_seconds(model: str, data: RecDataset, *overrides: str, warm_up: bool = True) -> float:
+    """Seconds of one training epoch (the second, after a warm-up one, unless ``warm_up`` is off)."""
+    return _timed_second_epoch(model, data, overrides, warm_up, validate=False)[0]
 
 
 def epoch_seconds_as_trained(model: str, data: RecDataset, *overrides: str) -> tuple[float, float]:
     """Training and validation seconds of the second epoch when validation follows every epoch, as ``fit``
     runs it by default (``eval_every=1``): MDR-CHCA's content cache then comes from the validation pass."""
-    config = Config.load(model, overrides=["device=cpu", "num_threads=1", "epochs=2", *overrides])
-    trainer = Trainer(config, data, progress=False)
-    for epoch in (1, 2):
-        trainer.epoch = epoch
-        start = time.perf_counter()
-        trainer.train_epoch()
-        middle = time.perf_counter()
-        trainer.evaluator.evaluate(trainer.model, "valid")
-        end = time.perf_counter()
-    return middle - start, end - middle
+    return _timed_second_epoch(model, data, overrides, warm_up=True, validate=True)
 
 
 def time_models(

@@ -12,6 +12,7 @@ from mdrchca.config import Config
 from mdrchca.data import load_dataset
 from mdrchca.data.synthetic import SyntheticSpec, generate
 from mdrchca.experiments.audit import (
+    audit_ground_truth,
     audit_items,
     corrupted_ground_truth,
     cross_fitted_agreement,
@@ -51,6 +52,21 @@ def test_corrupted_ground_truth_follows_the_run_noise() -> None:
     assert np.array_equal(corrupted_ground_truth(swap, 50, ("text", "image")), corrupted_items(50, 0.1, 4))
     assert corrupted_ground_truth(swap, 50, ("text", "audio")) is None  # another modality was corrupted
     assert corrupted_ground_truth(DataConfig(), 50, ("text", "image")) is None
+
+
+def test_the_audit_scores_against_the_run_noise_first_then_the_planted_file(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from mdrchca.config import DataConfig
+
+    swap = DataConfig(feature_noise="swap", noise_level=0.1, noise_modality="image", noise_seed=4)
+    dataset = SimpleNamespace(n_items=50, path=tmp_path)
+    assert audit_ground_truth(DataConfig(), dataset, ("text", "image")) is None  # no noise, no file
+    (tmp_path / "ground_truth.tsv").write_text("itemID\tmismatched\n0\t1\n")
+    truth, what = audit_ground_truth(DataConfig(), dataset, ("text", "image"))
+    assert truth == tmp_path / "ground_truth.tsv" and what == "planted mismatches"
+    truth, what = audit_ground_truth(swap, dataset, ("text", "image"))
+    assert len(truth) == 5 and "feature_noise corrupted" in what
 
 
 @pytest.fixture(scope="module")

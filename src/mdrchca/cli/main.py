@@ -302,7 +302,7 @@ def audit(run_dir: Path, out_file: Path | None, by: str, data_path: Path | None)
     """Every item with its cross-modal agreement and confidences, lowest first: the items whose text and
     image most likely disagree. With a ground truth (the bundled catalogue's planted mismatches, or the
     items a run's feature_noise corrupted), also each column's AUC at finding them."""
-    from mdrchca.experiments.audit import audit_items, corrupted_ground_truth, mismatch_aucs
+    from mdrchca.experiments.audit import audit_ground_truth, audit_items, mismatch_aucs
     from mdrchca.io import write_text
 
     run = _load_run(run_dir, data_path)
@@ -313,11 +313,9 @@ def audit(run_dir: Path, out_file: Path | None, by: str, data_path: Path | None)
         click.echo(f"wrote {len(frame)} items to {out_file}")
     else:
         click.echo(frame.head(20).to_string(index=False))
-    truth = corrupted_ground_truth(run.config.data, dataset.n_items, model.modality_names)
-    what = f"the items whose {run.config.data.noise_modality} the run's feature_noise corrupted"
-    if truth is None and dataset.path is not None and (dataset.path / "ground_truth.tsv").is_file():
-        truth, what = dataset.path / "ground_truth.tsv", "planted mismatches"
-    if truth is not None:
+    known = audit_ground_truth(run.config.data, dataset, model.modality_names)
+    if known is not None:
+        truth, what = known
         for column, auc in mismatch_aucs(frame, truth).items():
             click.echo(f"AUC of low {column} at finding {what}: {auc:.4f}")
 

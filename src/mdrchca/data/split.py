@@ -22,6 +22,19 @@ def split_counts(n: np.ndarray, ratios: tuple[float, float, float] | list[float]
     return n_valid, n_test
 
 
+def _shuffled_within_users(users: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The interactions grouped by user in a random order inside each group (drawn with ``seed``): the
+    ``order`` that sorts them so, each group's size ``counts`` and each sorted interaction's ``position``
+    (0, 1, ...) inside its group."""
+    users = np.asarray(users, dtype=np.int64)
+    keys = np.random.default_rng(seed).random(len(users))
+    order = np.lexsort((keys, users))
+    sorted_users = users[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_users)) + 1]
+    counts = np.diff(np.r_[starts, len(users)])
+    return order, counts, np.arange(len(users)) - np.repeat(starts, counts)
+
+
 def random_split(
     users: np.ndarray, ratios: tuple[float, float, float] | list[float] = (0.8, 0.1, 0.1), seed: int = 999
 ) -> np.ndarray:
@@ -31,14 +44,7 @@ def random_split(
     """
     if abs(sum(ratios) - 1.0) > 1e-6 or len(ratios) != 3 or min(ratios) < 0:
         raise ValueError(f"split ratios must be three non-negative shares summing to 1, got {ratios}")
-    users = np.asarray(users, dtype=np.int64)
-    rng = np.random.default_rng(seed)
-    keys = rng.random(len(users))
-    order = np.lexsort((keys, users))  # grouped by user, random order inside each group
-    sorted_users = users[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_users)) + 1]
-    counts = np.diff(np.r_[starts, len(users)])
-    position = np.arange(len(users)) - np.repeat(starts, counts)
+    order, counts, position = _shuffled_within_users(users, seed)
     n_valid, n_test = split_counts(counts, ratios)
     n_each = np.repeat(counts, counts)
     test_from = n_each - np.repeat(n_test, counts)
@@ -77,13 +83,7 @@ def thin_training(train: np.ndarray, share: float, minimum: int = 3, seed: int =
     """A sparser training set: each user keeps a random ``share`` of their training pairs (rounded), at least
     ``minimum`` (all of them when they have fewer). ``train [n, 2]`` holds (user, item) rows; the kept rows
     are returned in their original order. Deterministic for a given ``seed`` and input."""
-    users = np.asarray(train[:, 0], dtype=np.int64)
-    rng = np.random.default_rng(seed)
-    order = np.lexsort((rng.random(len(users)), users))  # grouped by user, random inside each group
-    sorted_users = users[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_users)) + 1] if len(users) else np.zeros(0, np.int64)
-    counts = np.diff(np.r_[starts, len(users)])
+    order, counts, position = _shuffled_within_users(train[:, 0], seed)
     keep = np.minimum(counts, np.maximum(minimum, np.floor(counts * share + 0.5).astype(np.int64)))
-    position = np.arange(len(users)) - np.repeat(starts, counts)
     kept = np.sort(order[position < np.repeat(keep, counts)])
     return train[kept]

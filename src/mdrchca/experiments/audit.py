@@ -38,14 +38,14 @@ def cross_fitted_agreement(
     """
     x, y = _unit_rows(np.asarray(source, np.float64)), _unit_rows(np.asarray(target, np.float64))
     fold = np.random.default_rng(seed).integers(0, folds, len(x))
+    # each fold's Gram matrix and cross-product, shared by every alpha
+    fitted = [(fold == f, x[fold != f].T @ x[fold != f], x[fold != f].T @ y[fold != f]) for f in range(folds)]
+    identity = np.eye(x.shape[1])
     best: tuple[float, np.ndarray, float] | None = None
     for alpha in alphas:
         prediction = np.zeros_like(y)
-        for f in range(folds):
-            train, held = fold != f, fold == f
-            a = x[train]
-            weights = np.linalg.solve(a.T @ a + alpha * np.eye(x.shape[1]), a.T @ y[train])
-            prediction[held] = x[held] @ weights
+        for held, gram, cross in fitted:
+            prediction[held] = x[held] @ np.linalg.solve(gram + alpha * identity, cross)
         error = float(((prediction - y) ** 2).sum())
         if best is None or error < best[0]:
             best = (error, prediction, alpha)
@@ -95,6 +95,21 @@ def corrupted_ground_truth(config: DataConfig, n_items: int, modalities: tuple[s
     from mdrchca.data.noise import corrupted_items
 
     return corrupted_items(n_items, config.noise_level, config.noise_seed)
+
+
+def audit_ground_truth(
+    config: DataConfig, dataset: RecDataset, modalities: tuple[str, ...]
+) -> tuple[Path | np.ndarray, str] | None:
+    """What an audit of a run can be scored against, and its description: the items the run's
+    ``feature_noise`` corrupted (:func:`corrupted_ground_truth`), else the catalogue's own
+    ``ground_truth.tsv`` (the bundled generator's planted mismatches), else None."""
+    corrupted = corrupted_ground_truth(config, dataset.n_items, modalities)
+    if corrupted is not None:
+        return corrupted, f"the items whose {config.noise_modality} the run's feature_noise corrupted"
+    planted = dataset.path / "ground_truth.tsv" if dataset.path is not None else None
+    if planted is not None and planted.is_file():
+        return planted, "planted mismatches"
+    return None
 
 
 def roc_auc(scores: np.ndarray, positives: np.ndarray) -> float:

@@ -113,7 +113,11 @@ def robustness_figure(frame: pd.DataFrame, out: Path, metric: str = "recall@20")
     return save(figure, out / f"robustness-{noise}")
 
 
-SCREEN_PANELS = (("pos_share", "positive share"), ("noisy_share", "noisy share"), ("theta_pos", "θ_pos"))
+SCREEN_PANELS = (
+    ("pos_share", "positive share"),
+    ("noisy_share", "noisy share"),
+    ("theta_pos", "θ_pos (θ_neg dashed)"),
+)
 
 
 def screen_figure(logs: dict[str, pd.DataFrame], stem: Path) -> list[Path]:
@@ -127,7 +131,7 @@ def screen_figure(logs: dict[str, pd.DataFrame], stem: Path) -> list[Path]:
                 ax.plot(log["epoch"], log["theta_neg"], linestyle="--", color=line.get_color())
     for ax, (_, title) in zip(axes, SCREEN_PANELS, strict=True):
         ax.set_xlabel("epoch")
-        ax.set_title(title if title != "θ_pos" else "θ_pos (θ_neg dashed)")
+        ax.set_title(title)
         ax.grid(alpha=0.3)
     axes[0].set_ylim(0, 1)
     axes[1].set_ylim(0, 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -70,8 +71,6 @@ def screen_logs(run_dirs: list[Path]) -> dict[str, pd.DataFrame]:
     """Each run's ``log.csv`` with the confidence-screen columns, labelled by the run folder's path below the
     runs' common folder, for :func:`~mdrchca.experiments.figures.screen_figure`; a run that logs no screen is
     refused by name."""
-    import os
-
     common = Path(os.path.commonpath([str(Path(r).resolve()) for r in run_dirs])) if len(run_dirs) > 1 else None
     logs = {}
     for run_dir in run_dirs:
