@@ -21,7 +21,7 @@ import time
 
 import torch
 
-from mdrchca.models.components.alignment import CrossModalAttention, align
+from mdrchca.models.mdrchca.alignment import CrossModalAttention, align
 
 D, HEADS, K_R, K_S, K_P, PHRASE = 64, 4, 10, 5, 3, 8
 

@@ -106,7 +106,7 @@ def test_the_confidence_screen_screens(trained_on_planted_mismatches: tuple[Trai
     above every pair), and pairs of mismatched items are kept out of the positives clearly more often."""
     import torch
 
-    from mdrchca.models.components.contrastive import candidate_pairs, positive_mask
+    from mdrchca.models.mdrchca.screen import candidate_pairs, positive_mask
 
     trainer, data_dir = trained_on_planted_mismatches
     shares = [row["pos_share"] for row in trainer.history]

@@ -3,7 +3,7 @@ import torch
 from mdrchca.config import Config
 from mdrchca.models.bm3 import negative_cosine
 from mdrchca.training import build_model
-from tests.models.test_mdrchca import _batch, _dataset
+from tests.models.mdrchca.test_model import _batch, _dataset
 
 
 def test_negative_cosine_by_hand_and_stop_gradient() -> None:

@@ -5,7 +5,7 @@ import torch
 from mdrchca.config import Config
 from mdrchca.models.freedom import frozen_item_graph
 from mdrchca.training import build_model
-from tests.models.test_mdrchca import _batch, _dataset
+from tests.models.mdrchca.test_model import _batch, _dataset
 
 
 def test_frozen_item_graph_by_hand() -> None:

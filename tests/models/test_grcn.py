@@ -3,7 +3,7 @@ import torch
 from mdrchca.config import Config
 from mdrchca.models.grcn import scatter_messages, segment_softmax
 from mdrchca.training import build_model
-from tests.models.test_mdrchca import _batch, _dataset
+from tests.models.mdrchca.test_model import _batch, _dataset
 
 
 def test_segment_softmax_by_hand() -> None:

@@ -5,7 +5,7 @@ from mdrchca.config import Config
 from mdrchca.models.components.knn_graph import neighbour_propagate
 from mdrchca.training import build_model
 from tests.models.components.test_latent_graph import _dense
-from tests.models.test_mdrchca import _batch, _dataset
+from tests.models.mdrchca.test_model import _batch, _dataset
 
 
 def _lattice(**params):

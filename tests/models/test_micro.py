@@ -2,7 +2,7 @@ import torch
 
 from mdrchca.config import Config
 from mdrchca.training import build_model
-from tests.models.test_mdrchca import _batch, _dataset
+from tests.models.mdrchca.test_model import _batch, _dataset
 
 
 def test_fusion_is_a_convex_combination_and_contrastive_loss_reaches_the_query() -> None:

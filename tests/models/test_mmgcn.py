@@ -3,7 +3,7 @@ import torch
 from mdrchca.config import Config
 from mdrchca.data.graph import mean_normalized_adjacency
 from mdrchca.training import build_model
-from tests.models.test_mdrchca import _batch, _dataset
+from tests.models.mdrchca.test_model import _batch, _dataset
 
 
 def test_mean_adjacency_by_hand() -> None:

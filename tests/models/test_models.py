@@ -85,7 +85,7 @@ BASELINES = sorted(set(MODEL_REGISTRY) - {"bpr", "lightgcn", "mdrchca", "mdrchca
 @pytest.mark.parametrize("name", BASELINES)
 def test_baselines_take_any_number_of_modalities(name: str, modalities: tuple[str, ...]) -> None:
     from mdrchca.data.features import ModalityFeatures
-    from tests.models.test_mdrchca import _batch, _dataset
+    from tests.models.mdrchca.test_model import _batch, _dataset
 
     data = _dataset(item_level=True)
     rng = np.random.default_rng(1)

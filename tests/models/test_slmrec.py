@@ -2,7 +2,7 @@ import torch
 
 from mdrchca.config import Config
 from mdrchca.training import build_model
-from tests.models.test_mdrchca import _batch, _dataset
+from tests.models.mdrchca.test_model import _batch, _dataset
 
 
 def test_views_fusion_and_fac_chain() -> None:

@@ -3,7 +3,7 @@ import torch
 from mdrchca.config import Config
 from mdrchca.models.base import norm_penalty
 from mdrchca.training import build_model
-from tests.models.test_mdrchca import _batch, _dataset
+from tests.models.mdrchca.test_model import _batch, _dataset
 
 
 def test_score_is_id_part_plus_content_part() -> None:

@@ -1,1 +1,1 @@
-"""Building blocks of MDR-CHCA, one small module each, with the equation in the docstring."""
+"""Pieces several models share: item kNN graphs, latent item graphs, contrastive objectives."""

@@ -1,6 +1,6 @@
 import torch
 
-from mdrchca.models.components.alignment import (
+from mdrchca.models.mdrchca.alignment import (
     CrossModalAttention,
     cosine_similarity_matrix,
     dense_topk_mask,

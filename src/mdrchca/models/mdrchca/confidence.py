@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from mdrchca.models.components.alignment import cosine_similarity_matrix
+from mdrchca.models.mdrchca.alignment import cosine_similarity_matrix
 
 
 def text_confidence(values: torch.Tensor, query_mask: torch.Tensor) -> torch.Tensor:

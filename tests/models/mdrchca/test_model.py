@@ -328,7 +328,7 @@ def test_view_contrast_needs_the_view_propagation() -> None:
 def test_attention_pair_features_are_the_head_averaged_query_key_cosine() -> None:
     from torch.nn import functional as F
 
-    from mdrchca.models.components.alignment import head_units
+    from mdrchca.models.mdrchca.alignment import head_units
 
     g = torch.Generator().manual_seed(0)
     q, k = torch.randn(5, 8, generator=g), torch.randn(5, 8, generator=g)
@@ -337,7 +337,7 @@ def test_attention_pair_features_are_the_head_averaged_query_key_cosine() -> Non
     # the InfoNCE's normalisation leaves them as they are
     torch.testing.assert_close(F.normalize(head_units(q, 4), dim=-1), head_units(q, 4))
     # and the attention's own units reproduce the cosine it reports for its candidates
-    from mdrchca.models.components.alignment import CrossModalAttention
+    from mdrchca.models.mdrchca.alignment import CrossModalAttention
 
     attention = CrossModalAttention(8, heads=4)
     x, y = torch.randn(1, 3, 8, generator=g), torch.randn(1, 5, 8, generator=g)
@@ -450,7 +450,7 @@ def test_a_cached_step_computes_content_with_gradients_for_a_bounded_number_of_i
 def test_the_screen_reads_the_quantity_its_thresholds_track() -> None:
     """Positive iff min(c_t, c_v) > theta_pos; theta_pos moves toward the mean of that min; the shares are
     logged per epoch."""
-    from mdrchca.models.components.contrastive import AdaptiveThresholds, candidate_pairs, noisy_mask, positive_mask
+    from mdrchca.models.mdrchca.screen import AdaptiveThresholds, candidate_pairs, noisy_mask, positive_mask
 
     c_t = torch.tensor([0.9, 0.7, 0.2, 0.8])
     c_v = torch.tensor([0.8, 0.3, 0.9, 0.75])

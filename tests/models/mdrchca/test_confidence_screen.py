@@ -2,21 +2,14 @@ import math
 
 import torch
 
-from mdrchca.models.components.confidence import (
+from mdrchca.models.mdrchca.confidence import (
     candidate_cosine,
     image_confidence,
     region_column_max,
     text_confidence,
 )
-from mdrchca.models.components.contrastive import (
-    AdaptiveThresholds,
-    confidence_weighted_infonce,
-    hard_negative_mask,
-    in_batch_infonce,
-    positive_mask,
-    sample_other_items,
-    two_view_infonce,
-)
+from mdrchca.models.mdrchca.losses import confidence_weighted_infonce, sample_other_items
+from mdrchca.models.mdrchca.screen import AdaptiveThresholds, hard_negative_mask, positive_mask
 
 
 def test_text_confidence_is_sigmoid_of_max_logit() -> None:
@@ -107,33 +100,6 @@ def test_random_negatives_never_come_from_the_anchor_item() -> None:
     others, ok = sample_other_items(anchors, 5, 8, torch.Generator().manual_seed(0))
     assert ok.all() and not (others == anchors.unsqueeze(1)).any()
     assert others.min() >= 0 and others.max() <= 4
-
-
-def test_in_batch_infonce_by_hand() -> None:
-    a = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
-    p = torch.tensor([[0.5, 0.5], [0.0, 2.0]])
-    tau = 0.5
-    expected = 0.0
-    for k in range(2):
-        logits = [float(a[k] @ p[j]) / tau for j in range(2)]
-        expected += -(logits[k] - math.log(sum(math.exp(v) for v in logits))) / 2
-    assert abs(in_batch_infonce(a, p, tau).item() - expected) < 1e-6
-
-
-def test_two_view_infonce_by_hand() -> None:
-    z1 = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
-    z2 = torch.tensor([[1.0, 0.1], [0.2, 1.0], [-1.0, 0.5]])
-    tau = 0.5
-    a = z1 / z1.norm(dim=1, keepdim=True)
-    b = z2 / z2.norm(dim=1, keepdim=True)
-    expected = 0.0
-    for i in range(3):
-        pos = math.exp(float(a[i] @ b[i]) / tau)
-        cross = sum(math.exp(float(a[i] @ b[j]) / tau) for j in range(3))
-        refl = sum(math.exp(float(a[i] @ a[j]) / tau) for j in range(3) if j != i)
-        expected += -math.log(pos / (cross + refl)) / 3
-    assert abs(two_view_infonce(z1, z2, tau).item() - expected) < 1e-5
-    assert abs(two_view_infonce(z1, z2, tau, chunk=2).item() - expected) < 1e-5
 
 
 def test_loss_weighted_infonce_by_hand() -> None:

@@ -1,29 +1,26 @@
 """MDR-CHCA's content branch: frozen inputs, item graphs, denoising, hierarchical alignment and confidences
-(MODEL.md sections 2-6 and 8), with a typed output. :class:`~mdrchca.models.mdrchca.MDRCHCA` keeps the
+(MODEL.md sections 2-6 and 8), with a typed output. :class:`~mdrchca.models.mdrchca.model.MDRCHCA` keeps the
 recommender (collaborative branch, propagation, losses) and calls this branch for the items it needs."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from mdrchca.data.features import ModalityFeatures
 from mdrchca.data.graph import to_torch_sparse
-from mdrchca.models.components.alignment import CrossModalAttention, align
-from mdrchca.models.components.confidence import (
+from mdrchca.models.components.knn_graph import ModalityGraphConv, knn_adjacency, token_knn_adjacency
+from mdrchca.models.mdrchca.alignment import CrossModalAttention, align
+from mdrchca.models.mdrchca.confidence import (
     candidate_cosine,
     image_confidence,
     region_column_max,
     text_confidence,
 )
-from mdrchca.models.components.denoising import SelfAttentionDenoiser
-from mdrchca.models.components.knn_graph import ModalityGraphConv, knn_adjacency, token_knn_adjacency
-
-if TYPE_CHECKING:
-    from mdrchca.models.mdrchca import MDRCHCAConfig
+from mdrchca.models.mdrchca.config import MDRCHCAConfig
+from mdrchca.models.mdrchca.denoising import SelfAttentionDenoiser
 
 
 @dataclass
