@@ -289,3 +289,18 @@ def test_report_shows_the_confidence_screen_at_the_best_epoch(mdrchca_run: Path,
     best = json.loads((mdrchca_run / "metrics.json").read_text())["best_epoch"]
     assert f"{log.loc[log.epoch == best, 'theta_pos'].iloc[0]:.4f}" in mdrchca_row
     assert _cells(lightgcn_row)[-6:] == ["—"] * 6  # LightGCN has no screen
+
+
+def test_probe_prints_every_mechanism_and_writes_its_rows(mdrchca_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "probe.csv"
+    result = CliRunner().invoke(cli, ["probe", "--run", str(mdrchca_run), "--draws", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "| trained " in result.output and "dense alignment (variant A's path)" in result.output
+    frame = pd.read_csv(out)
+    assert frame["probe"].iloc[0] == "trained" and len(frame) >= 6
+    assert frame.loc[frame["probe"] == "all content off (f = 0)", "content_cosine"].iloc[0] == 0.0
+
+
+def test_probe_needs_a_mdrchca_run(trained_run: Path) -> None:
+    result = CliRunner().invoke(cli, ["probe", "--run", str(trained_run)])
+    assert result.exit_code == 2 and "no mechanisms to probe" in result.output

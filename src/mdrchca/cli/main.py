@@ -320,6 +320,28 @@ def audit(run_dir: Path, out_file: Path | None, by: str, data_path: Path | None)
             click.echo(f"AUC of low {column} at finding {what}: {auc:.4f}")
 
 
+@cli.command()
+@click.option("--run", "run_dir", type=click.Path(path_type=Path), required=True, help="A MDR-CHCA run folder.")
+@click.option("--split", type=click.Choice(["valid", "test"]), default="valid", show_default=True)
+@click.option("--k", default=20, show_default=True, type=click.IntRange(min=1), help="Cut-off of R@K and the overlap.")
+@click.option("--draws", default=2, show_default=True, type=click.IntRange(min=1), help="Draws of each random probe.")
+@click.option("--out", "out_file", type=click.Path(path_type=Path), default=None, help="CSV file of every row.")
+@_DATA_OPTION
+def probe(run_dir: Path, split: str, k: int, draws: int, out_file: Path | None, data_path: Path | None) -> None:
+    """Does each mechanism act? Switch it off in a copy of the trained model (the weights otherwise kept) and
+    print what changes: R@K on the split, the fused content's cosine to the trained one, and the share of each
+    user's top-K list that stays the same."""
+    from mdrchca.experiments.probe import probe_model, probe_table
+    from mdrchca.io import write_text
+
+    run = _load_run(run_dir, data_path)
+    frame = probe_model(run.model, run.dataset, split, k, draws, run.config.train.eval_batch_size)
+    click.echo(probe_table(frame, split, k))
+    if out_file is not None:
+        write_text(out_file, frame.to_csv(index=False, float_format="%.6f"))
+        click.echo(f"wrote {len(frame)} rows to {out_file}")
+
+
 # -- report -------------------------------------------------------------------------------------
 @cli.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))

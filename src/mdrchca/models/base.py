@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
 import numpy as np
@@ -40,6 +42,17 @@ def norm_penalty(*embeddings: torch.Tensor) -> torch.Tensor:
     r"""MMRec's ``EmbLoss``: :math:`\frac{1}{B}\sum_e \lVert e \rVert_F` (Frobenius norms, not squared), for
     models whose default ``reg_weight`` is MMRec's."""
     return sum(e.norm(p=2) for e in embeddings) / embeddings[-1].shape[0]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One of a model's mechanisms switched off with its trained weights otherwise kept (``mdrchca probe``):
+    ``apply(model, draw)`` changes a copy of the trained model in place; a ``random`` probe draws new weights
+    and is measured over several draws, ``draw`` seeding each."""
+
+    name: str
+    apply: Callable[[Recommender, int], None]
+    random: bool = False
 
 
 class Recommender(nn.Module):
@@ -112,6 +125,10 @@ class Recommender(nn.Module):
 
     def after_step(self) -> None:
         """Called by the trainer after each optimiser step."""
+
+    def probes(self) -> list[Probe]:
+        """The model's mechanisms that ``mdrchca probe`` can switch off one at a time (none by default)."""
+        return []
 
     def init_id_embeddings(self, user_dim: int, item_dim: int | None = None) -> None:
         """Xavier-initialised ID embeddings ``user_embedding [M, user_dim]`` and ``item_embedding [N, item_dim]``."""

@@ -12,6 +12,7 @@ from mdrchca.data.features import ModalityFeatures
 from mdrchca.data.sampler import BPRSampler
 from mdrchca.errors import DataError
 from mdrchca.models.base import Batch
+from mdrchca.models.mdrchca.content import masked_mean
 from mdrchca.training import build_model
 
 
@@ -614,3 +615,73 @@ def test_the_epoch_start_refresh_reuses_the_evaluation_pass_before_it() -> None:
     model.on_epoch_start(3)  # a step moved the parameters: computed again
     assert len(passes) == 3
     torch.testing.assert_close(model.content_cache, evaluated)  # the parameters did not actually change here
+
+
+def test_the_item_gate_scales_each_item_s_content_by_its_text_confidence() -> None:
+    """With ``confidence_gate`` the fused content is a unit direction times kappa_i = min(1, mean c^t / theta_pos):
+    an item whose words find their regions less well keeps less content. The item without an image keeps 1."""
+    data = _dataset()
+    model = _model(dataset=data, confidence_gate=True, theta_pos=0.9)
+    out = model.content(torch.arange(data.n_items))
+    mean_text = masked_mean(out.text_confidence.unsqueeze(-1), out.token_mask).squeeze(-1)
+    expected = (mean_text / model.thresholds.theta_pos).clamp(max=1.0)
+    expected[0] = 1.0  # item 0 has no image
+    torch.testing.assert_close(out.gate, expected)
+    torch.testing.assert_close(out.fused.norm(dim=1), expected)
+    assert (out.gate[1:] < 1).any()  # at theta_pos 0.9 some items are gated
+    plain = _model(dataset=data).content(torch.arange(data.n_items))
+    torch.testing.assert_close(plain.fused.norm(dim=1), torch.ones(data.n_items))  # no gate: unit directions
+
+
+@pytest.mark.parametrize("fusion", ["soft", "screen"])
+def test_confidence_fusion_changes_the_content_and_uniform_confidence_gives_the_plain_mean(fusion: str) -> None:
+    data = _dataset()
+    plain = _model(dataset=data)
+    fused = _model(dataset=data, confidence_fusion=fusion)
+    fused.load_state_dict(plain.state_dict())
+    items = torch.arange(data.n_items)
+    a, b = plain.content(items).fused, fused.content(items).fused
+    assert not torch.allclose(a, b)  # the confidences now act on what is fused
+    torch.testing.assert_close(a[0], b[0])  # item 0 has no image: no confidence, the plain mean
+
+
+def test_detached_confidences_get_no_ranking_gradient_through_the_fusion() -> None:
+    """``confidence_detach``: the fusion weighs by the confidences without bending them; without it a gradient
+    of the content also reaches the fine attention's W_Q through the weights and the gate."""
+    data = _dataset()
+    grads = []
+    for detach in (True, False):
+        model = _model(dataset=data, confidence_fusion="soft", confidence_gate=True, confidence_detach=detach)
+        model.content(torch.arange(data.n_items)).fused.pow(2).sum().backward()
+        grads.append(model.content_branch.text_to_region.query.weight.grad.clone())
+    assert not torch.allclose(grads[0], grads[1])
+
+
+def test_the_screen_margin_keeps_three_classes() -> None:
+    from mdrchca.models.mdrchca.screen import AdaptiveThresholds
+
+    confident = torch.tensor([0.5, 0.55, 0.58, 0.59, 0.7])  # noise ratio 0 < theta_neg: theta_neg climbs
+    thresholds = AdaptiveThresholds(0.6, 0.4, eta_1=0.0, eta_2=1.0, margin=0.15)
+    thresholds.update(confident)
+    assert thresholds.theta_neg.item() == pytest.approx(0.45)  # 0.4 + 1.0 * 0.4 = 0.8, kept at theta_pos - margin
+    literal = AdaptiveThresholds(0.6, 0.4, eta_1=0.0, eta_2=1.0)
+    literal.update(confident)
+    assert literal.theta_neg.item() == pytest.approx(0.6)  # margin 0: tied with theta_pos
+
+
+def test_cache_staleness_is_one_after_a_refresh_and_drops_when_the_content_moves() -> None:
+    data = _dataset()
+    model = _model(dataset=data, content_grad_items=4, staleness_items=20)
+    model.refresh_content_cache()
+    fresh = model.cache_staleness()
+    assert fresh["cache_cos_mean"] == pytest.approx(1.0, abs=1e-6) and fresh["cache_norm_ratio"] == pytest.approx(1.0)
+    with torch.no_grad():
+        model.content_branch.text.projection.weight.add_(
+            0.5 * torch.randn_like(model.content_branch.text.projection.weight)
+        )
+    moved = model.cache_staleness()
+    assert moved["cache_cos_p05"] <= moved["cache_cos_mean"] < 0.999
+    state = torch.random.get_rng_state()
+    model.cache_staleness()
+    assert torch.equal(state, torch.random.get_rng_state())  # measuring leaves training's random stream alone
+    assert set(model.epoch_log()) >= {"cache_cos_mean", "cache_cos_p05", "theta_pos"}

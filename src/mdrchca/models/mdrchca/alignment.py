@@ -94,6 +94,7 @@ class AttentionOutput:
     candidates: torch.Tensor
     best: torch.Tensor
     cosine: torch.Tensor  # head-averaged cos(q, k) per candidate, -inf off the mask (for confidence)
+    cross: torch.Tensor  # the aggregated sources alone, sum_p A^s_wp v_p W_V, without the residual [B, Q, d]
 
 
 def _head_cosine(q: torch.Tensor, k: torch.Tensor, equation: str) -> torch.Tensor:
@@ -275,11 +276,12 @@ class CrossModalAttention(nn.Module):
         candidates: torch.Tensor,
         cosine: torch.Tensor,
     ) -> AttentionOutput:
+        cross = aligned * query_mask.unsqueeze(-1)
         if self.residual:
             aligned = aligned + queries
         aligned = aligned * query_mask.unsqueeze(-1)
         best = candidates.gather(-1, weights.argmax(-1, keepdim=True)).squeeze(-1)
-        return AttentionOutput(aligned, weights, mean_logits, candidates, best, cosine)
+        return AttentionOutput(aligned, weights, mean_logits, candidates, best, cosine, cross)
 
 
 def token_candidates(

@@ -122,6 +122,9 @@ class MDRCHCAConfig(ModelConfig):
     the feature stores (ML-100K's 64 + 64: 32 items; the bundled catalogue's 64 + 16: 51; item-level vectors'
     1 + 1: ``content_grad_items`` decides). 0: no limit by positions. Chosen so that an epoch stays within
     about 3x LightGCN's at the paper's granularity (docs/benchmarks.md, with the accuracy it was measured at)."""
+    staleness_items: Annotated[int, NON_NEGATIVE] = 256
+    """Items on which each epoch measures how stale the content cache is (``cache_cos_mean``, ``cache_cos_p05``,
+    ``cache_norm_ratio`` in log.csv: cached against freshly computed content at the epoch's end); 0 = off."""
     content_refresh: Annotated[int, AT_LEAST_ONE] = 1
     """Epochs between full recomputations of the content cache (``content_grad_items`` > 0)."""
     view_contrast: Annotated[float, NON_NEGATIVE] = 0.0
@@ -143,6 +146,20 @@ class MDRCHCAConfig(ModelConfig):
     item keeps its content when the other modality is missing; false is the literal sum of weighted values."""
     renormalize_topk: bool = False
     """Renormalise the k_s kept attention weights to sum to one."""
+    confidence_fusion: Literal["off", "soft", "screen"] = "off"
+    """Where the confidences act on the fused content (``fusion.py``): ``off``, plain means over tokens and
+    regions (the confidences only select the InfoNCE's pairs); ``soft``, each token (region) weighs by its
+    confidence in the pooling and its cross-modal term is scaled by it; ``screen``, the same with the positions
+    the screen calls noisy (min(c^t, c^v) below theta_neg) left out."""
+    confidence_gate: bool = False
+    """Scale each item's content by kappa_i = min(1, mean_w c^t_w / theta_pos): an item whose text and
+    image disagree contributes less content than a clean one (``fusion.item_gate``)."""
+    confidence_detach: bool = True
+    """With ``confidence_fusion`` or ``confidence_gate``: the confidences enter the fusion as constants, so
+    what they are is taught by L_conf alone, not bent by the ranking loss."""
+    screen_margin: Annotated[float, UNIT] = 0.0
+    """theta_neg is kept at most theta_pos - screen_margin, so the screen keeps three classes (positive, unused,
+    noisy); 0 lets theta_neg climb to theta_pos, the paper's rule with the clamp."""
     conf_items: Annotated[int, AT_LEAST_ONE] = 256
     """Items (from the batch's positives) used for the contrastive loss per step."""
     conf_pairs: Annotated[int, AT_LEAST_ONE] = 1024

@@ -21,6 +21,8 @@ from mdrchca.models.mdrchca.confidence import (
 )
 from mdrchca.models.mdrchca.config import MDRCHCAConfig
 from mdrchca.models.mdrchca.denoising import SelfAttentionDenoiser
+from mdrchca.models.mdrchca.fusion import confidence_pooling, item_gate
+from mdrchca.models.mdrchca.screen import AdaptiveThresholds
 
 
 @dataclass
@@ -28,7 +30,10 @@ class ContentOutput:
     """Everything the content branch computes for B items (L tokens, R regions, P phrases, C candidates)."""
 
     fused: torch.Tensor
-    """f_i, the fused content ``[B, d]``: b_t mean_w t^_w + b_v mean_p v^_p."""
+    """f_i, the fused content ``[B, d]``: b_t z^t + b_v z^v (``fusion.py``), as a unit vector when the model
+    gives it the collaborative scale (``content_scale``), times the item gate kappa_i."""
+    gate: torch.Tensor
+    """kappa_i ``[B]``, the item gate (1 without ``confidence_gate``)."""
     tokens: torch.Tensor
     """Denoised tokens T~ ``[B, L, d]``."""
     regions: torch.Tensor
@@ -163,9 +168,12 @@ class ContentBranch(nn.Module):
             h = torch.relu(adjacency @ layer(h))
         return h * mask.unsqueeze(-1)
 
-    def forward(self, items: torch.Tensor, context: tuple | None = None) -> ContentOutput:
+    def forward(
+        self, items: torch.Tensor, context: tuple | None = None, thresholds: AdaptiveThresholds | None = None
+    ) -> ContentOutput:
         """Everything the content branch computes for ``items``; ``context`` is :meth:`graph_context`'s output,
-        computed once when many batches of items are processed."""
+        computed once when many batches of items are processed; ``thresholds`` are the screen's (the initial
+        ones of the config when None), read by ``confidence_fusion=screen`` and ``confidence_gate``."""
         cfg = self.config
         text_ctx, region_ctx = context if context is not None else self.graph_context()
         tokens, token_mask = self.text.tokens(items)
@@ -208,12 +216,35 @@ class ContentBranch(nn.Module):
             similarity, phrase_mask, region_mask, region_read / scale, cfg.tau, cfg.image_confidence
         )
 
-        z_text = masked_mean(text_out.aligned, token_mask)
-        z_region = masked_mean(region_out.aligned, region_mask)
+        has_both = token_mask.any(1) & region_mask.any(1)
+        if cfg.confidence_fusion == "off":
+            z_text = masked_mean(text_out.aligned, token_mask)
+            z_region = masked_mean(region_out.aligned, region_mask)
+        else:
+            w_text, w_region = c_text, c_region
+            if cfg.confidence_detach:
+                w_text, w_region = w_text.detach(), w_region.detach()
+            text_noisy = region_noisy = None
+            if cfg.confidence_fusion == "screen":
+                theta_neg = thresholds.theta_neg if thresholds is not None else cfg.theta_neg
+                best_region_conf = c_region.gather(1, text_out.best)
+                text_noisy = torch.minimum(c_text, best_region_conf) < theta_neg
+                region_noisy = c_region < theta_neg
+            residual = cfg.aligned_residual
+            z_text = confidence_pooling(tokens, text_out.cross, w_text, token_mask, text_noisy, residual)
+            z_region = confidence_pooling(regions, region_out.cross, w_region, region_mask, region_noisy, residual)
         b = torch.softmax(self.fusion_logits, dim=0)
         fused = b[0] * z_text + b[1] * z_region
+        if cfg.content_scale != "none":  # the model gives it the collaborative scale
+            fused = fused / fused.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        gate = torch.ones_like(fused[:, 0])
+        if cfg.confidence_gate:
+            theta_pos = thresholds.theta_pos if thresholds is not None else cfg.theta_pos
+            gate = item_gate(c_text.detach() if cfg.confidence_detach else c_text, token_mask, has_both, theta_pos)
+            fused = fused * gate.unsqueeze(1)
         return ContentOutput(
             fused=fused,
+            gate=gate,
             tokens=tokens,
             regions=regions,
             token_mask=token_mask,

@@ -13,11 +13,12 @@ from mdrchca.config import float_range, int_range, log_range
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.features import ModalityFeatures
 from mdrchca.errors import DataError
-from mdrchca.models.base import Batch, Recommender, bpr_loss, embedding_l2, register
+from mdrchca.models.base import Batch, Probe, Recommender, bpr_loss, embedding_l2, register
 from mdrchca.models.components.contrastive import in_batch_infonce
 from mdrchca.models.lightgcn import collaborative_embeddings
 from mdrchca.models.mdrchca.config import MDRCHCAConfig
 from mdrchca.models.mdrchca.content import ContentBranch, ContentOutput, ModalityInput, masked_mean
+from mdrchca.models.mdrchca.diagnostics import probes_for
 from mdrchca.models.mdrchca.losses import confidence_weighted_infonce, sample_other_items
 from mdrchca.models.mdrchca.screen import (
     AdaptiveThresholds,
@@ -144,7 +145,9 @@ class MDRCHCA(Recommender):
         _warn_about_caps(config, text, regions, self.content_branch.max_phrases)
         if config.content_scale == "learned":
             self.content_log_gain = nn.Parameter(torch.zeros(()))
-        self.thresholds = AdaptiveThresholds(config.theta_pos, config.theta_neg, config.eta_1, config.eta_2)
+        self.thresholds = AdaptiveThresholds(
+            config.theta_pos, config.theta_neg, config.eta_1, config.eta_2, config.screen_margin
+        )
         self._pending_pair_confidence: torch.Tensor | None = None
         self.last_loss_parts: dict[str, float] = {}
         self.screen_log = ScreenLog()
@@ -157,7 +160,7 @@ class MDRCHCA(Recommender):
     # -- content branch ---------------------------------------------------------------------------------
     def content(self, items: torch.Tensor, context: tuple | None = None) -> ContentOutput:
         """The content branch's output for ``items`` (:class:`ContentOutput`; ``fused`` is f_i ``[B, d]``)."""
-        return self.content_branch(items, context)
+        return self.content_branch(items, context, self.thresholds)
 
     def _graph_context(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         return self.content_branch.graph_context()
@@ -192,6 +195,15 @@ class MDRCHCA(Recommender):
 
     def _uses_content_cache(self) -> bool:
         return self.config.content_grad_items > 0 and self.config.content_propagation != "none"
+
+    def probes(self) -> list[Probe]:
+        return probes_for(self)
+
+    @torch.no_grad()
+    def all_fused_content(self) -> torch.Tensor:
+        """Every item's fused content f_i ``[N, d]`` as scoring uses it (unit direction times the item gate
+        unless ``content_scale=none``), without gradients."""
+        return self._all_fused()
 
     @torch.no_grad()
     def refresh_content_cache(self) -> None:
@@ -239,10 +251,35 @@ class MDRCHCA(Recommender):
     def epoch_log(self) -> dict[str, float]:
         """The epoch's confidence screen (shares of positive, noisy and unused pairs), the thresholds after it,
         and the mean loss terms; written to log.csv by the trainer."""
-        return {
+        row = {
             **self.screen_log.summary(),
             "theta_pos": float(self.thresholds.theta_pos),
             "theta_neg": float(self.thresholds.theta_neg),
+        }
+        if self._uses_content_cache() and self.config.staleness_items > 0:
+            row.update(self.cache_staleness())
+        return row
+
+    @torch.no_grad()
+    def cache_staleness(self) -> dict[str, float]:
+        """How far the content cache has drifted from what the content branch computes now, on a fixed sample of
+        ``staleness_items`` items: the mean and the 5th percentile of cos(cached f_i, fresh f_i), and the mean
+        ratio of their norms (the item gate's drift). Uses no random state, so it leaves training unchanged."""
+        generator = torch.Generator().manual_seed(0)
+        count = min(self.n_items, self.config.staleness_items)
+        sample = torch.randperm(self.n_items, generator=generator)[:count].to(self.content_cache.device)
+        fresh = self.content(sample).fused
+        cached = self.content_cache[sample]
+        norms = fresh.norm(dim=1) * cached.norm(dim=1)
+        both = norms > 0
+        if not both.any():
+            return {}
+        cosine = ((fresh * cached).sum(1)[both] / norms[both]).float()
+        ratio = (cached.norm(dim=1)[both] / fresh.norm(dim=1)[both]).float()
+        return {
+            "cache_cos_mean": float(cosine.mean()),
+            "cache_cos_p05": float(torch.quantile(cosine, 0.05)),
+            "cache_norm_ratio": float(ratio.mean()),
         }
 
     def _item_ids(self) -> torch.Tensor:
@@ -263,6 +300,8 @@ class MDRCHCA(Recommender):
         return torch.stack(terms).mean(0)
 
     def _scaled(self, fused: torch.Tensor) -> torch.Tensor:
+        """The content at the collaborative scale: ``fused`` holds unit directions (times the item gate) unless
+        ``content_scale=none``, and every item gets the mean norm of the collaborative item embeddings."""
         if self.config.content_scale == "none":
             return fused
         ids = self.item_embedding.detach()
@@ -271,7 +310,7 @@ class MDRCHCA(Recommender):
         target = ids.norm(dim=1).mean()
         if self.config.content_scale == "learned":
             target = target * self.content_log_gain.exp()
-        return fused / fused.norm(dim=1, keepdim=True).clamp_min(1e-12) * target
+        return fused * target
 
     def _item_representation(
         self, collaborative: torch.Tensor, fused: torch.Tensor, items: torch.Tensor | None = None

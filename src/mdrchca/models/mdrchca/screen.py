@@ -30,12 +30,17 @@ class AdaptiveThresholds(nn.Module):
     """
 
     def __init__(
-        self, theta_pos: float = 0.6, theta_neg: float = 0.4, eta_1: float = 0.05, eta_2: float = 0.05
+        self,
+        theta_pos: float = 0.6,
+        theta_neg: float = 0.4,
+        eta_1: float = 0.05,
+        eta_2: float = 0.05,
+        margin: float = 0.0,
     ) -> None:
         super().__init__()
         self.register_buffer("theta_pos", torch.tensor(float(theta_pos)))
         self.register_buffer("theta_neg", torch.tensor(float(theta_neg)))
-        self.eta_1, self.eta_2 = eta_1, eta_2
+        self.eta_1, self.eta_2, self.margin = eta_1, eta_2, margin
 
     @torch.no_grad()
     def update(self, screening_confidence: torch.Tensor) -> None:
@@ -47,7 +52,7 @@ class AdaptiveThresholds(nn.Module):
         self.theta_pos += self.eta_1 * (mean_conf - self.theta_pos)
         self.theta_neg -= self.eta_2 * (noise_ratio - self.theta_neg)
         self.theta_pos.clamp_(0.0, 1.0)
-        self.theta_neg.clamp_(min=0.0).clamp_(max=float(self.theta_pos))
+        self.theta_neg.clamp_(min=0.0).clamp_(max=max(0.0, float(self.theta_pos) - self.margin))
 
 
 @dataclass

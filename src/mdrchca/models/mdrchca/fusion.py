@@ -1,0 +1,65 @@
+r"""Fusion of the aligned features into one content vector per item (MODEL.md §8), and where the confidences act
+on it.
+
+The paper fuses :math:`f_i = b_t z^t_i + b_v z^v_i` with :math:`(b_t, b_v)` learned, and says the confidence
+screen leaves "fused features with strong noise discriminability". Read as plain means, a token's or a region's
+confidence never reaches :math:`f_i`. With confidence pooling it does:
+
+.. math::
+    z^t_i = \frac{\sum_w \omega_w \big(\tilde t_w + \omega_w \textstyle\sum_p A^s_{wp} \tilde v_p W_V\big)}
+    {\sum_w \omega_w}, \qquad \omega_w = c^t_w \cdot [\,m_w \ge \theta_{neg}\,]
+
+(a token that finds no matching region brings less of its text and less of the image it was matched with; a
+token the screen calls noisy, :math:`m_w = \min(c^t_w, c^v_{p^*(w)}) < \theta_{neg}`, brings nothing), the
+same for regions with :math:`c^v_p`, and an item gate
+
+.. math:: \kappa_i = \min\Big(1, \frac{\mathrm{mean}_w\, c^t_w}{\theta_{pos}}\Big)
+
+that scales the item's whole content: an item whose words find their regions as well as a positive pair does
+keeps all of it, one whose text and image disagree keeps less. An item without the other modality has no
+confidence: its positions weigh alike and its gate is 1.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def confidence_pooling(
+    features: torch.Tensor,
+    cross: torch.Tensor,
+    confidence: torch.Tensor,
+    mask: torch.Tensor,
+    screened: torch.Tensor | None = None,
+    residual: bool = True,
+) -> torch.Tensor:
+    r""":math:`z = \sum_w \omega_w (x_w + \omega_w x^{cross}_w) / \sum_w \omega_w` over the real positions.
+
+    ``features [B, L, d]`` the denoised features :math:`\tilde x`, ``cross [B, L, d]`` their aggregated
+    cross-modal term, ``confidence [B, L]`` the weights :math:`c` (0 on padding), ``mask [B, L]``;
+    ``screened [B, L]`` marks positions the screen drops (weight 0). An item whose confidences are all zero
+    (no candidate in the other modality) is pooled with uniform weights. With ``residual`` false the
+    features themselves are left out (the literal aligned feature is the cross term alone).
+    """
+    weights = confidence * mask
+    if screened is not None:
+        weights = weights * ~screened
+    has_any = weights.sum(1, keepdim=True) > 0
+    weights = torch.where(has_any, weights, mask.to(weights.dtype))
+    w = weights.unsqueeze(-1)
+    pooled = w * cross * w
+    if residual:
+        pooled = pooled + w * features
+    return pooled.sum(1) / w.sum(1).clamp_min(1e-12)
+
+
+def item_gate(
+    text_confidence: torch.Tensor, token_mask: torch.Tensor, has_both: torch.Tensor, theta_pos: torch.Tensor | float
+) -> torch.Tensor:
+    r""":math:`\kappa_i = \min(1, \mathrm{mean}_w c^t_w / \theta_{pos})`, ``[B]``; 1 for an item without both
+    modalities (nothing to screen)."""
+    m = token_mask.to(text_confidence.dtype)
+    mean = (text_confidence * m).sum(1) / m.sum(1).clamp_min(1.0)
+    theta = torch.as_tensor(theta_pos, dtype=mean.dtype, device=mean.device).clamp_min(1e-6)
+    gate = (mean / theta).clamp(max=1.0)
+    return torch.where(has_both, gate, torch.ones_like(gate))
