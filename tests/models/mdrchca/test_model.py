@@ -379,7 +379,7 @@ def test_edge_dropout_prunes_the_training_graph_only() -> None:
 def test_learned_content_scale_is_the_collaborative_scale_times_a_trained_gain() -> None:
     data = _dataset()
     model = _model(dataset=data, content_scale="learned", conf_weight=0.0)
-    fused = torch.randn(data.n_items, 8)
+    fused = model.content(torch.arange(data.n_items)).fused  # unit directions: the branch normalises
     with torch.no_grad():
         model.content_log_gain.fill_(np.log(0.5))
     target = 0.5 * model.item_embedding.detach().norm(dim=1).mean()
@@ -685,3 +685,20 @@ def test_cache_staleness_is_one_after_a_refresh_and_drops_when_the_content_moves
     model.cache_staleness()
     assert torch.equal(state, torch.random.get_rng_state())  # measuring leaves training's random stream alone
     assert set(model.epoch_log()) >= {"cache_cos_mean", "cache_cos_p05", "theta_pos"}
+
+
+def test_graph_context_fused_adds_the_neighbourhood_to_the_pooled_features_not_to_the_positions() -> None:
+    data = _dataset()
+    model = _model(dataset=data, graph_context="fused", content_scale="none")
+    branch, items = model.content_branch, torch.arange(data.n_items)
+    context = branch.graph_context()
+    zero = (torch.zeros_like(context[0]), torch.zeros_like(context[1]))
+    with_context, without = branch(items, context), branch(items, zero)
+    b = torch.softmax(branch.fusion_logits, 0)
+    has_text, has_image = with_context.token_mask.any(1, keepdim=True), with_context.region_mask.any(1, keepdim=True)
+    expected = b[0] * context[0] * has_text + b[1] * context[1] * has_image
+    torch.testing.assert_close(with_context.fused - without.fused, expected)
+    torch.testing.assert_close(with_context.tokens, without.tokens)  # the alignment reads the positions alone
+    tokens_model = _model(dataset=data, content_scale="none")
+    tokens_model.load_state_dict(model.state_dict())
+    assert not torch.allclose(tokens_model.content_branch(items, context).tokens, with_context.tokens)

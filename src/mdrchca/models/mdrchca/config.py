@@ -31,6 +31,13 @@ class MDRCHCAConfig(ModelConfig):
     graph_scope: Literal["item", "token"] = "item"
     """``item``: the item graph's output is added to every token / region of the item (default reading);
     ``token``: a kNN graph among the tokens (regions) inside each item."""
+    graph_context: Literal["tokens", "fused"] = "tokens"
+    """Where the item graph's output (``graph_scope=item``) enters: ``tokens``, added to every token and region
+    before the denoising and the alignment (MODEL.md's default reading); ``fused``, added to the item's pooled
+    text and image features after the alignment, z^m_i += H^m_i. Both give the item the same neighbourhood
+    content; ``tokens`` makes every position of an item share one large vector (twice a token's norm once
+    trained on ML-100K), which leaves the alignment and the confidences nothing within an item to tell apart
+    (tokens at cosine 0.93-1.0 to their item's mean, regions at 0.99-1.0; docs/model.md)."""
     heads: Annotated[int, AT_LEAST_ONE] = 4
     """Heads of the token-region attention."""
     k_r: Annotated[int, AT_LEAST_ONE] = 10

@@ -176,13 +176,14 @@ class ContentBranch(nn.Module):
         ones of the config when None), read by ``confidence_fusion=screen`` and ``confidence_gate``."""
         cfg = self.config
         text_ctx, region_ctx = context if context is not None else self.graph_context()
+        if text_ctx is not None:
+            text_ctx, region_ctx = text_ctx[items], region_ctx[items]
         tokens, token_mask = self.text.tokens(items)
         regions, region_mask = self.region.tokens(items)
         phrase_ids = self.text.phrase_ids[items]
-        tokens = self._contextualise(tokens, token_mask, None if text_ctx is None else text_ctx[items], self.text_graph)
-        regions = self._contextualise(
-            regions, region_mask, None if region_ctx is None else region_ctx[items], self.region_graph
-        )
+        if cfg.graph_context == "tokens" or text_ctx is None:  # item context on every position, or token graphs
+            tokens = self._contextualise(tokens, token_mask, text_ctx, self.text_graph)
+            regions = self._contextualise(regions, region_mask, region_ctx, self.region_graph)
         tokens = self.text_denoiser(tokens, token_mask)  # T~
         regions = self.region_denoiser(regions, region_mask)  # V~
 
@@ -233,6 +234,9 @@ class ContentBranch(nn.Module):
             residual = cfg.aligned_residual
             z_text = confidence_pooling(tokens, text_out.cross, w_text, token_mask, text_noisy, residual)
             z_region = confidence_pooling(regions, region_out.cross, w_region, region_mask, region_noisy, residual)
+        if cfg.graph_context == "fused" and text_ctx is not None:  # the neighbourhood enters at the item level
+            z_text = z_text + text_ctx * token_mask.any(1, keepdim=True)
+            z_region = z_region + region_ctx * region_mask.any(1, keepdim=True)
         b = torch.softmax(self.fusion_logits, dim=0)
         fused = b[0] * z_text + b[1] * z_region
         if cfg.content_scale != "none":  # the model gives it the collaborative scale
