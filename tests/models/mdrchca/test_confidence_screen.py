@@ -141,3 +141,19 @@ def test_candidate_cosine_and_region_column_max_by_hand() -> None:
     # per source: the largest value among the queries that have it as a candidate
     column = region_column_max(cos, candidates, 3)
     torch.testing.assert_close(column.squeeze(-1), torch.tensor([[1.0, r, -math.inf]]))
+
+
+def test_best_regions_of_other_items_by_hand() -> None:
+    from mdrchca.models.mdrchca.losses import best_regions_of_other_items
+
+    # 2 items, 3 regions each (item 1's last region is padding), d = 2, unit vectors
+    regions = torch.tensor(
+        [[[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], [[-1.0, 0.0], [0.8, 0.6], [1.0, 0.0]]]
+    )
+    mask = torch.tensor([[True, True, True], [True, True, False]])
+    anchors = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    s, ok = best_regions_of_other_items(anchors, regions, mask, torch.tensor([0, 1]))
+    # anchor 0 (item 0) vs item 1: max(-1, 0.8) = 0.8 (the padded region's 1.0 is not a region)
+    # anchor 1 (item 1) vs item 0: max(0, 1, 0.8) = 1
+    assert ok.tolist() == [[False, True], [True, False]]
+    torch.testing.assert_close(s[ok], torch.tensor([0.8, 1.0]))

@@ -171,6 +171,11 @@ class MDRCHCAConfig(ModelConfig):
     """Items (from the batch's positives) used for the contrastive loss per step."""
     conf_pairs: Annotated[int, AT_LEAST_ONE] = 1024
     """Anchor pairs per step at most (sampled)."""
+    negative_regions: Literal["random", "best"] = "random"
+    """The InfoNCE's negatives from other items ("non-corresponding regions"): ``random``, ``random_negatives``
+    random regions of other batch items; ``best``, for every other item of the batch its region most similar to
+    the anchor (``losses.best_regions_of_other_items``), the same max-selection as the anchor's own positive,
+    so the loss can only be lowered by matching a token to its own item's image."""
     random_negatives: Annotated[int, NON_NEGATIVE] = 16
     """Random negative regions (of other items in the batch) per anchor."""
     text_modality: str = "text"

@@ -63,3 +63,24 @@ def sample_other_items(
     draw = torch.randint(0, n_items - 1, (N, n_samples), device=anchor_item.device, generator=generator)
     draw = draw + (draw >= anchor_item.unsqueeze(1)).long()
     return draw, torch.ones_like(draw, dtype=torch.bool)
+
+
+def best_regions_of_other_items(
+    anchors: torch.Tensor, regions: torch.Tensor, region_mask: torch.Tensor, anchor_item: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""For each anchor token and each *other* item of the batch, the similarity to that item's best-matching
+    region, :math:`s_{w j} = \max_{p} \cos(q_w, k^{(j)}_p)`: ``[N, B]`` and its validity (False for the
+    anchor's own item and for items without regions).
+
+    The positive of an anchor is its *best* region among its own item's candidates; a random region of another
+    item is a weaker competitor than that, so the InfoNCE can be lowered by spreading the regions inside each
+    item (the max rises, a random region falls) without ever learning which image belongs to which text.
+    Against the other items' best regions it can only be lowered by matching a token to its own image.
+    ``anchors [N, d]`` and ``regions [B, R, d]`` unit vectors, ``region_mask [B, R]``, ``anchor_item [N]``.
+    """
+    B, R, d = regions.shape
+    sims = (anchors @ regions.reshape(B * R, d).T).view(-1, B, R)
+    sims = sims.masked_fill(~region_mask.unsqueeze(0), -torch.inf).amax(-1)  # [N, B]
+    valid = torch.isfinite(sims)
+    valid[torch.arange(len(anchor_item), device=valid.device), anchor_item] = False
+    return sims.masked_fill(~valid, 0.0), valid

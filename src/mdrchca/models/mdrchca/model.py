@@ -19,7 +19,11 @@ from mdrchca.models.lightgcn import collaborative_embeddings
 from mdrchca.models.mdrchca.config import MDRCHCAConfig
 from mdrchca.models.mdrchca.content import ContentBranch, ContentOutput, ModalityInput, masked_mean
 from mdrchca.models.mdrchca.diagnostics import probes_for
-from mdrchca.models.mdrchca.losses import confidence_weighted_infonce, sample_other_items
+from mdrchca.models.mdrchca.losses import (
+    best_regions_of_other_items,
+    confidence_weighted_infonce,
+    sample_other_items,
+)
 from mdrchca.models.mdrchca.screen import (
     AdaptiveThresholds,
     ScreenLog,
@@ -454,10 +458,13 @@ class MDRCHCA(Recommender):
         all_regions = nn.functional.normalize(region_side, dim=-1)  # [B, R, d]
         s_pos = (anchor * all_regions[item, region]).sum(-1)
         B, R = out.region_mask.shape
-        others, others_ok = sample_other_items(item, B, cfg.random_negatives)
-        rand_region = torch.randint(0, R, others.shape, device=others.device)
-        s_rand = (anchor.unsqueeze(1) * all_regions[others, rand_region]).sum(-1)
-        rand_ok = others_ok & out.region_mask[others, rand_region]
+        if cfg.negative_regions == "best":
+            s_rand, rand_ok = best_regions_of_other_items(anchor, all_regions, out.region_mask, item)
+        else:
+            others, others_ok = sample_other_items(item, B, cfg.random_negatives)
+            rand_region = torch.randint(0, R, others.shape, device=others.device)
+            s_rand = (anchor.unsqueeze(1) * all_regions[others, rand_region]).sum(-1)
+            rand_ok = others_ok & out.region_mask[others, rand_region]
         if cfg.contrastive == "confidence":
             c_anchor = (c_t * c_v)[anchors].detach()
             hard = hard_negative_mask(out.region_confidence, out.region_mask, item, region, self.thresholds.theta_neg)
