@@ -37,7 +37,7 @@ def test_score_policy_drops_the_least_consistent_edges() -> None:
 def test_training_graph_is_denoised_but_scoring_uses_the_full_graph() -> None:
     model, data = _cdgcl(score_drop=0.1, degree_drop=0.3)
     model.on_epoch_start(1)
-    n_train_edges = model.train_adjacency.coalesce().indices().shape[1] // 2
+    n_train_edges = model.train_adjacency.to_sparse_coo().coalesce().indices().shape[1] // 2
     assert n_train_edges == len(model.kept_edges())
     model.loss(_batch(data)).backward()
     assert all(model.projections[m].weight.grad.abs().sum() > 0 for m in model.names)

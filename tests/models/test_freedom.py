@@ -38,7 +38,7 @@ def test_edge_pruning_keeps_the_share_and_only_training_edges() -> None:
     torch.manual_seed(0)
     model = build_model(cfg, data)
     model.on_epoch_start(1)
-    kept = model.train_adjacency.coalesce().indices()
+    kept = model.train_adjacency.to_sparse_coo().coalesce().indices()
     users, items = kept[0][kept[0] < data.n_users], kept[1][kept[0] < data.n_users] - data.n_users
     assert len(users) == int(len(data.train) * 0.5)
     train = set(map(tuple, data.train.tolist()))

@@ -27,6 +27,25 @@ from mdrchca.models import Recommender
 PROBE_COLUMNS = ("probe", "draw", "recall", "ndcg", "change", "content_cosine", "topk_overlap")
 
 
+def copy_model(model: Recommender) -> Recommender:
+    """A deep copy of ``model`` that shares its sparse graphs (constants, and torch cannot deep-copy CSR tensors)."""
+    shared = {
+        id(value): value
+        for module in model.modules()
+        for value in vars(module).get("_buffers", {}).values()
+        if isinstance(value, torch.Tensor) and value.layout != torch.strided
+    }
+    shared.update(
+        {
+            id(value): value
+            for module in model.modules()
+            for value in vars(module).values()
+            if isinstance(value, torch.Tensor) and value.layout != torch.strided
+        }
+    )
+    return copy.deepcopy(model, shared)
+
+
 @torch.no_grad()
 def _fused_content(model: Recommender) -> torch.Tensor:
     model.eval()
@@ -72,7 +91,7 @@ def probe_model(
     rows = [("trained", 0, reference, reference_top, reference_content)]
     for probe in model.probes():
         for draw in range(draws if probe.random else 1):
-            changed = copy.deepcopy(model)
+            changed = copy_model(model)
             probe.apply(changed, draw)
             metrics, top, content = measure(changed)
             rows.append((probe.name, draw if probe.random else 0, metrics, top, content))

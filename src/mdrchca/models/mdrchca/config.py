@@ -38,6 +38,10 @@ class MDRCHCAConfig(ModelConfig):
     content; ``tokens`` makes every position of an item share one large vector (twice a token's norm once
     trained on ML-100K), which leaves the alignment and the confidences nothing within an item to tell apart
     (tokens at cosine 0.93-1.0 to their item's mean, regions at 0.99-1.0; docs/model.md)."""
+    context_projection: Literal["shared", "own"] = "shared"
+    """The projection of the item summaries that the item graphs convolve: ``shared`` with the tokens (regions);
+    ``own``, a projection of their own, so that what shapes the token features (L_conf, when its gradient
+    reaches them) does not reshape the neighbourhood content too."""
     heads: Annotated[int, AT_LEAST_ONE] = 4
     """Heads of the token-region attention."""
     k_r: Annotated[int, AT_LEAST_ONE] = 10
@@ -86,6 +90,10 @@ class MDRCHCAConfig(ModelConfig):
     """With ``pair_features=attention``: feed the InfoNCE's query / key projections detached denoised
     features, so L_conf trains only the attention's W_Q, W_K and leaves the content features to the
     ranking loss."""
+    pair_input_grad: Annotated[float, UNIT] = 1.0
+    """With ``detach_pair_inputs=false``: the share of L_conf's gradient that reaches the denoised features
+    (and through them the projections and the denoisers); W_Q and W_K always get all of it. 1 is the plain
+    gradient; a smaller share lets the contrast shape the features without outweighing the ranking loss."""
     image_fine: Literal["region", "token"] = "region"
     """The "region's fine attention" the image confidence combines: ``region`` (the regions' own attention
     over the tokens of their top-k_p phrases, region_to_text) or ``token`` (the region's column of the

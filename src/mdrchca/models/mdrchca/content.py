@@ -149,12 +149,22 @@ class ContentBranch(nn.Module):
             d, config.heads, config.k_s, config.aligned_residual, config.renormalize_topk
         )
         self.fusion_logits = nn.Parameter(torch.zeros(2))
+        if config.context_projection == "own":
+            self.text_context_projection = nn.Linear(text.dim, d)
+            self.region_context_projection = nn.Linear(regions.dim, d)
+            for layer in (self.text_context_projection, self.region_context_projection):
+                nn.init.xavier_uniform_(layer.weight)
+                nn.init.zeros_(layer.bias)
 
     def graph_context(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         if self.config.graph_scope != "item":
             return None, None
-        text_h = self.text_graph(self.text_knn, self.text.projection(self.text.summary))
-        region_h = self.region_graph(self.region_knn, self.region.projection(self.region.summary))
+        if self.config.context_projection == "own":
+            text_in, region_in = self.text_context_projection, self.region_context_projection
+        else:
+            text_in, region_in = self.text.projection, self.region.projection
+        text_h = self.text_graph(self.text_knn, text_in(self.text.summary))
+        region_h = self.region_graph(self.region_knn, region_in(self.region.summary))
         return text_h, region_h
 
     def _contextualise(

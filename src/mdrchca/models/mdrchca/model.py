@@ -453,6 +453,10 @@ class MDRCHCA(Recommender):
             tokens, regions = out.tokens, out.regions
             if cfg.detach_pair_inputs:
                 tokens, regions = tokens.detach(), regions.detach()
+            elif cfg.pair_input_grad < 1:  # the same values, a share of the gradient
+                share = cfg.pair_input_grad
+                tokens = tokens.detach() + share * (tokens - tokens.detach())
+                regions = regions.detach() + share * (regions - regions.detach())
             text_side, region_side = self.content_branch.text_to_region.query_key_units(tokens, regions)
         anchor = nn.functional.normalize(text_side[item, token], dim=-1)
         all_regions = nn.functional.normalize(region_side, dim=-1)  # [B, R, d]
