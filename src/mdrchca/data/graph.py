@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -65,13 +67,16 @@ def to_torch_sparse(matrix: sp.spmatrix, device: torch.device | str = "cpu") -> 
     csr = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
     csr.sum_duplicates()
     csr.sort_indices()
-    return torch.sparse_csr_tensor(
-        torch.from_numpy(csr.indptr.astype(np.int64)),
-        torch.from_numpy(csr.indices.astype(np.int64)),
-        torch.from_numpy(csr.data),
-        size=csr.shape,
-        device=device,
-    )
+    with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state", at every tensor made
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(csr.indptr.astype(np.int64)),
+            torch.from_numpy(csr.indices.astype(np.int64)),
+            torch.from_numpy(csr.data),
+            size=csr.shape,
+            device=device,
+            check_invariants=False,  # built from a canonical SciPy CSR matrix
+        )
 
 
 def pruned_adjacency(
