@@ -51,9 +51,9 @@ def test_pooling_gradient_reaches_the_confidences_when_they_are_not_detached() -
 
 
 def test_item_gate_by_hand() -> None:
-    c_text = torch.tensor([[0.2, 0.4, 0.0], [0.9, 0.9, 0.9], [0.0, 0.0, 0.0]])
+    pair = torch.tensor([[0.2, 0.4, 0.0], [0.9, 0.9, 0.9], [0.0, 0.0, 0.0]])
     mask = torch.tensor([[True, True, False], [True, True, True], [True, False, False]])
     has_both = torch.tensor([True, True, False])
-    gate = item_gate(c_text, mask, has_both, torch.tensor(0.6))
+    gate = item_gate(pair, mask, has_both, torch.tensor(0.6))
     # mean 0.3 / 0.6 = 0.5; mean 0.9 / 0.6 clamped to 1; no image: 1
     torch.testing.assert_close(gate, torch.tensor([0.5, 1.0, 1.0]))

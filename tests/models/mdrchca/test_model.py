@@ -617,14 +617,15 @@ def test_the_epoch_start_refresh_reuses_the_evaluation_pass_before_it() -> None:
     torch.testing.assert_close(model.content_cache, evaluated)  # the parameters did not actually change here
 
 
-def test_the_item_gate_scales_each_item_s_content_by_its_text_confidence() -> None:
-    """With ``confidence_gate`` the fused content is a unit direction times kappa_i = min(1, mean c^t / theta_pos):
-    an item whose words find their regions less well keeps less content. The item without an image keeps 1."""
+def test_the_item_gate_scales_each_item_s_content_by_its_pair_confidence() -> None:
+    """With ``confidence_gate`` the fused content is a unit direction times kappa_i = min(1, mean m / theta_pos):
+    an item whose pairs pass the screen less well keeps less content. The item without an image keeps 1."""
     data = _dataset()
     model = _model(dataset=data, confidence_gate=True, theta_pos=0.9)
     out = model.content(torch.arange(data.n_items))
-    mean_text = masked_mean(out.text_confidence.unsqueeze(-1), out.token_mask).squeeze(-1)
-    expected = (mean_text / model.thresholds.theta_pos).clamp(max=1.0)
+    pair = torch.minimum(out.text_confidence, out.region_confidence.gather(1, out.best_region))
+    mean_pair = masked_mean(pair.unsqueeze(-1), out.token_mask).squeeze(-1)
+    expected = (mean_pair / model.thresholds.theta_pos).clamp(max=1.0)
     expected[0] = 1.0  # item 0 has no image
     torch.testing.assert_close(out.gate, expected)
     torch.testing.assert_close(out.fused.norm(dim=1), expected)

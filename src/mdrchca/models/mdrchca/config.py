@@ -161,14 +161,15 @@ class MDRCHCAConfig(ModelConfig):
     item keeps its content when the other modality is missing; false is the literal sum of weighted values."""
     renormalize_topk: bool = False
     """Renormalise the k_s kept attention weights to sum to one."""
-    confidence_fusion: Literal["off", "soft", "screen"] = "off"
-    """Where the confidences act on the fused content (``fusion.py``): ``off``, plain means over tokens and
+    confidence_fusion: Literal["none", "soft", "screen"] = "none"
+    """Where the confidences act on the fused content (``fusion.py``): ``none``, plain means over tokens and
     regions (the confidences only select the InfoNCE's pairs); ``soft``, each token (region) weighs by its
     confidence in the pooling and its cross-modal term is scaled by it; ``screen``, the same with the positions
     the screen calls noisy (min(c^t, c^v) below theta_neg) left out."""
     confidence_gate: bool = False
-    """Scale each item's content by kappa_i = min(1, mean_w c^t_w / theta_pos): an item whose text and
-    image disagree contributes less content than a clean one (``fusion.item_gate``)."""
+    """Scale each item's content by kappa_i = min(1, mean_w m_w / theta_pos), m_w = min(c^t_w, c^v_p*(w)) the
+    pair confidence the screen tests: an item whose text and image disagree contributes less content than a
+    clean one (``fusion.item_gate``)."""
     confidence_detach: bool = True
     """With ``confidence_fusion`` or ``confidence_gate``: the confidences enter the fusion as constants, so
     what they are is taught by L_conf alone, not bent by the ranking loss."""

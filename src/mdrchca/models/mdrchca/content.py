@@ -228,7 +228,7 @@ class ContentBranch(nn.Module):
         )
 
         has_both = token_mask.any(1) & region_mask.any(1)
-        if cfg.confidence_fusion == "off":
+        if cfg.confidence_fusion == "none":
             z_text = masked_mean(text_out.aligned, token_mask)
             z_region = masked_mean(region_out.aligned, region_mask)
         else:
@@ -254,7 +254,10 @@ class ContentBranch(nn.Module):
         gate = torch.ones_like(fused[:, 0])
         if cfg.confidence_gate:
             theta_pos = thresholds.theta_pos if thresholds is not None else cfg.theta_pos
-            gate = item_gate(c_text.detach() if cfg.confidence_detach else c_text, token_mask, has_both, theta_pos)
+            pair_confidence = torch.minimum(c_text, c_region.gather(1, text_out.best))  # m_w, what the screen tests
+            if cfg.confidence_detach:
+                pair_confidence = pair_confidence.detach()
+            gate = item_gate(pair_confidence, token_mask, has_both, theta_pos)
             fused = fused * gate.unsqueeze(1)
         return ContentOutput(
             fused=fused,

@@ -70,13 +70,13 @@ def probes_for(model: MDRCHCA) -> list[Probe]:
         probes.append(Probe("hierarchical alignment (the full model's path)", _set_config(alignment="hierarchical")))
     if cfg.confidence_fusion == "screen":
         probes.append(Probe("screen out of the fusion (soft weights kept)", _set_config(confidence_fusion="soft")))
-    if cfg.confidence_fusion != "off":
-        probes.append(Probe("confidence weights out of the fusion", _set_config(confidence_fusion="off")))
+    if cfg.confidence_fusion != "none":
+        probes.append(Probe("confidence weights out of the fusion", _set_config(confidence_fusion="none")))
     if cfg.confidence_gate:
         probes.append(Probe("item gate off", _set_config(confidence_gate=False)))
-    if cfg.confidence_fusion != "off" or cfg.confidence_gate:
+    if cfg.confidence_fusion != "none" or cfg.confidence_gate:
         probes.append(
-            Probe("every confidence out of the fusion", _set_config(confidence_fusion="off", confidence_gate=False))
+            Probe("every confidence out of the fusion", _set_config(confidence_fusion="none", confidence_gate=False))
         )
     probes += [
         Probe("cross-modal value term removed", _zero_cross_modal_values),

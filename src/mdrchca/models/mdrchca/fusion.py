@@ -13,11 +13,11 @@ confidence never reaches :math:`f_i`. With confidence pooling it does:
 token the screen calls noisy, :math:`m_w = \min(c^t_w, c^v_{p^*(w)}) < \theta_{neg}`, brings nothing), the
 same for regions with :math:`c^v_p`, and an item gate
 
-.. math:: \kappa_i = \min\Big(1, \frac{\mathrm{mean}_w\, c^t_w}{\theta_{pos}}\Big)
+.. math:: \kappa_i = \min\Big(1, \frac{\mathrm{mean}_w\, m_w}{\theta_{pos}}\Big)
 
-that scales the item's whole content: an item whose words find their regions as well as a positive pair does
-keeps all of it, one whose text and image disagree keeps less. An item without the other modality has no
-confidence: its positions weigh alike and its gate is 1.
+with :math:`m_w` the pair confidence the screen tests, that scales the item's whole content: an item whose
+pairs pass the positive test on average keeps all of it, one whose text and image disagree keeps less. An item
+without the other modality has no confidence: its positions weigh alike and its gate is 1.
 """
 
 from __future__ import annotations
@@ -54,12 +54,13 @@ def confidence_pooling(
 
 
 def item_gate(
-    text_confidence: torch.Tensor, token_mask: torch.Tensor, has_both: torch.Tensor, theta_pos: torch.Tensor | float
+    pair_confidence: torch.Tensor, token_mask: torch.Tensor, has_both: torch.Tensor, theta_pos: torch.Tensor | float
 ) -> torch.Tensor:
-    r""":math:`\kappa_i = \min(1, \mathrm{mean}_w c^t_w / \theta_{pos})`, ``[B]``; 1 for an item without both
-    modalities (nothing to screen)."""
-    m = token_mask.to(text_confidence.dtype)
-    mean = (text_confidence * m).sum(1) / m.sum(1).clamp_min(1.0)
+    r""":math:`\kappa_i = \min(1, \mathrm{mean}_w m_w / \theta_{pos})`, ``[B]``, with ``pair_confidence [B, L]``
+    the :math:`m_w = \min(c^t_w, c^v_{p^*(w)})` of each token's pair; 1 for an item without both modalities
+    (nothing to screen)."""
+    m = token_mask.to(pair_confidence.dtype)
+    mean = (pair_confidence * m).sum(1) / m.sum(1).clamp_min(1.0)
     theta = torch.as_tensor(theta_pos, dtype=mean.dtype, device=mean.device).clamp_min(1e-6)
     gate = (mean / theta).clamp(max=1.0)
     return torch.where(has_both, gate, torch.ones_like(gate))

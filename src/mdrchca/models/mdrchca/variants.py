@@ -32,11 +32,16 @@ class MDRCHCAVariantA(MDRCHCA):
 class MDRCHCABConfig(MDRCHCAConfig):
     contrastive: Literal["confidence", "standard"] = "standard"
     """Variant B: plain InfoNCE without confidence."""
+    confidence_fusion: Literal["none", "soft", "screen"] = "none"
+    """Variant B has no confidence evaluation, so nothing of it reaches the fusion either."""
+    confidence_gate: bool = False
+    """Variant B: no item gate (it would read the confidences B does not have)."""
 
 
 @register
 class MDRCHCAVariantB(MDRCHCA):
-    """MDR-CHCA-B: no confidence; plain InfoNCE over token-to-best-region pairs with in-batch negatives."""
+    """MDR-CHCA-B: no confidence evaluation; plain InfoNCE over token-to-best-region pairs (every pair positive,
+    weight 1, the same negatives from other items) and the fusion's plain means."""
 
     name = "mdrchca_b"
     ablations = {}
