@@ -32,7 +32,7 @@ def trained():
     from mdrchca.models.base import Batch
 
     data = _dataset()
-    model = _model(dataset=data, confidence_fusion="screen", confidence_gate=True)
+    model = _model(dataset=data, confidence_fusion="screen", confidence_gate="item")
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     for users, pos, neg in BPRSampler(data.train, data.n_items, 0).epoch(64):
         loss = model.loss(Batch(users, pos, neg))

@@ -621,7 +621,7 @@ def test_the_item_gate_scales_each_item_s_content_by_its_pair_confidence() -> No
     """With ``confidence_gate`` the fused content is a unit direction times kappa_i = min(1, mean m / theta_pos):
     an item whose pairs pass the screen less well keeps less content. The item without an image keeps 1."""
     data = _dataset()
-    model = _model(dataset=data, confidence_gate=True, theta_pos=0.9)
+    model = _model(dataset=data, confidence_gate="item", theta_pos=0.9)
     out = model.content(torch.arange(data.n_items))
     pair = torch.minimum(out.text_confidence, out.region_confidence.gather(1, out.best_region))
     mean_pair = masked_mean(pair.unsqueeze(-1), out.token_mask).squeeze(-1)
@@ -652,7 +652,7 @@ def test_detached_confidences_get_no_ranking_gradient_through_the_fusion() -> No
     data = _dataset()
     grads = []
     for detach in (True, False):
-        model = _model(dataset=data, confidence_fusion="soft", confidence_gate=True, confidence_detach=detach)
+        model = _model(dataset=data, confidence_fusion="soft", confidence_gate="item", confidence_detach=detach)
         model.content(torch.arange(data.n_items)).fused.pow(2).sum().backward()
         grads.append(model.content_branch.text_to_region.query.weight.grad.clone())
     assert not torch.allclose(grads[0], grads[1])
@@ -703,3 +703,30 @@ def test_graph_context_fused_adds_the_neighbourhood_to_the_pooled_features_not_t
     tokens_model = _model(dataset=data, content_scale="none")
     tokens_model.load_state_dict(model.state_dict())
     assert not torch.allclose(tokens_model.content_branch(items, context).tokens, with_context.tokens)
+
+
+def test_the_image_gate_takes_less_of_the_image_of_an_item_whose_pairs_fail_the_screen() -> None:
+    """``confidence_gate=image``: f_i = b_t z^t + kappa_i b_v z^v (before the collaborative scale), so with
+    content_scale=none the difference to the ungated content is (kappa_i - 1) b_v z^v; kappa_i = 1 items, and
+    the item without an image, are unchanged."""
+    data = _dataset()
+    gated = _model(dataset=data, confidence_gate="image", content_scale="none", theta_pos=0.9)
+    plain = _model(dataset=data, content_scale="none", theta_pos=0.9)
+    plain.load_state_dict(gated.state_dict())
+    items = torch.arange(data.n_items)
+    out, reference = gated.content(items), plain.content(items)
+    image_part = reference.fused - gated.content_branch.fusion_logits.softmax(0)[0] * _text_side(plain, items)
+    expected = reference.fused + (out.gate - 1).unsqueeze(1) * image_part
+    torch.testing.assert_close(out.fused, expected, atol=1e-6, rtol=1e-5)
+    assert (out.gate < 1).any() and out.gate[0] == 1.0
+    torch.testing.assert_close(out.fused[0], reference.fused[0])
+
+
+def _text_side(model, items: torch.Tensor) -> torch.Tensor:
+    """z^t of ``items`` with the image side's fusion weight set to zero (b_v = 0 makes f = z^t)."""
+    branch = model.content_branch
+    saved = branch.fusion_logits.data.clone()
+    branch.fusion_logits.data = torch.tensor([0.0, -1e4])
+    text_side = branch(items).fused
+    branch.fusion_logits.data = saved
+    return text_side

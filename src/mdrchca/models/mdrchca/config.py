@@ -166,10 +166,11 @@ class MDRCHCAConfig(ModelConfig):
     regions (the confidences only select the InfoNCE's pairs); ``soft``, each token (region) weighs by its
     confidence in the pooling and its cross-modal term is scaled by it; ``screen``, the same with the positions
     the screen calls noisy (min(c^t, c^v) below theta_neg) left out."""
-    confidence_gate: bool = False
-    """Scale each item's content by kappa_i = min(1, mean_w m_w / theta_pos), m_w = min(c^t_w, c^v_p*(w)) the
-    pair confidence the screen tests: an item whose text and image disagree contributes less content than a
-    clean one (``fusion.item_gate``)."""
+    confidence_gate: Literal["none", "item", "image"] = "none"
+    """An item gate kappa_i = min(1, mean_w m_w / theta_pos), m_w = min(c^t_w, c^v_p*(w)) the pair confidence the
+    screen tests (``fusion.item_gate``): ``image`` scales the image side's share of f_i by it (an item whose text
+    and image disagree takes less from its image: b_t z^t + kappa_i b_v z^v); ``item`` scales the item's whole
+    content (its text too); ``none``, no gate."""
     confidence_detach: bool = True
     """With ``confidence_fusion`` or ``confidence_gate``: the confidences enter the fusion as constants, so
     what they are is taught by L_conf alone, not bent by the ranking loss."""

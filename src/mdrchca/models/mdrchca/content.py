@@ -33,7 +33,7 @@ class ContentOutput:
     """f_i, the fused content ``[B, d]``: b_t z^t + b_v z^v (``fusion.py``), as a unit vector when the model
     gives it the collaborative scale (``content_scale``), times the item gate kappa_i."""
     gate: torch.Tensor
-    """kappa_i ``[B]``, the item gate (1 without ``confidence_gate``)."""
+    """kappa_i ``[B]``, the item gate (1 with ``confidence_gate=none``)."""
     tokens: torch.Tensor
     """Denoised tokens T~ ``[B, L, d]``."""
     regions: torch.Tensor
@@ -247,17 +247,19 @@ class ContentBranch(nn.Module):
         if cfg.graph_context == "fused" and text_ctx is not None:  # the neighbourhood enters at the item level
             z_text = z_text + text_ctx * token_mask.any(1, keepdim=True)
             z_region = z_region + region_ctx * region_mask.any(1, keepdim=True)
-        b = torch.softmax(self.fusion_logits, dim=0)
-        fused = b[0] * z_text + b[1] * z_region
-        if cfg.content_scale != "none":  # the model gives it the collaborative scale
-            fused = fused / fused.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        gate = torch.ones_like(fused[:, 0])
-        if cfg.confidence_gate:
+        gate = torch.ones_like(z_text[:, 0])
+        if cfg.confidence_gate != "none":
             theta_pos = thresholds.theta_pos if thresholds is not None else cfg.theta_pos
             pair_confidence = torch.minimum(c_text, c_region.gather(1, text_out.best))  # m_w, what the screen tests
             if cfg.confidence_detach:
                 pair_confidence = pair_confidence.detach()
             gate = item_gate(pair_confidence, token_mask, has_both, theta_pos)
+        b = torch.softmax(self.fusion_logits, dim=0)
+        image_share = b[1] * gate.unsqueeze(1) if cfg.confidence_gate == "image" else b[1]
+        fused = b[0] * z_text + image_share * z_region
+        if cfg.content_scale != "none":  # the model gives it the collaborative scale
+            fused = fused / fused.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        if cfg.confidence_gate == "item":
             fused = fused * gate.unsqueeze(1)
         return ContentOutput(
             fused=fused,

@@ -72,11 +72,11 @@ def probes_for(model: MDRCHCA) -> list[Probe]:
         probes.append(Probe("screen out of the fusion (soft weights kept)", _set_config(confidence_fusion="soft")))
     if cfg.confidence_fusion != "none":
         probes.append(Probe("confidence weights out of the fusion", _set_config(confidence_fusion="none")))
-    if cfg.confidence_gate:
-        probes.append(Probe("item gate off", _set_config(confidence_gate=False)))
-    if cfg.confidence_fusion != "none" or cfg.confidence_gate:
+    if cfg.confidence_gate != "none":
+        probes.append(Probe(f"{cfg.confidence_gate} gate off", _set_config(confidence_gate="none")))
+    if cfg.confidence_fusion != "none" or cfg.confidence_gate != "none":
         probes.append(
-            Probe("every confidence out of the fusion", _set_config(confidence_fusion="none", confidence_gate=False))
+            Probe("every confidence out of the fusion", _set_config(confidence_fusion="none", confidence_gate="none"))
         )
     probes += [
         Probe("cross-modal value term removed", _zero_cross_modal_values),

@@ -122,7 +122,7 @@ class MDRCHCA(Recommender):
     ablations = {
         "MDR-CHCA": (),
         "A: dense alignment": ("alignment=full",),
-        "B: no confidence screen": ("contrastive=standard", "confidence_fusion=none", "confidence_gate=false"),
+        "B: no confidence screen": ("contrastive=standard", "confidence_fusion=none", "confidence_gate=none"),
     }
 
     def __init__(self, dataset: RecDataset, config: MDRCHCAConfig) -> None:

@@ -34,7 +34,7 @@ class MDRCHCABConfig(MDRCHCAConfig):
     """Variant B: plain InfoNCE without confidence."""
     confidence_fusion: Literal["none", "soft", "screen"] = "none"
     """Variant B has no confidence evaluation, so nothing of it reaches the fusion either."""
-    confidence_gate: bool = False
+    confidence_gate: Literal["none", "item", "image"] = "none"
     """Variant B: no item gate (it would read the confidences B does not have)."""
 
 
