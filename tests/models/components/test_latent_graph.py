@@ -19,7 +19,9 @@ def test_cosine_topk_keeps_the_item_itself_and_its_nearest() -> None:
 
 
 def test_cosine_topk_is_differentiable_and_chunking_does_not_change_it() -> None:
-    x = torch.randn(10, 4, requires_grad=True)
+    # seeded: with the global stream's state left by earlier tests two cosines could tie within rounding, and a
+    # chunked product may order such a tie differently
+    x = torch.randn(10, 4, generator=torch.Generator().manual_seed(0)).requires_grad_()
     indices, values = cosine_topk(x, 3)
     chunked = cosine_topk(x, 3, chunk=3)
     assert torch.equal(indices, chunked[0]) and torch.allclose(values, chunked[1])

@@ -637,7 +637,7 @@ def test_the_item_gate_scales_each_item_s_content_by_its_pair_confidence() -> No
 @pytest.mark.parametrize("fusion", ["soft", "screen"])
 def test_confidence_fusion_changes_the_content_and_uniform_confidence_gives_the_plain_mean(fusion: str) -> None:
     data = _dataset()
-    plain = _model(dataset=data)
+    plain = _model(dataset=data, confidence_fusion="none")
     fused = _model(dataset=data, confidence_fusion=fusion)
     fused.load_state_dict(plain.state_dict())
     items = torch.arange(data.n_items)
@@ -690,7 +690,7 @@ def test_cache_staleness_is_one_after_a_refresh_and_drops_when_the_content_moves
 
 def test_graph_context_fused_adds_the_neighbourhood_to_the_pooled_features_not_to_the_positions() -> None:
     data = _dataset()
-    model = _model(dataset=data, graph_context="fused", content_scale="none")
+    model = _model(dataset=data, graph_context="fused", content_scale="none", confidence_gate="none")
     branch, items = model.content_branch, torch.arange(data.n_items)
     context = branch.graph_context()
     zero = (torch.zeros_like(context[0]), torch.zeros_like(context[1]))
@@ -700,7 +700,7 @@ def test_graph_context_fused_adds_the_neighbourhood_to_the_pooled_features_not_t
     expected = b[0] * context[0] * has_text + b[1] * context[1] * has_image
     torch.testing.assert_close(with_context.fused - without.fused, expected)
     torch.testing.assert_close(with_context.tokens, without.tokens)  # the alignment reads the positions alone
-    tokens_model = _model(dataset=data, content_scale="none")
+    tokens_model = _model(dataset=data, graph_context="tokens", content_scale="none", confidence_gate="none")
     tokens_model.load_state_dict(model.state_dict())
     assert not torch.allclose(tokens_model.content_branch(items, context).tokens, with_context.tokens)
 
@@ -711,7 +711,7 @@ def test_the_image_gate_takes_less_of_the_image_of_an_item_whose_pairs_fail_the_
     the item without an image, are unchanged."""
     data = _dataset()
     gated = _model(dataset=data, confidence_gate="image", content_scale="none", theta_pos=0.9)
-    plain = _model(dataset=data, content_scale="none", theta_pos=0.9)
+    plain = _model(dataset=data, content_scale="none", theta_pos=0.9, confidence_gate="none")
     plain.load_state_dict(gated.state_dict())
     items = torch.arange(data.n_items)
     out, reference = gated.content(items), plain.content(items)

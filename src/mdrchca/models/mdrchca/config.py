@@ -31,7 +31,7 @@ class MDRCHCAConfig(ModelConfig):
     graph_scope: Literal["item", "token"] = "item"
     """``item``: the item graph's output is added to every token / region of the item (default reading);
     ``token``: a kNN graph among the tokens (regions) inside each item."""
-    graph_context: Literal["tokens", "fused"] = "tokens"
+    graph_context: Literal["tokens", "fused"] = "fused"
     """Where the item graph's output (``graph_scope=item``) enters: ``tokens``, added to every token and region
     before the denoising and the alignment (MODEL.md's default reading); ``fused``, added to the item's pooled
     text and image features after the alignment, z^m_i += H^m_i. Both give the item the same neighbourhood
@@ -73,10 +73,13 @@ class MDRCHCAConfig(ModelConfig):
     """Initial positive threshold."""
     theta_neg: Annotated[float, UNIT] = 0.4
     """Initial negative threshold."""
-    eta_1: float = 0.05
-    """Update rate of theta_pos."""
-    eta_2: float = 0.05
-    """Update rate of theta_neg."""
+    eta_1: Annotated[float, UNIT] = 0.5
+    """Update rate of theta_pos, per step. Fast, so that theta_pos follows the mean pair confidence of the last
+    few steps: at 0.05 it lagged half an epoch behind a confidence level that moves quickly while L_conf trains,
+    and the positive share swung between 0.1 and 0.96 within an epoch on ML-100K (docs/model.md)."""
+    eta_2: Annotated[float, UNIT] = 0.05
+    """Update rate of theta_neg, per step. Slow: its fixed point (the share of pairs below theta_neg equals
+    theta_neg) is unstable under fast updates when the confidences are concentrated."""
     confidence_source: Literal["cosine", "logits", "weights", "denoised"] = "cosine"
     """What the confidences read over the fine attention's candidates: ``cosine`` (head-averaged cos(q, k) /
     tau of the attention, bounded and comparable across items), ``logits`` (q.k / sqrt(d_h): saturates as
@@ -161,12 +164,12 @@ class MDRCHCAConfig(ModelConfig):
     item keeps its content when the other modality is missing; false is the literal sum of weighted values."""
     renormalize_topk: bool = False
     """Renormalise the k_s kept attention weights to sum to one."""
-    confidence_fusion: Literal["none", "soft", "screen"] = "none"
+    confidence_fusion: Literal["none", "soft", "screen"] = "soft"
     """Where the confidences act on the fused content (``fusion.py``): ``none``, plain means over tokens and
     regions (the confidences only select the InfoNCE's pairs); ``soft``, each token (region) weighs by its
     confidence in the pooling and its cross-modal term is scaled by it; ``screen``, the same with the positions
     the screen calls noisy (min(c^t, c^v) below theta_neg) left out."""
-    confidence_gate: Literal["none", "item", "image"] = "none"
+    confidence_gate: Literal["none", "item", "image"] = "image"
     """An item gate kappa_i = min(1, mean_w m_w / theta_pos), m_w = min(c^t_w, c^v_p*(w)) the pair confidence the
     screen tests (``fusion.item_gate``): ``image`` scales the image side's share of f_i by it (an item whose text
     and image disagree takes less from its image: b_t z^t + kappa_i b_v z^v); ``item`` scales the item's whole
@@ -174,14 +177,14 @@ class MDRCHCAConfig(ModelConfig):
     confidence_detach: bool = True
     """With ``confidence_fusion`` or ``confidence_gate``: the confidences enter the fusion as constants, so
     what they are is taught by L_conf alone, not bent by the ranking loss."""
-    screen_margin: Annotated[float, UNIT] = 0.0
+    screen_margin: Annotated[float, UNIT] = 0.1
     """theta_neg is kept at most theta_pos - screen_margin, so the screen keeps three classes (positive, unused,
     noisy); 0 lets theta_neg climb to theta_pos, the paper's rule with the clamp."""
     conf_items: Annotated[int, AT_LEAST_ONE] = 256
     """Items (from the batch's positives) used for the contrastive loss per step."""
     conf_pairs: Annotated[int, AT_LEAST_ONE] = 1024
     """Anchor pairs per step at most (sampled)."""
-    negative_regions: Literal["random", "best"] = "random"
+    negative_regions: Literal["random", "best"] = "best"
     """The InfoNCE's negatives from other items ("non-corresponding regions"): ``random``, ``random_negatives``
     random regions of other batch items; ``best``, for every other item of the batch its region most similar to
     the anchor (``losses.best_regions_of_other_items``), the same max-selection as the anchor's own positive,
