@@ -72,10 +72,8 @@ def test_the_audit_scores_against_the_run_noise_first_then_the_planted_file(tmp_
 @pytest.fixture(scope="module")
 def trained_on_planted_mismatches(tmp_path_factory: pytest.TempPathFactory) -> tuple[Trainer, Path]:
     """300 items (30 with an image of another colour and shape than their text says), real packaged
-    encoders (MiniLM tokens, EfficientNet-Lite0 regions), 30 epochs of MDR-CHCA with every batch item's content
-    recomputed at each step (``content_grad_positions=0``). The default step budget (4,096 positions: 51 of
-    the 300 items) trains the confidences on fewer items per step: confidence AUC 0.748 / 0.947 at seeds
-    999 / 1 against 0.845 / 0.934 here (docs/benchmarks.md), a spread too wide for one seed's threshold."""
+    encoders (MiniLM tokens, EfficientNet-Lite0 regions), 30 epochs of MDR-CHCA as it trains by default (the
+    step budget: 51 of the 300 items' content recomputed per step)."""
     from mdrchca.features import FeatureConfig, extract_features
 
     tmp_path = tmp_path_factory.mktemp("planted")
@@ -83,7 +81,7 @@ def trained_on_planted_mismatches(tmp_path_factory: pytest.TempPathFactory) -> t
     data_dir = tmp_path / "catalogue"
     extract_features(raw, data_dir, FeatureConfig(image_size=128, pca_dim=64), progress=False)
     dataset = load_dataset(data_dir)
-    config = Config.load("mdrchca", overrides=["epochs=30", "device=cpu", "content_grad_positions=0"])
+    config = Config.load("mdrchca", overrides=["epochs=30", "device=cpu"])
     trainer = Trainer(config, dataset, progress=False)
     trainer.fit()
     return trainer, data_dir
