@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -112,41 +111,25 @@ def test_wrong_inputs_fail_with_one_line(vector_catalogue: Path, tmp_path: Path)
         assert not (tmp_path / "o" / "runs").exists()
 
 
-def test_the_html_report_renders_in_a_real_browser(experiments: dict[str, Path], tmp_path: Path) -> None:
+def test_the_html_report_renders_in_a_real_browser(
+    experiments: dict[str, Path], tmp_path: Path, headless_browser
+) -> None:
     page = tmp_path / "report.html"
     run = experiments["compare"] / pd.read_csv(experiments["compare"] / "results.csv")["run"].iloc[0]
     _invoke(["report", "--html", str(page), *(str(p) for p in experiments.values()), str(run)])
     text = page.read_text()
     assert "http://" not in text.replace("http://www.w3.org", "") and "https://" not in text, "the page must be offline"
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is missing (pip install selenium)")
-    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
-    if not chromium or not driver_path:
-        pytest.skip("no headless Chromium (Debian's chromium and chromium-driver packages; .ci/run installs them)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,2000",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    browser = webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver_path), options=options)
-    try:
-        browser.get(page.as_uri())
-        tables = browser.find_elements("tag name", "table")
-        images = browser.find_elements("tag name", "img")
-        assert len(tables) >= 5 and len(images) == 4
-        for image in images:
-            assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) > 200
-        headers = [h.text for h in browser.find_elements("tag name", "h2")]
-        assert "Comparison" in headers and "Runs" in headers
-        errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
-        assert not errors, json.dumps(errors)
-        assert browser.save_screenshot(str(tmp_path / "report.png"))
-    finally:
-        browser.quit()
+    browser = headless_browser
+    browser.get(page.as_uri())
+    tables = browser.find_elements("tag name", "table")
+    images = browser.find_elements("tag name", "img")
+    assert len(tables) >= 5 and len(images) == 4
+    for image in images:
+        assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) > 200
+    headers = [h.text for h in browser.find_elements("tag name", "h2")]
+    assert "Comparison" in headers and "Runs" in headers
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert not errors, json.dumps(errors)
+    assert browser.save_screenshot(str(tmp_path / "report.png"))
     with Image.open(tmp_path / "report.png") as shot:
         assert shot.size[0] >= 1000

@@ -3,6 +3,11 @@
 The page needs no server and no network: each experiment's ``results.md`` (tables, tests, provenance) is
 rendered with the ``markdown`` package, its figures are embedded as base64 PNG, and run folders get one
 results table with each run's ``run.json`` provenance.
+
+Everything read from a folder is untrusted text (a results file can be edited, a dataset folder's name ends up
+in a table): :func:`render_untrusted_markdown` is the one place that turns it into HTML, through the ammonia
+sanitiser (``nh3``: no script, no event attribute, no ``javascript:`` link, no frame), and the page forbids
+scripts outright with a Content-Security-Policy.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import markdown
+import nh3
 
 from mdrchca.errors import MdrchcaError
 from mdrchca.experiments.report import DEFAULT_COLUMNS, results_table
@@ -40,9 +46,29 @@ def _figure(path: Path) -> str:
     return f'<figure><img alt="{name}" src="data:image/png;base64,{data}"><figcaption>{name}</figcaption></figure>'
 
 
+CONTENT_SECURITY_POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+"""No script of any origin, no frame, no request: the page shows only its own text, styles and data images."""
+
+ALLOWED_ATTRIBUTES = {"th": {"align"}, "td": {"align"}, "a": {"href", "title"}, "code": {"class"}}
+
+
+def render_untrusted_markdown(text: str) -> str:
+    """Markdown from a file to HTML that cannot run anything: rendered, then sanitised (ammonia's safe tags;
+    links only to http, https and mailto)."""
+    html_text = markdown.markdown(text, extensions=["tables"])
+    return nh3.clean(html_text, attributes=ALLOWED_ATTRIBUTES, url_schemes={"http", "https", "mailto"})
+
+
+def _read_results(folder: Path) -> str:
+    path = folder / RESULTS_MD
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise MdrchcaError(f"{path}: not UTF-8 text; rewrite it with the command that made it") from None
+
+
 def _experiment_section(folder: Path) -> str:
-    text = (folder / RESULTS_MD).read_text(encoding="utf-8")
-    body = markdown.markdown(text, extensions=["tables"])
+    body = render_untrusted_markdown(_read_results(folder))
     body = body.replace("<h1>", "<h2>").replace("</h1>", "</h2>")
     figures = "".join(_figure(p) for p in sorted(folder.glob("*.png")))
     source = f"<p><small>folder: <code>{html.escape(str(folder))}</code></small></p>"
@@ -51,7 +77,7 @@ def _experiment_section(folder: Path) -> str:
 
 def _runs_section(runs: Sequence[Path]) -> str:
     frame = results_table(list(runs), DEFAULT_COLUMNS, "test", diagnostics=False)
-    table = frame.to_html(index=False, float_format=lambda v: f"{v:.4f}", border=0)
+    table = frame.to_html(index=False, float_format=lambda v: f"{v:.4f}", border=0, escape=True)
     provenance = []
     for run in runs:
         path = run / PROVENANCE_FILE
@@ -83,6 +109,7 @@ def write_html_report(folders: Sequence[str | Path], out: str | Path, title: str
         sections.append(_runs_section(runs))
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">'
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
         f"<body><h1>{html.escape(title)}</h1>{''.join(sections)}</body></html>\n"
     )

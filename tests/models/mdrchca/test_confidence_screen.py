@@ -147,9 +147,7 @@ def test_best_regions_of_other_items_by_hand() -> None:
     from mdrchca.models.mdrchca.losses import best_regions_of_other_items
 
     # 2 items, 3 regions each (item 1's last region is padding), d = 2, unit vectors
-    regions = torch.tensor(
-        [[[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], [[-1.0, 0.0], [0.8, 0.6], [1.0, 0.0]]]
-    )
+    regions = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], [[-1.0, 0.0], [0.8, 0.6], [1.0, 0.0]]])
     mask = torch.tensor([[True, True, True], [True, True, False]])
     anchors = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     s, ok = best_regions_of_other_items(anchors, regions, mask, torch.tensor([0, 1]))
