@@ -109,3 +109,26 @@ def test_cold_item_split_ranks_each_split_among_its_own_items() -> None:
     assert result["recall@2"] == pytest.approx(1.0)
     data.split_mode = "user"  # over all items, items 2 and 3 would take the top for user 0
     assert Evaluator(data, topk=[2]).evaluate(FixedScores(scores), "test")["recall@2"] == pytest.approx(0.5)
+
+
+def test_non_finite_scores_stop_the_ranking_with_one_line() -> None:
+    """A diverged model (some user's scores NaN) is refused, not ranked: a NaN would sort anywhere."""
+    import numpy as np
+    import pytest
+    import torch
+
+    from mdrchca.evaluation.evaluator import NonFiniteScoresError, rank_items
+
+    class Diverged(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.zeros(1))
+
+        def score_all(self, users: torch.Tensor) -> torch.Tensor:
+            scores = torch.ones(len(users), 5)
+            scores[users == 2] = torch.nan
+            return scores
+
+    assert rank_items(Diverged(), np.array([0, 1]), 3, None)[0].shape == (2, 3)
+    with pytest.raises(NonFiniteScoresError, match=r"1 of 3 users \(first: userID 2\).*NaN or infinite"):
+        rank_items(Diverged(), np.array([0, 1, 2]), 3, None)

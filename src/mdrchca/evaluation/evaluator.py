@@ -14,8 +14,13 @@ import scipy.sparse as sp
 import torch
 
 from mdrchca.data.dataset import RecDataset
+from mdrchca.errors import MdrchcaError
 from mdrchca.evaluation.metrics import per_user_metrics
 from mdrchca.evaluation.ranking import topk_items
+
+
+class NonFiniteScoresError(MdrchcaError):
+    """A model scored some item NaN or infinite: its ranking means nothing."""
 
 
 @torch.no_grad()
@@ -41,6 +46,13 @@ def rank_items(
     for start in range(0, len(users), batch_size):
         batch = users[start : start + batch_size]
         scores = model.score_all(torch.as_tensor(batch, device=device)).float()
+        broken = ~torch.isfinite(scores).all(dim=1)
+        if broken.any():
+            raise NonFiniteScoresError(
+                f"{int(broken.sum())} of {len(batch)} users (first: userID {int(batch[int(broken.nonzero()[0])])}) "
+                "get scores that are NaN or infinite; the model has diverged: lower learning_rate, or check the "
+                "features for extreme values"
+            )
         if exclude is not None:
             sub = exclude[batch]
             rows = torch.as_tensor(np.repeat(np.arange(len(batch)), np.diff(sub.indptr)), device=device)
