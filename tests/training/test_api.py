@@ -114,3 +114,55 @@ def test_a_kill_while_checkpointing_resumes_to_identical_metrics(
     assert not [p.name for p in killed.iterdir() if p.name.endswith(".tmp")]
     for name in ("best.pt", "last.pt"):
         assert "model" in load_checkpoint(killed / name)
+
+
+@pytest.fixture
+def finished_run(small_catalogue: Path, tmp_path: Path) -> Path:
+    cfg = Config.load("bpr", overrides=[*OPTIONS, "epochs=2"])
+    cfg.data.data_path = str(small_catalogue)
+    mdrchca.train(cfg, out=tmp_path / "run")
+    return tmp_path / "run"
+
+
+@pytest.mark.parametrize(
+    ("name", "edit"),
+    [
+        ("config.yaml", lambda text: text.replace("learning_rate: 0.01", "learning_rate: 0.5")),
+        ("config.yaml", lambda text: text + "\n"),  # any byte counts
+        ("split.inter", lambda text: "\n".join(text.splitlines()[:-1]) + "\n"),  # a deleted row
+        ("split.inter", lambda text: text.replace("\t0\n", "\t2\n", 1)),  # a training row relabelled as test
+    ],
+)
+def test_an_edited_config_or_split_is_refused_by_evaluate_and_resume(finished_run: Path, name: str, edit) -> None:
+    from mdrchca.training.run_folder import RunFolderError
+
+    path = finished_run / name
+    path.write_text(edit(path.read_text()))
+    with pytest.raises(RunFolderError, match=f"{name}: changed since the run wrote it"):
+        mdrchca.load_run(finished_run)
+    with pytest.raises(RunFolderError, match=f"{name}: changed since the run wrote it"):
+        mdrchca.resume(finished_run, ["epochs=3"])
+
+
+def test_a_resume_that_changes_a_resumable_option_records_the_new_config(finished_run: Path) -> None:
+    mdrchca.resume(finished_run, ["epochs=3"])
+    assert "epochs: 3" in (finished_run / "config.yaml").read_text()
+    mdrchca.load_run(finished_run)  # the rewritten config is the recorded one
+    record = json.loads((finished_run / "run.json").read_text())
+    assert set(record["files"]) == {"config.yaml", "split.inter"}
+
+
+def test_a_run_recorded_before_the_hashes_still_loads(finished_run: Path) -> None:
+    record = json.loads((finished_run / "run.json").read_text())
+    del record["files"]
+    (finished_run / "run.json").write_text(json.dumps(record))
+    mdrchca.load_run(finished_run)
+
+
+def test_resume_accepts_the_dataset_s_interactions_file_for_its_folder(
+    finished_run: Path, small_catalogue: Path
+) -> None:
+    inter = next(small_catalogue.glob("*.inter"))
+    mdrchca.resume(finished_run, ["epochs=3"], data=inter)
+    with pytest.raises(mdrchca.training.run_folder.RunFolderError, match="is not the run's dataset"):
+        mdrchca.resume(finished_run, ["epochs=4"], data=finished_run)

@@ -145,6 +145,7 @@ def train(
         config.data.split_file = str(folder.file(SPLIT_FILE).resolve())
         folder.write_config(config)
         folder.write_provenance(config, dataset.path, command=command)
+        folder.record_files()
         result = trainer.fit()
     metrics = result.to_json(config.model, dataset.name, dataset.split_mode)
     return Run(config, dataset, trainer.model.eval(), metrics, folder.path, result.history)
@@ -170,9 +171,7 @@ def resume(
                 f"{folder.path}: --model {model} disagrees with the run's model {config.model}; drop --model to "
                 "resume, or start a new run in another folder"
             )
-        if data is not None and (
-            config.data.data_path is None or Path(data).resolve() != Path(config.data.data_path).resolve()
-        ):
+        if data is not None and (config.data.data_path is None or not _same_dataset(data, config.data.data_path)):
             raise RunFolderError(
                 f"{folder.path}: --data {data} is not the run's dataset ({config.data.data_path}); drop --data to "
                 "resume, or start a new run in another folder"
@@ -184,6 +183,7 @@ def resume(
         if overrides:
             folder.write_config(config)
         folder.write_provenance(config, dataset.path, resumed=True, command=command)
+        folder.record_files()  # an override of a resumable option rewrote config.yaml
         result = trainer.fit()
     metrics = result.to_json(config.model, dataset.name, dataset.split_mode)
     return Run(config, dataset, trainer.model.eval(), metrics, folder.path, result.history)
@@ -212,6 +212,15 @@ def load_run(path: str | Path, data: str | Path | None = None, device: str = "cp
         except (UnicodeDecodeError, json.JSONDecodeError):
             log.warning("%s: unreadable, the run's metrics are left out", folder.file(METRICS_FILE))
     return Run(config, dataset, model, metrics, folder.path)
+
+
+def _same_dataset(given: str | Path, recorded: str | Path) -> bool:
+    """Whether ``given`` names the recorded dataset: the same folder, or a file in it, either way round."""
+    a, b = Path(given).resolve(), Path(recorded).resolve()
+    folder_a, folder_b = (a if a.is_dir() else a.parent), (b if b.is_dir() else b.parent)
+    if folder_a != folder_b:
+        return False
+    return a.is_dir() or b.is_dir() or a == b
 
 
 def _dataset_folder(config: Config) -> Path | None:

@@ -148,7 +148,9 @@ class RunFolder:
 
     # -- config -----------------------------------------------------------------------------------
     def read_config(self, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-        """The run's config, with its relative paths resolved against the folder."""
+        """The run's config, with its relative paths resolved against the folder, once :meth:`check_files` has
+        found its config and split as the run wrote them."""
+        self.check_files()
         config = Config.load(config_file=self.file(CONFIG_FILE), overrides=overrides)
         if config.data.split_file is not None and not Path(config.data.split_file).is_absolute():
             config.data.split_file = str(self.path / config.data.split_file)
@@ -198,6 +200,40 @@ class RunFolder:
     def provenance(self) -> dict[str, Any]:
         path = self.file(PROVENANCE_FILE)
         return _read_json(path) if path.is_file() else {}
+
+    # -- the files that define the run ------------------------------------------------------------
+    def record_files(self) -> None:
+        """Record in ``run.json`` the SHA-256 of :data:`RECORDED_FILES` as the run has just written them."""
+        record = self.provenance()
+        record["files"] = {name: _sha256(self.file(name)) for name in RECORDED_FILES if self.file(name).is_file()}
+        write_json(self.file(PROVENANCE_FILE), record)
+
+    def check_files(self) -> None:
+        """Refuse, with one line, a run whose config or split differs from what it recorded: a resumed run would
+        train on an edited learning rate, an evaluation would report a model other than the one trained, and an
+        edited split would move items between training and test. Runs recorded before these hashes pass."""
+        recorded = self.provenance().get("files", {})
+        for name, digest in recorded.items():
+            path = self.file(name)
+            if not path.is_file():
+                raise RunFolderError(f"{path}: missing, but the run recorded it; restore it, or train a new run")
+            if _sha256(path) != digest:
+                raise RunFolderError(
+                    f"{path}: changed since the run wrote it (SHA-256 differs from run.json); restore the file, "
+                    "or train a new run with the settings you want"
+                )
+
+
+RECORDED_FILES = (CONFIG_FILE, SPLIT_FILE)
+"""A run's files whose hashes ``run.json`` keeps (:meth:`RunFolder.check_files`)."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def dataset_fingerprint(folder: Path) -> dict[str, str]:
