@@ -82,7 +82,7 @@ def test_a_finished_run_with_other_settings_is_refused_not_reused(vector_catalog
     config.train.learning_rate = 0.05  # someone trained other settings into the grid's folder
     train(config, out=out / RUNS_FOLDER / spec.key)
     result = run_grid([spec], out, GridOptions(workers=1, threads=1, progress=False))
-    assert "learning_rate" in result.failed[spec.key] and result.frame.empty is False
+    assert "learning_rate" in result.failed[spec.key] and result.frame.empty  # its numbers are not this spec's
 
 
 def test_a_killed_worker_leaves_a_run_that_another_worker_finishes(vector_catalogue: Path, tmp_path: Path) -> None:
@@ -91,7 +91,8 @@ def test_a_killed_worker_leaves_a_run_that_another_worker_finishes(vector_catalo
     out.mkdir()
     url = storage_url(out, None)
     prepare_grid(open_storage(url, 1, 3), grid_name([spec]), [spec])
-    options = WorkerOptions(url, grid_name([spec]), str(out), threads=1, heartbeat=1, grace=3, poll_seconds=0.2)
+    own = (json.dumps(spec.to_json(), sort_keys=True),)
+    options = WorkerOptions(url, grid_name([spec]), str(out), 1, heartbeat=1, grace=3, poll_seconds=0.2, runs=own)
     victim = multiprocessing.get_context("spawn").Process(target=_worker_process, args=(options, 0))
     victim.start()
     log_file = out / RUNS_FOLDER / spec.key / "log.csv"
@@ -111,6 +112,45 @@ def test_a_killed_worker_leaves_a_run_that_another_worker_finishes(vector_catalo
     finished = json.loads((out / RUNS_FOLDER / spec.key / "metrics.json").read_text())
     uninterrupted = train(spec.config(1)).metrics
     assert finished["valid"] == uninterrupted["valid"] and finished["test"] == uninterrupted["test"]
+
+
+def test_a_crafted_storage_cannot_run_or_report_a_run_the_command_did_not_ask_for(
+    vector_catalogue: Path, small_catalogue: Path, tmp_path: Path
+) -> None:
+    """A grid.db left in --out with a waiting trial of another dataset under the command's own study: the
+    workers leave it undone, and the command's table has only its own run."""
+    spec = RunSpec("bpr", str(vector_catalogue), 1, ("epochs=2",))
+    foreign = RunSpec("bpr", str(small_catalogue), 1, ("epochs=2",))
+    out = tmp_path / "grid"
+    out.mkdir()
+    study = prepare_grid(open_storage(storage_url(out, None)), grid_name([spec]), [spec])
+    study.enqueue_trial({}, user_attrs={"run": spec.key, "spec": foreign.to_json()})
+    result = run_grid([spec], out, GridOptions(workers=1, threads=1, progress=False))
+    assert list(result.frame["dataset"]) == ["vectors"]
+    assert not (out / RUNS_FOLDER / foreign.key).exists()
+    record = json.loads((out / RUNS_FOLDER / spec.key / "run.json").read_text())
+    assert Path(record["data"]["path"]).name == "vectors"
+
+
+def test_a_finished_run_of_another_dataset_with_the_same_name_is_not_reused(
+    vector_catalogue: Path, tmp_path: Path
+) -> None:
+    """compare --data a/tiny, then --data b/tiny into the same --out: the second refuses the first's run."""
+    import shutil
+
+    first, second = tmp_path / "a" / "tiny", tmp_path / "b" / "tiny"
+    shutil.copytree(vector_catalogue, first)
+    shutil.copytree(vector_catalogue, second)
+    (second / "tiny.inter").write_text("".join((first / "vectors.inter").read_text().splitlines(True)[:-50]))
+    (second / "vectors.inter").unlink()
+    out = tmp_path / "grid"
+    run_grid([RunSpec("bpr", str(first), 1, ("epochs=2",))], out, GridOptions(workers=1, threads=1, progress=False))
+    result = run_grid(
+        [RunSpec("bpr", str(second), 1, ("epochs=2",))], out, GridOptions(workers=1, threads=1, progress=False)
+    )
+    ((key, error),) = result.failed.items()
+    assert "holds a run of another dataset" in error
+    assert result.frame.empty  # the other dataset's numbers are not reported for this one
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import mdrchca.models  # noqa: F401  (registers the models)
@@ -64,3 +66,20 @@ def test_a_setting_can_name_the_model_it_is_for() -> None:
     check_specs(specs)  # LightGCN never sees MDR-CHCA's option
     with pytest.raises(ConfigError, match="vbpr is not one of the models"):
         plans.compare_plan([None], ["lightgcn"], [1], ["vbpr:reg_weight=1"])
+
+
+def test_a_tuned_file_carries_only_the_model_s_searched_settings(tmp_path: Path) -> None:
+    from mdrchca.experiments.tune import best_file
+
+    path = best_file(tmp_path, "tiny", "lightgcn")
+    path.write_text("params:\n  learning_rate: 0.005\n  reg_weight: 0.001\n", encoding="utf-8")
+    assert plans.tuned_overrides(tmp_path, "data/tiny", "lightgcn") == ("learning_rate=0.005", "reg_weight=0.001")
+    path.write_text("params:\n  learning_rate: 0.005\n  split_file: /elsewhere/split.inter\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="sets split_file, outside lightgcn's search space"):
+        plans.tuned_overrides(tmp_path, "data/tiny", "lightgcn")
+    path.write_bytes(b"params:\n  learning_rate: \xff\xfe\n")
+    with pytest.raises(ConfigError, match="not a tuned-settings file"):
+        plans.tuned_overrides(tmp_path, "data/tiny", "lightgcn")
+    path.write_text("params: !!python/object/apply:os.system ['true']\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not a tuned-settings file"):
+        plans.tuned_overrides(tmp_path, "data/tiny", "lightgcn")

@@ -39,7 +39,7 @@ from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, Config, check_options
 from mdrchca.data.dataset import find_inter_file
 from mdrchca.errors import ConfigError, MdrchcaError
 from mdrchca.io import write_json
-from mdrchca.training.run_folder import LAST_CHECKPOINT, METRICS_FILE, RunFolder
+from mdrchca.training.run_folder import LAST_CHECKPOINT, METRICS_FILE, RunFolder, dataset_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -176,8 +176,14 @@ def _serialize_sqlite_transactions(engine: Any) -> None:
 
 
 def grid_name(specs: Sequence[RunSpec]) -> str:
-    """The study that queues this grid: named by its runs, so the same grid run again continues."""
-    digest = hashlib.sha1("\n".join(sorted(s.key for s in specs)).encode()).hexdigest()[:12]
+    """The study that queues this grid: named by its runs (each spec in full, with the files of its dataset),
+    so the same grid on the same data run again continues, and any other grid, one on a dataset of the same
+    folder name or on re-extracted files included, is queued afresh (its runs then check what they reuse)."""
+    lines = sorted(json.dumps(s.to_json(), sort_keys=True) for s in specs)
+    for data in sorted({s.data for s in specs if s.data}):
+        folder = Path(data) if Path(data).is_dir() else Path(data).parent
+        lines.append(json.dumps({"data": str(folder.resolve()), "files": dataset_fingerprint(folder)}, sort_keys=True))
+    digest = hashlib.sha1("\n".join(lines).encode()).hexdigest()[:12]
     return f"grid-{digest}"
 
 
@@ -255,10 +261,10 @@ def execute_run(spec: RunSpec, runs_dir: Path, threads: int = 1, command: str = 
     folder = RunFolder(runs_dir / spec.key)
     wanted = spec.config(threads)
     if folder.is_finished:
-        _check_same_settings(folder, wanted)
+        _check_same_run(folder, wanted)
         return json.loads(folder.file(METRICS_FILE).read_text(encoding="utf-8"))
     if folder.is_run and folder.file(LAST_CHECKPOINT).is_file():
-        _check_same_settings(folder, wanted)
+        _check_same_run(folder, wanted)
         log.info("resuming %s", spec.key)
         return resume(folder.path, overrides=[f"num_threads={threads}"], command=command or None).metrics
     if folder.is_run:  # died before its first epoch ended: nothing worth keeping, and nobody else holds it
@@ -276,12 +282,25 @@ def _settings(config: Config) -> dict[str, Any]:
     return {k: v for k, v in flat.items() if k.split(".")[-1] not in SETTING_KEYS_IGNORED} | {"model": raw["model"]}
 
 
-def _check_same_settings(folder: RunFolder, wanted: Config) -> None:
+def _check_same_run(folder: RunFolder, wanted: Config) -> None:
+    """A run folder is reused only for the same settings on the same data: its config must match in everything
+    that changes a result, and the dataset it recorded must have the files the spec's dataset has now (two
+    datasets in folders of one name share a run key, so the name alone proves nothing)."""
     have, want = _settings(folder.read_config()), _settings(wanted)
     differ = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
     if differ:
         shown = ", ".join(f"{k}: {have.get(k)!r} there, {want.get(k)!r} asked" for k in differ[:3])
         raise GridError(f"{folder.path}: holds a run with other settings ({shown}); remove it or use another --out")
+    recorded = folder.provenance().get("data", {})
+    data = wanted.data.data_path
+    if data is None or not recorded.get("fingerprint"):
+        return  # the bundled catalogue, or a run recorded without a fingerprint
+    now = dataset_fingerprint(Path(data) if Path(data).is_dir() else Path(data).parent)
+    if now != recorded["fingerprint"]:
+        raise GridError(
+            f"{folder.path}: holds a run of another dataset ({recorded.get('path')}, whose files differ from "
+            f"{data}'s); use another --out for this dataset"
+        )
 
 
 # -- workers --------------------------------------------------------------------------------------------------
@@ -297,6 +316,9 @@ class WorkerOptions:
     grace: int = GRACE_SECONDS
     poll_seconds: float = 1.0
     command: str = ""
+    runs: tuple[str, ...] = ()
+    """The command's own runs, as :meth:`RunSpec.to_json` in JSON: a worker executes nothing else, whatever the
+    storage holds (a storage is a file in ``--out``, or a shared database: neither is trusted)."""
 
 
 def work(options: WorkerOptions, worker: int = 0) -> int:
@@ -312,6 +334,7 @@ def work(options: WorkerOptions, worker: int = 0) -> int:
     study = optuna.load_study(study_name=options.study, storage=storage)
     study_id = storage.get_study_id_from_name(options.study)
     runs_dir = Path(options.out) / RUNS_FOLDER
+    own = set(options.runs)
     done = 0
     while True:
         optuna.storages.fail_stale_trials(study)
@@ -321,7 +344,17 @@ def work(options: WorkerOptions, worker: int = 0) -> int:
                 return done
             time.sleep(options.poll_seconds)
             continue
-        spec = RunSpec.from_json(trial.user_attrs["spec"])
+        raw = trial.user_attrs.get("spec")
+        if json.dumps(raw, sort_keys=True) not in own:
+            log.warning(
+                "worker %d: trial %d of the storage is not one of this command's runs; left undone",
+                worker,
+                trial.number,
+            )
+            storage.set_trial_user_attr(trial._trial_id, "error", "not one of the command's runs")
+            study.tell(trial.number, state=TrialState.FAIL)
+            continue
+        spec = RunSpec.from_json(raw)
         log.info("worker %d (pid %d) takes %s", worker, os.getpid(), spec.key)
         with _heartbeat(storage, trial._trial_id):
             try:
@@ -407,7 +440,14 @@ def run_grid(
     shown_url = url if options.storage is None else "(--storage)"  # a URL may hold a password
     write_json(out / GRID_FILE, {"study": name, "storage": shown_url, "runs": [s.key for s in specs]})
     worker = WorkerOptions(
-        url, name, str(out), threads, options.heartbeat, options.grace, command=command or " ".join(sys.argv)
+        url,
+        name,
+        str(out),
+        threads,
+        options.heartbeat,
+        options.grace,
+        command=command or " ".join(sys.argv),
+        runs=tuple(json.dumps(spec.to_json(), sort_keys=True) for spec in specs),
     )
     started = time.perf_counter()
     context = multiprocessing.get_context("spawn")
@@ -424,7 +464,8 @@ def run_grid(
             f"{len(crashed)} worker(s) exited with code(s) {crashed}; see {out / LOGS_FOLDER}; run the command again "
             "to finish the grid (finished runs are kept)"
         )
-    return GridResult(collect(specs, out), _failures(study), seconds)
+    failed = _failures(study)  # a failed run's folder may hold another run's metrics: never collected
+    return GridResult(collect([s for s in specs if s.key not in failed], out), failed, seconds)
 
 
 def _follow(study: Any, total: int, processes: list[Any], progress: bool) -> None:

@@ -69,8 +69,22 @@ def tuned_overrides(tuned: str | Path | None, dataset: str | None, model: str) -
             f"--tuned {tuned}: no tuned settings for {model} on {name} "
             f"({path.name}); run mdrchca tune --model {model} --out {tuned} for it, or drop --tuned"
         )
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return tuple(f"{k}={v}" for k, v in sorted(raw.get("params", {}).items()))
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        what = exc.__class__.__name__
+        raise ConfigError(f"{path}: not a tuned-settings file ({what}); run mdrchca tune again") from None
+    params = raw.get("params", {}) if isinstance(raw, dict) else None
+    if not isinstance(params, dict):
+        raise ConfigError(f"{path}: no 'params' mapping; run mdrchca tune again")
+    allowed = set(model_spec(model).search_space)
+    foreign = sorted(set(params) - allowed)
+    if foreign:
+        raise ConfigError(
+            f"{path}: sets {', '.join(foreign)}, outside {model}'s search space ({', '.join(sorted(allowed))}); "
+            "a tuned file carries only searched settings: run mdrchca tune again"
+        )
+    return tuple(f"{k}={v}" for k, v in sorted(params.items()))
 
 
 def compare_plan(
