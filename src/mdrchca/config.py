@@ -41,11 +41,15 @@ class Range:
     high_open: bool = False
 
     def describe(self) -> str:
+        def shown(bound: float) -> str:
+            return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
+
         if self.low is not None and self.high is not None:
-            return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+            low, high = shown(self.low), shown(self.high)
+            return f"in {'(' if self.low_open else '['}{low}, {high}{')' if self.high_open else ']'}"
         if self.low is not None:
-            return f"{'>' if self.low_open else '>='} {self.low:g}"
-        return f"{'<' if self.high_open else '<='} {self.high:g}"
+            return f"{'>' if self.low_open else '>='} {shown(self.low)}"
+        return f"{'<' if self.high_open else '<='} {shown(self.high)}"
 
     def contains(self, value: float) -> bool:
         if isinstance(value, float) and math.isnan(value):
@@ -70,6 +74,10 @@ SHARE = Range(0, 1, high_open=True)
 """A dropout or pruning share: 0 (off) up to, not including, 1."""
 UNIT = Range(0, 1)
 """A probability or threshold in [0, 1]."""
+EMBEDDING_SIZE = Range(1, 4096)
+"""An embedding size: a typo of a few digits more would ask for terabytes."""
+SEED = Range(0, 2**32 - 1)
+"""A seed: what NumPy's and torch's generators accept, 0 to 2^32 - 1."""
 
 MAX_IMAGE_PIXELS = 89_478_485
 """Largest image (width x height) decoded by default anywhere in the package: Pillow's own bound against
@@ -89,7 +97,7 @@ class DataConfig:
     ``split_ratios`` (any ``x_label`` of the folder's file is ignored), so valid and test items are never
     seen in training; negatives are drawn from training items only and each split is ranked among its own
     items (new items against new items)."""
-    split_seed: int = 999
+    split_seed: Annotated[int, SEED] = 999
     """Seed of the random split (per user, or per item with ``cold_items``); a ``user`` split uses it only
     when the ``.inter`` file has no ``x_label`` column."""
     split_ratios: Annotated[list[float], UNIT] = field(default_factory=lambda: [0.8, 0.1, 0.1])
@@ -118,7 +126,7 @@ class DataConfig:
     """Share of the items whose ``noise_modality`` features ``feature_noise`` corrupts."""
     noise_modality: str = "image"
     """The modality corrupted by ``feature_noise`` (``image``, ``text``, ``audio``...)."""
-    noise_seed: int = 0
+    noise_seed: Annotated[int, SEED] = 0
     """Seed that draws the corrupted items and the noise."""
     train_keep: Annotated[float, UNIT] = 1.0
     """Sparse-data studies: share of each user's *training* interactions kept (at random, at least
@@ -126,7 +134,7 @@ class DataConfig:
     (a run's saved ``split.inter`` already holds the thinned training set) the file's split is used as is."""
     train_keep_min: Annotated[int, AT_LEAST_ONE] = 3
     """Fewest training interactions a user keeps under ``train_keep`` (all of them when they have fewer)."""
-    train_keep_seed: int = 0
+    train_keep_seed: Annotated[int, SEED] = 0
     """Seed that draws the kept training interactions."""
 
     def validate(self) -> None:
@@ -168,7 +176,7 @@ class TrainConfig:
     max_seconds: Annotated[float, NON_NEGATIVE] = 0.0
     """Stop after the epoch that passes this many seconds of training and evaluation (0: no limit); the
     best validation state so far is then tested, as after early stopping."""
-    seed: int = 999
+    seed: Annotated[int, SEED] = 999
     """Seed of every random generator (model init, sampling, shuffling)."""
     device: str = "auto"
     """``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
@@ -200,8 +208,8 @@ class TrainConfig:
 class ModelConfig:
     """Base of every model's hyperparameters; each model subclasses it with its own fields."""
 
-    embedding_size: Annotated[int, AT_LEAST_ONE] = 64
-    """Size d of user and item embeddings."""
+    embedding_size: Annotated[int, EMBEDDING_SIZE] = 64
+    """Size d of user and item embeddings (at most 4096: the field uses 32-512)."""
 
 
 @dataclass(frozen=True)
@@ -331,7 +339,9 @@ class Config:
             if not path.is_file():
                 raise ConfigError(f"{path}: config file not found; pass an existing YAML file to --config")
             try:
-                raw = yaml.safe_load(path.read_text()) or {}
+                raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            except UnicodeDecodeError:
+                raise ConfigError(f"{path}: not UTF-8 text; save the config as UTF-8") from None
             except yaml.YAMLError as exc:
                 raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__}); fix the syntax") from None
             if not isinstance(raw, dict):
@@ -453,7 +463,15 @@ def parse_override(item: str) -> tuple[str, Any]:
     if "=" not in item:
         raise ConfigError(f"override '{item}' must look like key=value, e.g. --set epochs=2")
     key, text = (part.strip() for part in item.split("=", 1))
-    return key, yaml.safe_load(text) if text else None
+    if not text:
+        return key, None
+    try:
+        return key, yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(
+            f"--set {key}: its value is not a plain YAML value ({exc.__class__.__name__}); quote a string, "
+            "e.g. --set 'key=[1, 2]' or --set key=text"
+        ) from None
 
 
 def apply_overrides(obj: Any, overrides: list[str] | tuple[str, ...]) -> None:

@@ -76,12 +76,17 @@ OPTION_CASES = {
     "nan learning rate": ("learning_rate=.nan", "finite number"),
     "zero batch": ("batch_size=0", "'batch_size' must be >= 1"),
     "zero eval_every": ("eval_every=0", "'eval_every' must be >= 1"),
-    "negative embedding": ("embedding_size=-4", "'embedding_size' must be >= 1"),
+    "negative embedding": ("embedding_size=-4", r"'embedding_size' must be in \[1, 4096\]"),
     "split ratios": ("split_ratios=[0.9,0.2,0.1]", "summing to 1"),
     "topk zero": ("topk=[0,20]", "'topk' must be >= 1"),
     "bad split mode": ("split_mode=items", "must be one of user, cold_items"),
     "unknown key": ("epoch=2", "did you mean 'epochs'"),
     "patience zero": ("patience=0", "'patience' must be >= 1"),
+    "yaml tag": ("epochs=!!python/object/apply:os.system [true]", "--set epochs: its value is not a plain YAML"),
+    "broken yaml": ("epochs=[1", "--set epochs: its value is not a plain YAML"),
+    "negative seed": ("seed=-1", r"'seed' must be in \[0, 4294967295\]"),
+    "seed beyond 2^32": ("seed=1099511627776", r"'seed' must be in \[0, 4294967295\]"),
+    "huge embedding": ("embedding_size=100000000", r"'embedding_size' must be in \[1, 4096\]"),
 }
 
 
@@ -141,6 +146,21 @@ def test_bad_items_tsv(tmp_path: Path, case: str) -> None:
     assert not out.exists()
 
 
+def test_a_config_file_that_is_not_utf8(small_catalogue: Path, tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_bytes(b"train:\n  epochs: \xff\n")
+    args = ["train", "--data", str(small_catalogue), "--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "r")]
+    assert_one_line(CliRunner().invoke(cli, args), "c.yaml: not UTF-8 text")
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_lock_file_that_is_a_link(small_catalogue: Path, tmp_path: Path) -> None:
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / ".lock").symlink_to("/etc/passwd")
+    result = CliRunner().invoke(cli, ["train", "--data", str(small_catalogue), "--out", str(tmp_path / "r")])
+    assert_one_line(result, r"\.lock: not a plain file")
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == [".lock"]
+
+
 def test_features_out_that_is_a_file(small_catalogue: Path, tmp_path: Path) -> None:
     (tmp_path / "f").write_text("x")
     result = CliRunner().invoke(cli, ["features", "--catalogue", str(small_catalogue), "--out", str(tmp_path / "f")])
@@ -195,3 +215,21 @@ def assert_one_line(result, message: str) -> None:
     lines = [line for line in result.output.strip().splitlines() if line.startswith("error:")]
     assert len(lines) == 1, result.output
     assert re.search(message, lines[0]), lines[0]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"not json", "metrics.json: not a metrics file"),
+        (b"\xff\xfe{}", "metrics.json: not a metrics file"),
+        (b'{"model": "bpr", "dataset": "d", "best_epoch": 1, "epochs": 1, "valid": {}}', "metrics.json: lacks test"),
+        (b"[1, 2]", "metrics.json: lacks model"),
+    ],
+    ids=["not json", "not utf-8", "no test", "a list"],
+)
+def test_report_on_a_broken_metrics_file(tmp_path: Path, small_catalogue: Path, content: bytes, message: str) -> None:
+    run = tmp_path / "run"
+    args = ["-q", "train", "--data", str(small_catalogue), "--set", "epochs=1", "--out", str(run), "--no-progress"]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    (run / "metrics.json").write_bytes(content)
+    assert_one_line(CliRunner().invoke(cli, ["report", str(run)]), message)

@@ -39,7 +39,7 @@ from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, Config, check_options
 from mdrchca.data.dataset import find_inter_file
 from mdrchca.errors import ConfigError, MdrchcaError
 from mdrchca.io import write_json
-from mdrchca.training.run_folder import LAST_CHECKPOINT, METRICS_FILE, RunFolder, dataset_fingerprint
+from mdrchca.training.run_folder import LAST_CHECKPOINT, RunFolder, dataset_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +262,7 @@ def execute_run(spec: RunSpec, runs_dir: Path, threads: int = 1, command: str = 
     wanted = spec.config(threads)
     if folder.is_finished:
         _check_same_run(folder, wanted)
-        return json.loads(folder.file(METRICS_FILE).read_text(encoding="utf-8"))
+        return folder.read_metrics()
     if folder.is_run and folder.file(LAST_CHECKPOINT).is_file():
         _check_same_run(folder, wanted)
         log.info("resuming %s", spec.key)
@@ -501,11 +501,10 @@ def collect(specs: Sequence[RunSpec], out: str | Path) -> pd.DataFrame:
     """One row per finished run of ``specs``: its labels, seed, validation and test metrics, cost and folder."""
     rows = []
     for spec in specs:
-        folder = Path(out) / RUNS_FOLDER / spec.key
-        path = folder / METRICS_FILE
-        if not path.is_file():
+        folder = RunFolder(Path(out) / RUNS_FOLDER / spec.key)
+        if not folder.is_finished:
             continue
-        metrics = json.loads(path.read_text(encoding="utf-8"))
+        metrics = folder.read_metrics()
         rows.append(
             {
                 "dataset": spec.data_name,

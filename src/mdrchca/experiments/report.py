@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pandas as pd
 
 from mdrchca.errors import MdrchcaError
+from mdrchca.training.run_folder import LOG_FILE, METRICS_FILE, RunFolder
 
 DEFAULT_COLUMNS = ("recall@20", "ndcg@20", "precision@20")
 DIAGNOSTICS = ("pos_share", "noisy_share", "unused_share", "theta_pos", "theta_neg", "loss_conf")
@@ -26,12 +26,11 @@ def results_table(
     seconds per epoch; with ``diagnostics``, the model's ``log.csv`` diagnostics at the best epoch."""
     rows = []
     for run_dir in run_dirs:
-        path = Path(run_dir) / "metrics.json"
-        if not path.is_file():
-            raise MdrchcaError(f"{path}: missing; is {run_dir} a finished run of mdrchca train?")
-        m = json.loads(path.read_text())
+        folder = RunFolder(run_dir)
+        m = folder.read_metrics()
         missing = [k for k in metrics if k not in m[split]]
         if missing:
+            path = folder.file(METRICS_FILE)
             raise MdrchcaError(f"{path}: no {', '.join(missing)} in {split}; re-run with those K in topk")
         rows.append(
             {
@@ -51,10 +50,10 @@ def results_table(
 
 def _diagnostics(run_dir: Path, epoch: int) -> dict[str, float]:
     """The ``log.csv`` diagnostics of ``epoch`` (empty for a model that logs none)."""
-    path = run_dir / "log.csv"
-    if not path.is_file():
+    folder = RunFolder(run_dir)
+    if not folder.file(LOG_FILE).is_file():
         return {}
-    log = pd.read_csv(path)
+    log = folder.read_log()
     row = log[log["epoch"] == epoch]
     if row.empty:
         return {}
@@ -74,10 +73,9 @@ def screen_logs(run_dirs: list[Path]) -> dict[str, pd.DataFrame]:
     common = Path(os.path.commonpath([str(Path(r).resolve()) for r in run_dirs])) if len(run_dirs) > 1 else None
     logs = {}
     for run_dir in run_dirs:
-        path = run_dir / "log.csv"
-        if not path.is_file():
-            raise MdrchcaError(f"{run_dir}: no log.csv; pass run folders written by mdrchca train")
-        log = pd.read_csv(path)
+        folder = RunFolder(run_dir)
+        path = folder.file(LOG_FILE)
+        log = folder.read_log()
         if "pos_share" not in log.columns:
             raise MdrchcaError(f"{path}: no confidence-screen columns (pos_share...); pass MDR-CHCA runs")
         label = str(Path(run_dir).resolve().relative_to(common)) if common else Path(run_dir).name

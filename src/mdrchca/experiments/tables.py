@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mdrchca.training.run_folder import PER_USER_FILE, PROVENANCE_FILE
+from mdrchca.training.run_folder import PROVENANCE_FILE, RunFolder
 
 PAPER_METRICS = ("recall@20", "ndcg@20", "precision@20")
 SHORT_NAMES = {"recall": "R", "ndcg": "N", "precision": "P", "hit": "H"}
@@ -118,8 +118,7 @@ def compare_models(
 
 
 def _per_user(run: Path, metric: str) -> pd.DataFrame:
-    table = pd.read_csv(run / PER_USER_FILE)
-    return table.set_index("userID")[[metric]]
+    return RunFolder(run).read_per_user()[[metric]]
 
 
 def ranked_models(summary: pd.DataFrame, dataset: str, metric: str) -> list[str]:

@@ -208,9 +208,9 @@ def load_run(path: str | Path, data: str | Path | None = None, device: str = "cp
     metrics: dict[str, Any] = {}
     if folder.file(METRICS_FILE).is_file():
         try:
-            metrics = json.loads(folder.file(METRICS_FILE).read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            log.warning("%s: unreadable, the run's metrics are left out", folder.file(METRICS_FILE))
+            metrics = folder.read_metrics()
+        except RunFolderError as exc:
+            log.warning("%s; the run's metrics are left out", exc)
     return Run(config, dataset, model, metrics, folder.path)
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import hashlib
+import json
 import os
 import platform
 import shlex
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import filelock
+import pandas as pd
 import yaml
 
 import mdrchca
@@ -48,6 +50,8 @@ BEST_CHECKPOINT = "best.pt"
 LAST_CHECKPOINT = "last.pt"
 METRICS_FILE = "metrics.json"
 PER_USER_FILE = "test_per_user.csv"
+METRICS_KEYS = ("model", "dataset", "best_epoch", "epochs", "valid", "test")
+"""What every reader of ``metrics.json`` may rely on (:meth:`RunFolder.read_metrics` checks it)."""
 """Each test user's metrics at the best epoch (paired significance tests across models)."""
 LOCK_FILE = ".lock"
 
@@ -130,7 +134,12 @@ class RunFolder:
     def locked(self) -> Iterator[None]:
         """Hold the OS file lock of this folder (created if missing) or refuse at once."""
         self.path.mkdir(parents=True, exist_ok=True)
-        lock = filelock.FileLock(str(self.file(LOCK_FILE)), timeout=0)
+        lock_path = self.file(LOCK_FILE)
+        if lock_path.is_symlink() or (lock_path.exists() and not lock_path.is_file()):
+            raise RunFolderError(
+                f"{lock_path}: not a plain file (a link or a folder); remove it, mdrchca makes its own lock file"
+            )
+        lock = filelock.FileLock(str(lock_path), timeout=0)
         try:
             lock.acquire()
         except filelock.Timeout:
@@ -138,6 +147,8 @@ class RunFolder:
                 f"{self.path}: another process is training into this run folder; wait for it to finish or choose "
                 "another --out"
             ) from None
+        except OSError as exc:
+            raise RunFolderError(f"{lock_path}: cannot be locked ({exc.strerror}); check the folder") from None
         try:
             # temporaries of an atomic write that a killed process left behind; no one else writes here now
             for litter in self.path.glob(".*.tmp"):
@@ -200,6 +211,42 @@ class RunFolder:
     def provenance(self) -> dict[str, Any]:
         path = self.file(PROVENANCE_FILE)
         return _read_json(path) if path.is_file() else {}
+
+    # -- what training wrote: the one reader of each file ------------------------------------------
+    def read_metrics(self) -> dict[str, Any]:
+        """``metrics.json``, checked: JSON with the keys every reader needs (``model, dataset, best_epoch,
+        epochs, valid, test``); anything else is one line naming the file."""
+        path = self.file(METRICS_FILE)
+        if not path.is_file():
+            raise RunFolderError(f"{path}: missing; is {self.path} a finished run of mdrchca train?")
+        try:
+            metrics = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise RunFolderError(f"{path}: not a metrics file (not JSON); train the run again") from None
+        missing = [key for key in METRICS_KEYS if not isinstance(metrics, dict) or key not in metrics]
+        if missing or not all(isinstance(metrics[k], dict) for k in ("valid", "test")):
+            raise RunFolderError(f"{path}: lacks {', '.join(missing) or 'valid / test tables'}; train the run again")
+        return metrics
+
+    def read_log(self) -> pd.DataFrame:
+        """``log.csv``, one row per epoch (loss, seconds, validation metrics, the model's diagnostics)."""
+        return self._read_csv(LOG_FILE, "epoch")
+
+    def read_per_user(self) -> pd.DataFrame:
+        """``test_per_user.csv``: every test user's metrics at the best epoch, indexed by ``userID``."""
+        return self._read_csv(PER_USER_FILE, "userID").set_index("userID")
+
+    def _read_csv(self, name: str, needed: str) -> pd.DataFrame:
+        path = self.file(name)
+        if not path.is_file():
+            raise RunFolderError(f"{path}: missing; is {self.path} a finished run of mdrchca train?")
+        try:
+            frame = pd.read_csv(path)
+        except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise RunFolderError(f"{path}: not a CSV file ({exc.__class__.__name__}); train the run again") from None
+        if needed not in frame.columns:
+            raise RunFolderError(f"{path}: no {needed} column; train the run again")
+        return frame
 
     # -- the files that define the run ------------------------------------------------------------
     def record_files(self) -> None:

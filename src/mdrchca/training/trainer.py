@@ -54,8 +54,16 @@ STATE_KEYS = (
 
 
 def build_model(config: Config, dataset: RecDataset) -> Recommender:
-    """Instantiate the configured model on ``dataset``."""
-    return get_model_class(config.model)(dataset, config.model_params)
+    """Instantiate the configured model on ``dataset``; one line when it does not fit in memory."""
+    try:
+        return get_model_class(config.model)(dataset, config.model_params)
+    except (RuntimeError, MemoryError) as exc:
+        if not isinstance(exc, MemoryError) and "allocate" not in str(exc):
+            raise
+        raise MdrchcaError(
+            f"{config.model} does not fit in memory with embedding_size={config.model_params.embedding_size} for "
+            f"{dataset.n_users} users and {dataset.n_items} items; lower embedding_size"
+        ) from None
 
 
 def check_fits(config: Config, dataset: RecDataset) -> None:
