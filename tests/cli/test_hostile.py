@@ -233,3 +233,58 @@ def test_report_on_a_broken_metrics_file(tmp_path: Path, small_catalogue: Path, 
     assert CliRunner().invoke(cli, args).exit_code == 0
     (run / "metrics.json").write_bytes(content)
     assert_one_line(CliRunner().invoke(cli, ["report", str(run)]), message)
+
+
+@pytest.fixture
+def bpr_run(tmp_path: Path, small_catalogue: Path) -> Path:
+    run = tmp_path / "run"
+    args = ["-q", "train", "--data", str(small_catalogue), "--set", "epochs=1", "--out", str(run), "--no-progress"]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    return run
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_outputs_never_land_in_a_run_folder(bpr_run: Path, small_catalogue: Path) -> None:
+    before = _snapshot(bpr_run)
+    cases = [
+        (["report", "--html", str(bpr_run / "best.pt"), str(bpr_run)], "inside the run folder"),
+        (["report", str(bpr_run), "--screen-plot", str(bpr_run / "screen.png")], "inside the run folder"),
+        (["audit", "--run", str(bpr_run), "--out", str(bpr_run / "split.inter")], "inside the run folder"),
+        (["probe", "--run", str(bpr_run), "--out", str(bpr_run / "log.csv")], "inside the run folder"),
+        (["recommend", "--run", str(bpr_run), "--all", "--out", str(bpr_run / "r.csv")], "inside the run folder"),
+        (["explain", "--run", str(bpr_run), "--item", "0", "--out", str(bpr_run / "e.png")], "inside the run folder"),
+        (["data", "reduce", str(small_catalogue), "--out", str(bpr_run), "--pca-dim", "4"], "inside the run folder"),
+        (["train", "--data", str(small_catalogue), "--out", str(bpr_run / "nested")], "inside the run folder"),
+    ]
+    for args, message in cases:
+        assert_one_line(CliRunner().invoke(cli, args), message)
+    assert _snapshot(bpr_run) == before  # not a byte changed, nothing added
+
+
+def test_outputs_never_land_in_a_dataset_folder(small_catalogue: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    import shutil
+
+    shutil.copytree(small_catalogue, data)
+    before = _snapshot(data)
+    cases = [
+        (["train", "--data", str(data), "--out", str(data / "runs" / "r1")], "inside the dataset folder"),
+        (["compare", "--data", str(data), "--models", "bpr", "--seeds", "1", "--out", str(data)], "dataset folder"),
+        (["tune", "--model", "bpr", "--data", str(data), "--trials", "1", "--out", str(data / "t")], "dataset folder"),
+    ]
+    for args, message in cases:
+        assert_one_line(CliRunner().invoke(cli, args), message)
+    assert _snapshot(data) == before
+
+
+def test_an_experiment_never_replaces_a_results_file_it_did_not_write(small_catalogue: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cmp"
+    out.mkdir()
+    (out / "results.md").write_text("# my own notes\n")
+    args = ["compare", "--data", str(small_catalogue), "--models", "bpr", "--seeds", "1", "--out", str(out)]
+    assert_one_line(CliRunner().invoke(cli, [*args, "--set", "epochs=1", "--no-progress"]), "not written by mdrchca")
+    assert (out / "results.md").read_text() == "# my own notes\n"
+    assert sorted(p.name for p in out.iterdir()) == ["results.md"]

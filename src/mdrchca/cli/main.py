@@ -15,6 +15,7 @@ import torch
 from mdrchca.config import Config
 from mdrchca.errors import MdrchcaError
 from mdrchca.experiments.audit import AUDIT_SCORES
+from mdrchca.training.run_folder import guard_output
 
 log = logging.getLogger("mdrchca")
 
@@ -183,6 +184,8 @@ def recommend(
         raise MdrchcaError(f"{out_file}: output must end in .csv or .parquet")
     if out_file is not None and out_file.is_dir():
         raise MdrchcaError(f"{out_file}: is a folder; name a .csv or .parquet file for --out")
+    if out_file is not None:
+        guard_output(out_file, "the recommendations")
     run = _load_run(run_dir, data_path)
     frame = run.recommend(None if all_users else [user_id], k)
     if frame.attrs["short_users"]:
@@ -276,6 +279,7 @@ def features(
 @_DATA_OPTION
 def explain(run_dir: Path, item: int, out_file: Path, data_path: Path | None) -> None:
     """Picture of one item: per phrase its selected regions as a heat map, tokens coloured by confidence."""
+    guard_output(out_file, "the picture")
     from mdrchca.experiments.explain import explain_item
 
     run = _load_run(run_dir, data_path)
@@ -302,6 +306,8 @@ def audit(run_dir: Path, out_file: Path | None, by: str, data_path: Path | None)
     """Every item with its cross-modal agreement and confidences, lowest first: the items whose text and
     image most likely disagree. With a ground truth (the bundled catalogue's planted mismatches, or the
     items a run's feature_noise corrupted), also each column's AUC at finding them."""
+    if out_file is not None:
+        guard_output(out_file, "the audit")
     from mdrchca.experiments.audit import audit_ground_truth, audit_items, mismatch_aucs
     from mdrchca.io import write_text
 
@@ -331,6 +337,8 @@ def probe(run_dir: Path, split: str, k: int, draws: int, out_file: Path | None, 
     """Does each mechanism act? Switch it off in a copy of the trained model (the weights otherwise kept) and
     print what changes: R@K on the split, the fused content's cosine to the trained one, and the share of each
     user's top-K list that stays the same."""
+    if out_file is not None:
+        guard_output(out_file, "the probe table")
     from mdrchca.experiments.probe import probe_model, probe_table
     from mdrchca.io import write_text
 
@@ -390,6 +398,9 @@ def report(
     """A Markdown results table over finished run folders; with --html, a page over experiment folders
     (written by compare, sweep, ablate, robustness) and run folders; with --screen-plot, the confidence
     screen's curves of MDR-CHCA runs."""
+    for target, what in ((html_file, "the page"), (screen_plot, "the figure")):
+        if target is not None:
+            guard_output(target, what)
     if screen_plot is not None:
         from mdrchca.experiments.figures import screen_figure
         from mdrchca.experiments.report import screen_logs
@@ -655,6 +666,7 @@ def stats(path: Path | None) -> None:
 @click.option("--dtype", type=click.Choice(["float16", "float32"]), default="float16", show_default=True)
 def reduce(path: Path, out_dir: Path, pca_dim: int, dtype: str) -> None:
     """Copy a dataset folder with every token / region store reduced to --pca-dim dims by PCA."""
+    guard_output(out_dir, "the reduced dataset", itself=True)
     import shutil
 
     from mdrchca.features.store import reduce_store

@@ -114,6 +114,16 @@ class RecDataset:
         }
 
 
+def is_dataset_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds a dataset or a raw catalogue: interactions (``*.inter``), a catalogue's
+    ``items.tsv``, or a feature store."""
+    if not folder.is_dir():
+        return False
+    return (
+        any(folder.glob("*.inter")) or (folder / "items.tsv").is_file() or any(folder.glob("features/*/manifest.json"))
+    )
+
+
 def find_inter_file(path: Path) -> Path:
     """The interactions file of a dataset folder: ``<folder>.inter``, else the only ``*.inter``."""
     if path.is_file():

@@ -39,7 +39,7 @@ from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, Config, check_options
 from mdrchca.data.dataset import find_inter_file
 from mdrchca.errors import ConfigError, MdrchcaError
 from mdrchca.io import write_json
-from mdrchca.training.run_folder import LAST_CHECKPOINT, RunFolder, dataset_fingerprint
+from mdrchca.training.run_folder import LAST_CHECKPOINT, RunFolder, dataset_fingerprint, guard_output
 
 log = logging.getLogger(__name__)
 
@@ -431,6 +431,7 @@ def run_grid(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise GridError(f"{out}: --out is a file; choose a folder for the grid")
+    guard_output(out, "the experiment", itself=True)
     check_specs(specs)
     threads = options.threads or max(1, (os.cpu_count() or 1) // options.workers)
     out.mkdir(parents=True, exist_ok=True)

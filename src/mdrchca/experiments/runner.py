@@ -17,7 +17,7 @@ import pandas as pd
 
 from mdrchca.experiments import figures, plans, tables
 from mdrchca.experiments.breakdown import by_item_popularity, by_user_activity
-from mdrchca.experiments.grid import GridOptions, GridResult, RunSpec, run_grid
+from mdrchca.experiments.grid import GridError, GridOptions, GridResult, RunSpec, run_grid
 from mdrchca.experiments.report import to_markdown
 from mdrchca.io import write_text
 
@@ -41,17 +41,34 @@ class ExperimentResult:
 
 
 def _grid(specs: list[RunSpec], out: Path, options: GridOptions | None, command: str | None) -> GridResult:
+    check_results_folder(out)
     result = run_grid(specs, out, options, command)
     for key, error in result.failed.items():
         log.error("run %s failed: %s", key, error)
     return result
 
 
+RESULTS_MARK = "<!-- written by mdrchca: the command that made it writes it again -->"
+"""The first line of every ``results.md`` an experiment writes; a results file without it is someone's own."""
+
+
+def check_results_folder(out: Path) -> None:
+    """Refuse, before any run, an ``--out`` whose ``results.md`` was not written by an experiment command (a
+    hand-written or hand-edited report would be replaced)."""
+    path = Path(out) / RESULTS_MD
+    if not path.is_file():
+        return
+    with open(path, "rb") as handle:
+        first = handle.readline().decode("utf-8", "replace").strip()
+    if first != RESULTS_MARK:
+        raise GridError(f"{path}: not written by mdrchca (its first line is not {RESULTS_MARK}); choose another --out")
+
+
 def _write_common(out: Path, frame: pd.DataFrame, title: str, body: str, command: str | None) -> list[Path]:
     write_text(out / RESULTS_CSV, frame.to_csv(index=False))
     provenance = tables.provenance_markdown(tables.provenance_summary(frame, out))
     made_by = f"Made by: `{command}`\n\n" if command else ""
-    write_text(out / RESULTS_MD, f"# {title}\n\n{made_by}{body}\n{provenance}")
+    write_text(out / RESULTS_MD, f"{RESULTS_MARK}\n# {title}\n\n{made_by}{body}\n{provenance}")
     return [out / RESULTS_CSV, out / RESULTS_MD]
 
 

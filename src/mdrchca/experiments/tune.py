@@ -14,6 +14,7 @@ reads.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import multiprocessing
 import os
@@ -28,6 +29,7 @@ from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, Config, SearchParam, chec
 from mdrchca.errors import ConfigError, MdrchcaError
 from mdrchca.experiments.grid import GRACE_SECONDS, HEARTBEAT_SECONDS, RunSpec, open_storage
 from mdrchca.io import write_text
+from mdrchca.training.run_folder import dataset_fingerprint, guard_output
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +182,24 @@ def budgeted_trials(study: Any, trials: int) -> list[Any]:
     return sorted(ended, key=lambda t: t.number)[:trials]
 
 
+def _check_same_dataset(study: Any, data: str | None, out: Path) -> None:
+    """A study is named by the dataset folder's name; continuing one whose dataset had other files (another
+    folder of the same name, or re-extracted features) would mix two datasets' trials: refused."""
+    if not data:
+        return
+    folder = Path(data) if Path(data).is_dir() else Path(data).parent
+    files = json.dumps(dataset_fingerprint(folder), sort_keys=True)
+    recorded = study.user_attrs.get("data_files")
+    if recorded is None:
+        study.set_user_attr("data_files", files)
+        study.set_user_attr("data_path", str(folder.resolve()))
+    elif recorded != files:
+        raise ConfigError(
+            f"{out}: holds a study of {study.user_attrs.get('data_path')}, whose files differ from {folder}'s; "
+            "use another --out for this dataset"
+        )
+
+
 def tune(
     model: str,
     data: str | None,
@@ -203,6 +223,7 @@ def tune(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: --out is a file; choose a folder for the tuning studies")
+    guard_output(out, "the tuning studies", itself=True)
     out.mkdir(parents=True, exist_ok=True)
     dataset = RunSpec(model, data, 0).data_name
     name = study_name(dataset, model)
@@ -213,6 +234,7 @@ def tune(
     study = optuna.create_study(
         study_name=name, storage=storage, direction="maximize", sampler=sampler, pruner=pruner, load_if_exists=True
     )
+    _check_same_dataset(study, data, out)
     recorded = study.user_attrs.get("overrides")
     if recorded is not None and list(recorded) != list(overrides):
         raise ConfigError(

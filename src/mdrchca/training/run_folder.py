@@ -39,6 +39,7 @@ import yaml
 
 import mdrchca
 from mdrchca.config import Config, parse_override
+from mdrchca.data.dataset import is_dataset_folder
 from mdrchca.errors import MdrchcaError
 from mdrchca.io import write_json, write_text
 
@@ -95,6 +96,7 @@ class RunFolder:
             raise RunFolderError(f"{path}: --out is a file, not a folder; choose a new folder for the run")
         if data_folder is not None and path.exists() and path.resolve() == data_folder.resolve():
             raise RunFolderError(f"{path}: --out is the dataset folder; choose another folder for the run")
+        guard_output(path, "the run")  # not inside another run, nor inside any dataset's folder
         if not path.is_dir():
             return
         if self.is_finished:
@@ -269,6 +271,26 @@ class RunFolder:
                     f"{path}: changed since the run wrote it (SHA-256 differs from run.json); restore the file, "
                     "or train a new run with the settings you want"
                 )
+
+
+def guard_output(path: str | Path, what: str, itself: bool = False) -> None:
+    """Refuse, with one line and before anything is written, an output that would land in a run folder or in
+    a dataset folder (its checkpoint, its split, its interactions replaced, or a stranger's file added among
+    them). ``itself``: ``path`` is a folder the command writes into, checked too, not only its parents."""
+    target = Path(path).absolute()
+    start = target if itself else target.parent
+    for folder in [start, *start.parents]:
+        if not folder.is_dir():
+            continue
+        if is_run_folder(folder):
+            raise RunFolderError(f"{path}: inside the run folder {folder}; write {what} outside it")
+        if is_dataset_folder(folder):
+            raise RunFolderError(f"{path}: inside the dataset folder {folder}; write {what} outside it")
+
+
+def is_run_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds a run (its config or its provenance) of ``mdrchca train``."""
+    return (folder / CONFIG_FILE).is_file() or (folder / PROVENANCE_FILE).is_file()
 
 
 RECORDED_FILES = (CONFIG_FILE, SPLIT_FILE)
