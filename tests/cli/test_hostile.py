@@ -288,3 +288,13 @@ def test_an_experiment_never_replaces_a_results_file_it_did_not_write(small_cata
     assert_one_line(CliRunner().invoke(cli, [*args, "--set", "epochs=1", "--no-progress"]), "not written by mdrchca")
     assert (out / "results.md").read_text() == "# my own notes\n"
     assert sorted(p.name for p in out.iterdir()) == ["results.md"]
+
+
+@pytest.mark.parametrize(
+    ("dim", "message"), [("0", "--pca-dim 0: keep at least one dimension"), ("100000", "--pca-dim 100000: above the")]
+)
+def test_reduce_checks_every_store_before_writing(small_featured: Path, tmp_path: Path, dim: str, message: str) -> None:
+    out = tmp_path / "reduced"
+    result = CliRunner().invoke(cli, ["data", "reduce", str(small_featured), "--out", str(out), "--pca-dim", dim])
+    assert_one_line(result, message)
+    assert not out.exists()

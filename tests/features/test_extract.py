@@ -177,18 +177,79 @@ def test_vit_gives_256_regions_at_256px(tiny_vit_model: Path) -> None:
     assert encoder.forward(torch.randn(1, 3, 256, 256)).shape == (1, 256, 8)
 
 
-def test_bad_image_file_is_one_line(
-    tiny_catalogue: Path, tiny_text_model: Path, tiny_vit_model: Path, tmp_path: Path
+def _png_bomb(path: Path) -> None:
+    """A tiny file whose header claims 100,000 x 100,000 pixels."""
+    import zlib
+
+    from PIL import Image
+
+    Image.new("1", (8, 8)).save(path)
+    data = bytearray(path.read_bytes())
+    data[16:24] = (100_000).to_bytes(4, "big") * 2  # IHDR width and height
+    data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")  # the chunk's CRC, so the header reads
+    path.write_bytes(bytes(data))
+
+
+def _truncated(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+
+
+BAD_IMAGES = {
+    "not an image": (lambda p: p.write_bytes(b"not a png"), "not a readable image"),
+    "missing": (lambda p: p.unlink(), "image file not found"),
+    "empty": (lambda p: p.write_bytes(b""), "empty file"),
+    "truncated": (_truncated, "not a readable image"),
+    "pixel bomb": (_png_bomb, "above max_image_pixels"),
+    "a FIFO": (lambda p: (p.unlink(), os.mkfifo(p)), "not a regular file"),
+    "a link to /proc": (lambda p: (p.unlink(), p.symlink_to("/proc/self/status")), "empty file"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_IMAGES))
+def test_a_bad_image_is_one_line_and_nothing_is_written(
+    tiny_catalogue: Path, tiny_text_model: Path, tiny_vit_model: Path, tmp_path: Path, case: str
 ) -> None:
+    """Every image is checked before anything is written: --out is not even created."""
     import shutil
 
+    spoil, message = BAD_IMAGES[case]
     cat = tmp_path / "cat"
     shutil.copytree(tiny_catalogue, cat)
-    (cat / "images" / "7.png").write_bytes(b"not a png")
-    with pytest.raises(DataError, match="7.png: not a readable image"):
-        extract_features(
-            cat, tmp_path / "out", _config(tiny_text_model, tiny_vit_model, modalities=["image"]), progress=False
-        )
+    spoil(cat / "images" / "7.png")
+    with pytest.raises(DataError, match=f"7.png: {message}"):
+        extract_features(cat, tmp_path / "out", _config(tiny_text_model, tiny_vit_model), progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_run_that_fails_mid_way_leaves_no_trainable_folder(
+    tiny_catalogue: Path, tiny_text_model: Path, tiny_vit_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault injection: the image encoder dies after the text store is complete. The folder then holds the
+    resumable work and the text store, but no interactions file, so train --data refuses it with one line; the
+    rerun finishes it."""
+    from click.testing import CliRunner
+
+    from mdrchca.cli.main import cli
+    from mdrchca.features import extract
+
+    real = extract._encode_chunk
+
+    def failing(modality, *args, **kwargs):
+        if modality == "image":
+            raise RuntimeError("the disk went away")
+        return real(modality, *args, **kwargs)
+
+    out = tmp_path / "out"
+    cfg = _config(tiny_text_model, tiny_vit_model)
+    monkeypatch.setattr(extract, "_encode_chunk", failing)
+    with pytest.raises(RuntimeError, match="the disk went away"):
+        extract_features(tiny_catalogue, out, cfg, progress=False)
+    assert not list(out.glob("*.inter")) and not (out / "ground_truth.tsv").exists()
+    result = CliRunner().invoke(cli, ["train", "--data", str(out), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "no *.inter interactions file" in result.output
+    monkeypatch.setattr(extract, "_encode_chunk", real)
+    assert extract_features(tiny_catalogue, out, cfg, progress=False) == {"text": "up to date", "image": "done"}
+    assert (out / "out.inter").is_file()
 
 
 def test_killed_process_resumes_to_identical_bytes(tiny_catalogue: Path, tmp_path: Path) -> None:

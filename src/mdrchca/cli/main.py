@@ -666,23 +666,11 @@ def stats(path: Path | None) -> None:
 @click.option("--dtype", type=click.Choice(["float16", "float32"]), default="float16", show_default=True)
 def reduce(path: Path, out_dir: Path, pca_dim: int, dtype: str) -> None:
     """Copy a dataset folder with every token / region store reduced to --pca-dim dims by PCA."""
+    from mdrchca.features.store import reduce_dataset
+
     guard_output(out_dir, "the reduced dataset", itself=True)
-    import shutil
-
-    from mdrchca.features.store import reduce_store
-
-    if out_dir.exists() and out_dir.resolve() == path.resolve():
-        raise MdrchcaError(f"{out_dir}: --out is the dataset folder itself; name a new folder")
-    stores = sorted(p.parent for p in (path / "features").glob("*/manifest.json"))
-    if not stores:
-        raise MdrchcaError(f"{path}: no feature stores (features/<modality>/manifest.json) to reduce")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for item in path.iterdir():
-        if item.is_file() and not item.name.endswith("_feat.npy"):
-            shutil.copyfile(item, out_dir / (f"{out_dir.name}.inter" if item.suffix == ".inter" else item.name))
-    for store in stores:
-        reduce_store(store, out_dir / "features" / store.name, pca_dim, dtype)
-        click.echo(f"{store.name}: reduced to {pca_dim} dims")
+    for modality in reduce_dataset(path, out_dir, pca_dim, dtype):
+        click.echo(f"{modality}: reduced to {pca_dim} dims")
 
 
 @data.command()

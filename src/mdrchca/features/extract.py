@@ -25,7 +25,7 @@ import mdrchca
 from mdrchca.config import AT_LEAST_ONE, MAX_IMAGE_PIXELS, NON_NEGATIVE, Range, check_options
 from mdrchca.errors import ConfigError
 from mdrchca.features.catalogue import Catalogue, read_catalogue
-from mdrchca.features.image import build_image_encoder, load_image
+from mdrchca.features.image import build_image_encoder, check_image, load_image
 from mdrchca.features.store import finalize, read_manifest, write_chunk
 from mdrchca.features.text import TextEncoder
 from mdrchca.io import write_bytes
@@ -108,14 +108,21 @@ def extract_features(
         raise ConfigError(f"{out}: --out is a file; name a folder for the dataset")
     if out.exists() and out.resolve() == catalogue.root.resolve():
         raise ConfigError(f"{out}: --out is the catalogue folder itself; name another folder for the dataset")
+    shard_index, n_shards = parse_shard(shard)
+    if "image" in config.modalities:  # every image readable, or one line naming the first that is not
+        for path in catalogue.image_paths:
+            if path is not None:
+                check_image(path, config.max_image_pixels)
     out.mkdir(parents=True, exist_ok=True)
-    _copy_interactions(catalogue, out)
-    truth = Path(catalogue_dir) / "ground_truth.tsv"  # the bundled generator's planted mismatches
-    if truth.is_file():
-        shutil.copyfile(truth, out / "ground_truth.tsv")
     states = {}
     for modality in config.modalities:
-        states[modality] = _extract_modality(modality, catalogue, out, config, *parse_shard(shard), progress)
+        states[modality] = _extract_modality(modality, catalogue, out, config, shard_index, n_shards, progress)
+    if all(state != "partial" for state in states.values()):
+        # the interactions last: a folder is a dataset (trainable) only once every store is complete
+        truth = Path(catalogue_dir) / "ground_truth.tsv"  # the bundled generator's planted mismatches
+        if truth.is_file():
+            write_bytes(out / "ground_truth.tsv", truth.read_bytes())
+        _copy_interactions(catalogue, out)
     return states
 
 

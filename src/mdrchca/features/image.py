@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -15,19 +17,18 @@ from mdrchca.errors import DataError, MdrchcaError
 EFFICIENTNET_ALIAS = "efficientnet-lite0"
 
 
-def load_image(
-    path: Path, size: int, mean: tuple[float, ...], std: tuple[float, ...], max_pixels: int = MAX_IMAGE_PIXELS
-) -> torch.Tensor:
-    """RGB image resized to ``size x size`` (bicubic), normalised: ``[3, size, size]`` float32.
-
-    Only regular files are opened (a FIFO or device would block or stream forever), and an image larger than
-    ``max_pixels`` is refused from its header, before it is decoded.
-    """
+@contextlib.contextmanager
+def _opened(path: Path, max_pixels: int) -> Iterator[Image.Image]:
+    """The image at ``path`` fully decoded, or one :class:`DataError` line: missing, not a regular file (a FIFO
+    or a device would block or stream forever), above ``max_pixels`` (refused from its header, before it is
+    decoded), empty, truncated or not an image."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: image file not found; fix the path in items.tsv or leave the cell empty")
     if not path.is_file():
         raise DataError(f"{path}: not a regular file; point items.tsv at an image file or leave the cell empty")
+    if path.stat().st_size == 0:  # also what /proc and /sys files report: reading some of them blocks
+        raise DataError(f"{path}: empty file (or a kernel file); replace it with an image or leave the cell empty")
     try:
         with Image.open(path) as img:
             width, height = img.size
@@ -36,11 +37,35 @@ def load_image(
                     f"{path}: {width}x{height} pixels is above max_image_pixels {max_pixels}; shrink the image or "
                     "raise max_image_pixels (--set max_image_pixels=N)"
                 )
-            rgb = img.convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+            img.load()  # a truncated file fails here, not half-way through an extraction
+            yield img
+    except Image.DecompressionBombError:  # Pillow's own guard, at twice its MAX_IMAGE_PIXELS
+        raise DataError(
+            f"{path}: above max_image_pixels (Pillow refuses to open it as a decompression bomb); shrink the image"
+        ) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise DataError(
             f"{path}: not a readable image ({exc.__class__.__name__}); replace it or leave the cell empty"
         ) from None
+
+
+def check_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> None:
+    """One :class:`DataError` line if :func:`load_image` would fail on ``path`` (checked before anything is
+    written)."""
+    with _opened(path, max_pixels):
+        pass
+
+
+def load_image(
+    path: Path, size: int, mean: tuple[float, ...], std: tuple[float, ...], max_pixels: int = MAX_IMAGE_PIXELS
+) -> torch.Tensor:
+    """RGB image resized to ``size x size`` (bicubic), normalised: ``[3, size, size]`` float32.
+
+    Only regular files are opened (a FIFO or device would block or stream forever), and an image larger than
+    ``max_pixels`` is refused from its header, before it is decoded.
+    """
+    with _opened(path, max_pixels) as img:
+        rgb = img.convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
     array = np.asarray(rgb, dtype=np.float32) / 255.0
     array = (array - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
     return torch.from_numpy(array.transpose(2, 0, 1).copy())

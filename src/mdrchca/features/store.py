@@ -131,3 +131,35 @@ def reduce_store(source: Path, target: Path, pca_dim: int, dtype: str = "float16
     modality = manifest.get("modality", source.name)
     finalize(work, target, 1, dtype, pca_dim, meta, target.parent.parent / f"{modality}_feat.npy")
     shutil.rmtree(work, ignore_errors=True)
+
+
+def reduce_dataset(source: str | Path, out: str | Path, pca_dim: int, dtype: str = "float16") -> list[str]:
+    """A copy of the dataset folder ``source`` in ``out`` with every token / region store reduced to ``pca_dim``
+    dimensions by PCA (:func:`reduce_store`); the item-level ``*_feat.npy`` files are rewritten from the reduced
+    stores, every other file is copied (the interactions file renamed after ``out``). Every store is checked
+    before anything is written, and ``out`` appears only once complete. Returns the reduced modalities."""
+    source, out = Path(source), Path(out)
+    if pca_dim < 1:
+        raise DataError(f"--pca-dim {pca_dim}: keep at least one dimension")
+    if out.exists() and out.resolve() == source.resolve():
+        raise DataError(f"{out}: --out is the dataset folder itself; name a new folder")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise DataError(f"{out}: exists and is not an empty folder; name a new folder for the reduced dataset")
+    stores = sorted(p.parent for p in (source / "features").glob("*/manifest.json"))
+    if not stores:
+        raise DataError(f"{source}: no feature stores (features/<modality>/manifest.json) to reduce")
+    for store in stores:
+        manifest = read_manifest(store) or {}
+        dim, items = int(manifest.get("dim", 0)), int(manifest.get("n_items", 0))
+        if pca_dim > dim:
+            raise DataError(f"--pca-dim {pca_dim}: above the {dim} dimensions of {store}; choose at most {dim}")
+        if pca_dim > items:
+            raise DataError(f"--pca-dim {pca_dim}: above the {items} items of {store}; choose at most {items}")
+    with atomic_folder(out, replace=out.exists()) as tmp:
+        for item in source.iterdir():
+            if item.is_file() and not item.name.endswith("_feat.npy"):
+                name = f"{out.name}.inter" if item.suffix == ".inter" else item.name
+                shutil.copyfile(item, tmp / name)
+        for store in stores:
+            reduce_store(store, tmp / "features" / store.name, pca_dim, dtype)
+    return [store.name for store in stores]
