@@ -58,7 +58,21 @@ TRAIN_DATA_CASES = {
     "zero-column features": (lambda t: _with_feature(t, np.zeros((6, 0), np.float32)), "has 0 columns"),
     "empty npy": (lambda t: _emptied(_with_feature(t, np.zeros((6, 2), np.float32))), "empty file"),
     "nan features": (lambda t: _with_feature(t, np.full((6, 2), np.nan, np.float32)), "NaN or Inf"),
+    "NUL bytes under a valid header": (lambda t: _sparse_inter(t), "a NUL byte at byte 18"),
+    "one endless line": (
+        lambda t: _inter_bytes(t, b"userID\titemID\n0\t1\n" + b"7" * (3 << 20) + b"\t1\n"),
+        "a line longer than 1048576 bytes",
+    ),
 }
+
+
+def _sparse_inter(tmp: Path) -> Path:
+    """A valid header and row, then 256 MiB of NUL bytes (a sparse file: no disk used)."""
+    folder = _inter_bytes(tmp, b"userID\titemID\n0\t1\n")
+    with open(folder / "d.inter", "r+b") as handle:
+        handle.seek(256 << 20)
+        handle.write(b"\n")
+    return folder
 
 
 @pytest.mark.parametrize("case", sorted(TRAIN_DATA_CASES))

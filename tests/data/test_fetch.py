@@ -73,6 +73,18 @@ class Handler(BaseHTTPRequestHandler):
                     time.sleep(0.1)
             except (BrokenPipeError, ConnectionResetError):
                 pass
+        elif name == "slow-drip":  # a Content-Length, then a byte every 0.2 s: never silent for a read timeout
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            try:
+                for _ in range(1000):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
 
 
 @pytest.fixture
@@ -174,3 +186,14 @@ def test_fetch_options_are_range_checked_before_anything_is_fetched(tmp_path: Pa
         fetch_images(tmp_path, FetchOptions(workers=0), progress=False)
     with pytest.raises(ConfigError, match="'timeout' must be > 0"):
         fetch_images(tmp_path, FetchOptions(timeout=0.0), progress=False)
+
+
+def test_the_deadline_is_wall_clock_even_against_a_server_that_is_never_silent(server: str) -> None:
+    """A server that sends one byte every 0.2 s under a Content-Length of 1,000 (200 s in all) never trips a
+    0.5 s read timeout; the download still ends at its 1.5 s deadline."""
+    from mdrchca.data.fetch import FetchError, _session, fetch_image
+
+    started = time.monotonic()
+    with pytest.raises(FetchError, match="deadline of 1.5 s"):
+        fetch_image(_session(OPTIONS), f"{server}/slow-drip", OPTIONS)
+    assert time.monotonic() - started < 3.0

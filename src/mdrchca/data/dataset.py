@@ -149,6 +149,34 @@ MAX_ID = 100_000_000
 _DIGITS = re.compile(r"^[0-9]+$")
 
 
+MAX_LINE_BYTES = 1 << 20
+"""Longest line a TSV input may have: a row of ids or an item's text is far shorter, and a file of one endless
+line (gigabytes of NUL bytes under a valid header, say) is refused before a parser holds it in memory."""
+
+
+def _scan_lines(source: Path, what: str, block_size: int = 1 << 20) -> None:
+    """Stream ``source`` in blocks, in constant memory: no NUL byte anywhere, no line above
+    :data:`MAX_LINE_BYTES`."""
+    run = 0  # bytes since the last newline
+    offset = 0
+    with open(source, "rb") as handle:
+        while block := handle.read(block_size):
+            if b"\x00" in block:
+                at = offset + block.index(b"\x00")
+                raise DataError(
+                    f"{source}: a NUL byte at byte {at}, a binary file; {what} must be a TSV file"
+                )
+            pieces = block.split(b"\n")
+            longest = max([run + len(pieces[0]), *(len(p) for p in pieces[1:-1])]) if len(pieces) > 1 else 0
+            run = len(pieces[-1]) if len(pieces) > 1 else run + len(block)
+            if max(longest, run) > MAX_LINE_BYTES:
+                raise DataError(
+                    f"{source}: a line longer than {MAX_LINE_BYTES} bytes (near byte {offset}); {what} must be a "
+                    "TSV file of ordinary lines"
+                )
+            offset += len(block)
+
+
 def read_tsv(source: Path, what: str) -> pd.DataFrame:
     """Read a UTF-8, tab-separated file with a header into strings, or stop with one line naming the file.
 
@@ -166,6 +194,7 @@ def read_tsv(source: Path, what: str) -> pd.DataFrame:
         ) from None
     if "\x00" in header:
         raise DataError(f"{source}: a binary file, not tab-separated text; {what} must be a TSV file")
+    _scan_lines(source, what)
     names = header.split("\t")
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:

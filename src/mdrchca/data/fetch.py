@@ -112,13 +112,7 @@ def fetch_image(session: requests.Session, url: str, options: FetchOptions) -> t
             declared = response.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > options.max_bytes:
                 raise FetchError(f"larger than max_bytes ({declared} bytes)")
-            body = bytearray()
-            for chunk in response.iter_content(chunk_size=65536):
-                body += chunk
-                if len(body) > options.max_bytes:
-                    raise FetchError(f"larger than max_bytes ({options.max_bytes})")
-                if time.monotonic() - started > options.deadline:
-                    raise FetchError(f"took longer than the deadline of {options.deadline:g} s")
+            body = _read_until(response, started, options)
     except requests.exceptions.RetryError:
         raise FetchError("gave up after retries (server errors)") from None
     except requests.exceptions.Timeout:
@@ -136,6 +130,35 @@ def fetch_image(session: requests.Session, url: str, options: FetchOptions) -> t
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise FetchError(f"does not decode as an image ({exc.__class__.__name__})") from None
     return bytes(body), extension
+
+
+def _read_until(response: requests.Response, started: float, options: FetchOptions) -> bytearray:
+    """The body, read with a real wall-clock deadline: ``read1`` returns whatever has arrived (a trickling
+    server cannot make one call wait for 64 KiB), the socket waits at most until the deadline, and the deadline
+    is checked after every piece."""
+    body = bytearray()
+    raw = response.raw
+    while True:
+        left = options.deadline - (time.monotonic() - started)
+        if left <= 0:
+            raise FetchError(f"took longer than the deadline of {options.deadline:g} s")
+        _set_read_timeout(raw, min(options.timeout, left))
+        piece = raw.read1(65536, decode_content=True)
+        if not piece:
+            if time.monotonic() - started > options.deadline:
+                raise FetchError(f"took longer than the deadline of {options.deadline:g} s")
+            return body
+        body += piece
+        if len(body) > options.max_bytes:
+            raise FetchError(f"larger than max_bytes ({options.max_bytes})")
+
+
+def _set_read_timeout(raw: Any, seconds: float) -> None:
+    """Shorten the socket's read timeout to ``seconds`` (urllib3 keeps the connection on the response)."""
+    connection = getattr(raw, "connection", None) or getattr(raw, "_connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        sock.settimeout(max(seconds, 0.001))
 
 
 def existing_image(images: Path, item: int) -> Path | None:
