@@ -197,3 +197,16 @@ def test_the_deadline_is_wall_clock_even_against_a_server_that_is_never_silent(s
     with pytest.raises(FetchError, match="deadline of 1.5 s"):
         fetch_image(_session(OPTIONS), f"{server}/slow-drip", OPTIONS)
     assert time.monotonic() - started < 3.0
+
+
+def test_an_item_listed_twice_is_refused_before_any_download(tmp_path: Path) -> None:
+    from mdrchca.errors import DataError
+
+    folder = tmp_path / "cat"
+    folder.mkdir()
+    pd.DataFrame({"itemID": [0, 1, 1], "image_url": ["http://x/a", "http://x/b", "http://x/c"]}).to_csv(
+        folder / "items.tsv", sep="\t", index=False
+    )
+    with pytest.raises(DataError, match="itemID 1 has more than one row"):
+        fetch_images(folder, OPTIONS, progress=False)
+    assert not (folder / "images").exists()

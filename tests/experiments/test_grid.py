@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -246,3 +247,57 @@ def test_concurrent_workers_never_take_the_same_run(tmp_path: Path) -> None:
             process.join()
         taken = list(found)
     assert sorted(taken) == sorted(s.key for s in specs), "a run was taken twice or not at all"
+
+
+def test_a_storage_error_never_prints_the_password() -> None:
+    from mdrchca.experiments.grid import GridError
+
+    with pytest.raises(GridError) as caught:
+        open_storage("postgresql://alice:s3cret@127.0.0.1:1/db")
+    assert "s3cret" not in str(caught.value) and "alice:***@127.0.0.1" in str(caught.value)
+
+
+def test_ctrl_c_ends_a_grid_with_one_line_and_the_rerun_says_what_it_waits_for(
+    vector_catalogue: Path, tmp_path: Path
+) -> None:
+    """SIGINT to the whole process group (what Ctrl-C sends): no worker traceback, one line saying how to
+    finish; the rerun warns that it waits for the interrupted run, then finishes it."""
+    script = tmp_path / "grid.py"
+    script.write_text(
+        "import sys, logging\n"
+        "from mdrchca.experiments.grid import GridOptions, RunSpec, run_grid\n"
+        "from mdrchca.errors import MdrchcaError\n"
+        "if __name__ == '__main__':\n"
+        "    logging.basicConfig(level=logging.WARNING)\n"
+        f"    spec = RunSpec('lightgcn', {str(vector_catalogue)!r}, 1, ('epochs=400', 'patience=1000'))\n"
+        "    try:\n"
+        f"        run_grid([spec], {str(tmp_path / 'out')!r}, GridOptions(1, 1, None, False, 1, 3))\n"
+        "    except MdrchcaError as exc:\n"
+        "        print(f'error: {exc}', file=sys.stderr)\n"
+        "        sys.exit(2)\n"
+    )
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], env=env, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    log_file = None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        found = list((tmp_path / "out" / RUNS_FOLDER).glob("*/*/*/*/log.csv"))
+        if found and len(found[0].read_text().splitlines()) > 3:
+            log_file = found[0]
+            break
+        time.sleep(0.1)
+    if log_file is None:
+        proc.kill()
+        raise AssertionError(f"the run never got going: {proc.communicate()[1][-2000:]}")
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in stderr, stderr
+    assert "interrupted; run the same command again" in stderr
+    rerun = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "left running by a worker that stopped" in rerun.stderr
+    assert (log_file.parent / "metrics.json").is_file()
+    next_log = log_file.parent / "run.json"
+    assert json.loads(next_log.read_text()).get("resumed")

@@ -83,3 +83,12 @@ def test_a_tuned_file_carries_only_the_model_s_searched_settings(tmp_path: Path)
     path.write_text("params: !!python/object/apply:os.system ['true']\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="not a tuned-settings file"):
         plans.tuned_overrides(tmp_path, "data/tiny", "lightgcn")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("-1,-2", "seed -1 is outside"), ("1000000", "1000000 runs of every setting"), ("4294967296,1", "outside")],
+)
+def test_seeds_are_checked_before_any_run(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        plans.parse_seeds(text)

@@ -467,6 +467,12 @@ def read_items_for_fetch(catalogue: Path) -> pd.DataFrame:
         if column not in frame.columns:
             raise DataError(f"{items_file}: no {column} column; is this a catalogue made by mdrchca data amazon?")
     frame["itemID"] = integer_column(frame, "itemID", items_file)
+    repeated = frame["itemID"][frame["itemID"].duplicated()]
+    if len(repeated):
+        raise DataError(
+            f"{items_file}: itemID {int(repeated.iloc[0])} has more than one row (both would be fetched into one "
+            "image file); keep one row per item"
+        )
     if "image" not in frame.columns:
         frame["image"] = ""
     return frame

@@ -146,12 +146,23 @@ def open_storage(url: str, heartbeat: int = HEARTBEAT_SECONDS, grace: int = GRAC
             heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
         )
     except Exception as exc:  # sqlalchemy raises many kinds; all mean the same thing to the user
-        raise GridError(
-            f"--storage {url}: cannot open it ({exc.__class__.__name__}: {exc}".split("\n")[0] + ")"
-        ) from None
+        shown = _without_password(url)
+        reason = str(exc).replace(url, shown).split("\n")[0]
+        raise GridError(f"--storage {shown}: cannot open it ({exc.__class__.__name__}: {reason})") from None
     if url.startswith("sqlite"):
         _serialize_sqlite_transactions(storage.engine)
     return storage
+
+
+def _without_password(url: str) -> str:
+    """``url`` with its password shown as ``***`` (error lines and logs are read by others)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url.split("@")[-1] if "@" in url else url
 
 
 def _serialize_sqlite_transactions(engine: Any) -> None:
@@ -381,7 +392,11 @@ def _worker_process(options: WorkerOptions, worker: int) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
-    work(options, worker)
+    try:
+        work(options, worker)
+    except KeyboardInterrupt:  # Ctrl-C reaches every process of the terminal: the parent says what to do
+        log.info("worker %d interrupted", worker)
+        sys.exit(130)
 
 
 @dataclass
@@ -450,14 +465,34 @@ def run_grid(
         command=command or " ".join(sys.argv),
         runs=tuple(json.dumps(spec.to_json(), sort_keys=True) for spec in specs),
     )
+    from optuna.trial import TrialState
+
+    stale = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+    if stale:
+        log.warning(
+            "%d run(s) of this grid were left running by a worker that stopped; they are taken up again once "
+            "their heartbeat is %d s old",
+            stale,
+            options.grace,
+        )
     started = time.perf_counter()
     context = multiprocessing.get_context("spawn")
     processes = [context.Process(target=_worker_process, args=(worker, i)) for i in range(options.workers)]
     for process in processes:
         process.start()
-    _follow(study, len(specs), processes, options.progress)
-    for process in processes:
-        process.join()
+    try:
+        _follow(study, len(specs), processes, options.progress)
+        for process in processes:
+            process.join()
+    except KeyboardInterrupt:
+        for process in processes:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.terminate()
+        raise GridError(
+            f"interrupted; run the same command again to finish the grid (finished runs are kept, the interrupted "
+            f"ones resume from their last epoch about {options.grace} s later)"
+        ) from None
     seconds = time.perf_counter() - started
     crashed = [p.exitcode for p in processes if p.exitcode != 0]
     if crashed:

@@ -41,6 +41,10 @@ def overrides_for(model: str, overrides: Sequence[str], models: Sequence[str]) -
     return tuple(chosen)
 
 
+MAX_SEEDS = 100
+"""Most seeds one command accepts per setting: a typo such as ``--seeds 1000000`` would queue a million runs."""
+
+
 def parse_seeds(text: str | int) -> list[int]:
     """``5`` -> the first five seeds from :data:`DEFAULT_FIRST_SEED`; ``1,2,3`` -> those seeds."""
     raw = str(text).strip()
@@ -53,6 +57,11 @@ def parse_seeds(text: str | int) -> list[int]:
         raise ConfigError(f"--seeds {raw!r}: give a count (5) or a list of seeds (1,2,3)") from None
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"--seeds {raw!r}: give at least one seed, each once")
+    if len(seeds) > MAX_SEEDS:
+        raise ConfigError(f"--seeds {raw!r}: {len(seeds)} runs of every setting; give at most {MAX_SEEDS}")
+    bad = [s for s in seeds if not 0 <= s <= 2**32 - 1]
+    if bad:
+        raise ConfigError(f"--seeds {raw!r}: seed {bad[0]} is outside 0..{2**32 - 1}")
     return seeds
 
 
