@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,17 @@ def small_featured(
 def _isolated_data_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Never write the bundled dataset into the user's cache from a test."""
     monkeypatch.setenv("MDRCHCA_DATA_HOME", str(tmp_path_factory.getbasetemp() / "data_home"))
+
+
+@pytest.fixture(autouse=True)
+def _no_dataset_in_the_shared_temp_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every test's folder sits in one temporary folder: a test that leaves interactions there makes it a dataset
+    folder, and every later run written under it is refused (outputs never land inside a dataset)."""
+    yield
+    from mdrchca.data.dataset import is_dataset_folder
+
+    base = tmp_path_factory.getbasetemp()
+    assert not is_dataset_folder(base), f"a test left a dataset's files in {base}; write them under tmp_path"
 
 
 def write_inter(

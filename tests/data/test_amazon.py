@@ -86,6 +86,77 @@ def test_conversion_of_a_small_2014_category(tmp_path: Path) -> None:
     assert read_catalogue(tmp_path / "baby", ["title", "description"], ["image"]).n_items == 6
 
 
+def test_a_repeated_pair_is_merged_before_the_k_core(tmp_path: Path) -> None:
+    # U5 reviews A0..A3 once and A0 a second time: five reviews, four items. Merged after the k-core (as before)
+    # U5 passed the 5-core and ended with 4 interactions; merged first, U5 is dropped and the 5-core holds
+    lines = [review_2014(f"U{u}", f"A{i}", 100 * u + i) for u in range(5) for i in range(5)]
+    lines += [review_2014("U5", f"A{i}", 900 + i) for i in range(4)] + [review_2014("U5", "A0", 999)]
+    report = convert_amazon(write_lines(tmp_path / "r.json", lines), None, tmp_path / "out", k=5)
+    inter = pd.read_csv(tmp_path / "out" / "out.inter", sep="\t")
+    assert report.repeated_pairs_dropped == 1 and report.users == 5 and len(inter) == 25
+    assert inter.groupby("userID").size().min() >= 5 and inter.groupby("itemID").size().min() >= 5
+
+
+def test_2023_fields_entities_a_byte_order_mark_and_no_metadata(tmp_path: Path) -> None:
+    reviews = [
+        json.dumps(
+            {
+                "user_id": f"U{u}",
+                "parent_asin": f"P{i}",
+                "asin": f"P{i}-red",
+                "rating": 4.0,
+                "timestamp": 1_600_000_000_000 + 1000 * (10 * u + i),
+            }
+        )
+        for u in range(5)
+        for i in range(5)
+    ]
+    meta = [
+        json.dumps(
+            {
+                "parent_asin": f"P{i}",
+                "title": f"Tom &amp; Jerry&#39;s cup {i}",
+                "description": ["Soft."],
+                "features": ["BPA free", "Dishwasher safe"],
+                "store": "Acme",
+                "images": [{"thumb": None, "large": f"http://img/{i}.jpg", "hi_res": None, "variant": "MAIN"}],
+            }
+        )
+        for i in range(5)
+    ]
+    reviews_file = tmp_path / "Baby_Products.jsonl"
+    reviews_file.write_bytes(b"\xef\xbb\xbf" + ("\n".join(reviews) + "\n").encode())  # a byte-order mark
+    meta_file = tmp_path / "meta_Baby_Products.jsonl"
+    meta_file.write_bytes(b"\xef\xbb\xbf" + ("\n".join(meta) + "\n").encode())
+    report = convert_amazon(reviews_file, meta_file, tmp_path / "baby", k=5)
+    assert (report.users, report.items, report.interactions, report.skipped_lines) == (5, 5, 25, 0)
+    inter = pd.read_csv(tmp_path / "baby" / "baby.inter", sep="\t")
+    assert inter.timestamp.min() == 1_600_000_000  # milliseconds read as seconds
+    items = pd.read_csv(tmp_path / "baby" / "items.tsv", sep="\t", keep_default_na=False)
+    assert items.loc[0, "asin"] == "P0" and items.loc[0, "title"] == "Tom & Jerry's cup 0"
+    assert items.loc[0, "description"] == "Soft. BPA free Dishwasher safe"
+    assert items.loc[0, "brand"] == "Acme" and items.loc[0, "image_url"] == "http://img/0.jpg"
+
+    bare = convert_amazon(reviews_file, None, tmp_path / "bare", k=5)  # interactions only: no text, no image
+    assert bare.items_without_meta == 5
+    assert (pd.read_csv(tmp_path / "bare" / "items.tsv", sep="\t", keep_default_na=False).title == "").all()
+    missing = CliRunner().invoke(
+        cli,
+        [
+            "data",
+            "amazon",
+            "--reviews",
+            str(reviews_file),
+            "--meta",
+            str(tmp_path / "nope.jsonl"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
+    assert missing.exit_code == 2 and missing.output.count("\n") == 1 and "nope.jsonl: not found" in missing.output
+    assert not (tmp_path / "o").exists()
+
+
 def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
     good = write_lines(tmp_path / "r.json", [review_2014(f"U{u}", f"A{i}", 1) for u in range(5) for i in range(5)])
     meta = write_lines(tmp_path / "m.json", [meta_2014("A0", "t", "")])

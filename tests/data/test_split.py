@@ -65,14 +65,17 @@ def test_thinned_training_is_applied_at_load_and_kept_by_a_saved_split(tmp_path)
 
     rng = np.random.default_rng(0)
     rows = sorted({(u, int(i)) for u in range(30) for i in rng.choice(50, 20, replace=False)})
-    (tmp_path / "toy.inter").write_text("userID\titemID\n" + "".join(f"{u}\t{i}\n" for u, i in rows))
-    full = load_dataset(tmp_path, DataConfig())
-    sparse = load_dataset(tmp_path, DataConfig(train_keep=0.15, train_keep_seed=3))
+    dataset, elsewhere = tmp_path / "toy", tmp_path / "splits"  # the saved split outside the dataset's folder
+    dataset.mkdir()
+    elsewhere.mkdir()
+    (dataset / "toy.inter").write_text("userID\titemID\n" + "".join(f"{u}\t{i}\n" for u, i in rows))
+    full = load_dataset(dataset, DataConfig())
+    sparse = load_dataset(dataset, DataConfig(train_keep=0.15, train_keep_seed=3))
     assert np.array_equal(sparse.valid, full.valid) and np.array_equal(sparse.test, full.test)
     assert np.all(np.unique(sparse.train[:, 0], return_counts=True)[1] == 3)  # 16 training pairs each -> 2, floor 3
-    sparse.save_split(tmp_path.parent / "thinned-split.inter")
+    sparse.save_split(elsewhere / "thinned-split.inter")
     again = load_dataset(
-        tmp_path,
-        DataConfig(train_keep=0.15, train_keep_seed=3, split_file=str(tmp_path.parent / "thinned-split.inter")),
+        dataset,
+        DataConfig(train_keep=0.15, train_keep_seed=3, split_file=str(elsewhere / "thinned-split.inter")),
     )
     assert np.array_equal(np.sort(again.train, axis=0), np.sort(sparse.train, axis=0))  # not thinned a second time

@@ -706,7 +706,13 @@ def generate(
 
 @data.command()
 @click.option("--reviews", "reviews_file", type=click.Path(path_type=Path), required=True, help="Reviews file.")
-@click.option("--meta", "meta_file", type=click.Path(path_type=Path), required=True, help="Metadata file.")
+@click.option(
+    "--meta",
+    "meta_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Metadata file (none: items without text).",
+)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="New catalogue folder.")
 @click.option(
     "--mapping-dir",
@@ -726,7 +732,7 @@ def generate(
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: when on a terminal).")
 def amazon(
     reviews_file: Path,
-    meta_file: Path,
+    meta_file: Path | None,
     out_dir: Path,
     mapping_dir: Path | None,
     inter_file: Path | None,

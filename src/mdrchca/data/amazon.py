@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import gzip
+import html
 import io
 import json
 import logging
@@ -55,7 +56,8 @@ def _open_text(path: Path) -> io.TextIOBase:
     with open(path, "rb") as probe:
         compressed = probe.read(2) == b"\x1f\x8b"
     raw = gzip.open(path, "rb") if compressed else open(path, "rb")  # noqa: SIM115 - closed by the caller
-    return io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline="\n")
+    # utf-8-sig: a byte-order mark at the start is taken off (plain UTF-8 read the same way)
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="strict", newline="\n")
 
 
 @dataclass
@@ -219,11 +221,13 @@ def k_core(users: np.ndarray, items: np.ndarray, k: int) -> tuple[np.ndarray, in
 
 # -- metadata ------------------------------------------------------------------------------------
 def _text(value: Any) -> str:
+    """A field as one line of plain text: lists joined, HTML entities decoded (``&amp;`` is ``&`` to a text
+    encoder), whitespace runs (tabs and newlines would break the TSV) made one space."""
     if value is None:
         return ""
     if isinstance(value, (list, tuple)):
         return " ".join(_text(v) for v in value if _text(v))
-    return " ".join(str(value).split())  # tabs and newlines would break the TSV
+    return " ".join(html.unescape(str(value)).split())
 
 
 def meta_fields(record: dict[str, Any]) -> tuple[str, dict[str, str]] | None:
@@ -246,7 +250,7 @@ def meta_fields(record: dict[str, Any]) -> tuple[str, dict[str, str]] | None:
     brand = record.get("brand") or record.get("store") or ""
     return asin, {
         "title": _text(record.get("title")),
-        "description": _text(record.get("description")),
+        "description": _text([record.get("description"), record.get("features")]),  # 2023: bullet points too
         "brand": _text(brand),
         "categories": _text(" > ".join(_text(c) for c in categories) if isinstance(categories, list) else categories),
         "image_url": _text(image) if isinstance(image, str) else "",
@@ -318,7 +322,7 @@ class ConversionReport:
 
 def convert_amazon(
     reviews_file: str | Path,
-    meta_file: str | Path,
+    meta_file: str | Path | None,
     out_dir: str | Path,
     mapping_dir: str | Path | None = None,
     inter_file: str | Path | None = None,
@@ -333,7 +337,12 @@ def convert_amazon(
     ``inter_file`` takes an existing ``.inter`` whose split is used as it is (its interactions must be exactly
     the converted ones). Nothing is written unless every check passes; the catalogue appears at once.
     """
-    reviews_file, meta_file, out = Path(reviews_file), Path(meta_file), Path(out_dir)
+    reviews_file, out = Path(reviews_file), Path(out_dir)
+    meta_file = Path(meta_file) if meta_file is not None else None
+    if meta_file is not None and not meta_file.is_file():
+        raise DataError(
+            f"{meta_file}: {'not a regular file' if meta_file.exists() else 'not found'}; pass an existing file"
+        )
     if k < 0:
         raise DataError(f"--k-core must be 0 (off) or more, got {k}")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -347,7 +356,7 @@ def convert_amazon(
     if given is not None and "x_label" not in given.columns:
         raise DataError(f"{inter_file}: --inter needs an x_label column (0/1/2) to take its split")
 
-    report = ConversionReport(str(reviews_file), str(meta_file), k_core=k)
+    report = ConversionReport(str(reviews_file), str(meta_file or ""), k_core=k)
     reviews = read_reviews(reviews_file, progress)
     report.lines, report.skipped_lines = reviews.counts.lines, reviews.counts.skipped
     report.reviews, report.reviews_without_ids = len(reviews.user_codes), reviews.without_ids
@@ -357,18 +366,29 @@ def convert_amazon(
     exact = frame.duplicated(["u", "i", "timestamp"])
     report.exact_duplicates_dropped = int(exact.sum())
     frame = frame[~exact.to_numpy()].reset_index(drop=True)
+    # one interaction per (user, item) pair, the earliest review (a stable sort keeps file order among equal
+    # times), before the k-core: merged afterwards, a user or item could end below k (2018 Gift Cards: a user
+    # with 4 interactions in a 5-core)
+    reviewed = frame  # every review left, in file order: what the ids are numbered on
+    repeated = frame.sort_values("timestamp", kind="stable").duplicated(["u", "i"]).sort_index()
+    report.repeated_pairs_dropped = int(repeated.sum())
+    frame = frame[~repeated.to_numpy()].reset_index(drop=True)
     keep, report.k_core_rounds = k_core(frame["u"].to_numpy(), frame["i"].to_numpy(), k)
     report.k_core_dropped = int((~keep).sum())
     frame = frame[keep].reset_index(drop=True)
     if frame.empty:
         raise DataError(f"{reviews_file}: no interaction is left after the {k}-core filter; lower --k-core")
 
-    # ids are numbered on the k-core interactions in file order, as MMRec does, before repeated pairs go
-    user_names = np.asarray(reviews.users, dtype=object)[frame["u"].to_numpy()]
-    item_names = np.asarray(reviews.items, dtype=object)[frame["i"].to_numpy()]
+    # ids are numbered by first appearance in the file among the users and items the k-core keeps, as MMRec
+    # numbers them (whichever review of a repeated pair was kept)
+    names_u, names_i = np.asarray(reviews.users, dtype=object), np.asarray(reviews.items, dtype=object)
+    user_names, item_names = names_u[frame["u"].to_numpy()], names_i[frame["i"].to_numpy()]
     if user_map is None:
-        user_ids, user_order = pd.factorize(user_names)
-        item_ids, item_order = pd.factorize(item_names)
+        kept = reviewed["u"].isin(frame["u"].unique()) & reviewed["i"].isin(frame["i"].unique())
+        user_order = pd.unique(names_u[reviewed.loc[kept, "u"].to_numpy()])
+        item_order = pd.unique(names_i[reviewed.loc[kept, "i"].to_numpy()])
+        user_ids = pd.Index(user_order).get_indexer(user_names)
+        item_ids = pd.Index(item_order).get_indexer(item_names)
     else:
         assert item_map is not None and mapping_dir is not None
         report.ids = f"MMRec mapping files in {mapping_dir}"
@@ -377,11 +397,6 @@ def convert_amazon(
         user_order = np.array(sorted(user_map, key=user_map.__getitem__), dtype=object)
         item_order = np.array(sorted(item_map, key=item_map.__getitem__), dtype=object)
     frame = frame.assign(userID=user_ids, itemID=item_ids)
-    # the data layer takes one interaction per pair: keep each pair's earliest review (a stable sort keeps file
-    # order among equal times)
-    repeated = frame.sort_values("timestamp", kind="stable").duplicated(["userID", "itemID"]).sort_index()
-    report.repeated_pairs_dropped = int(repeated.sum())
-    frame = frame[~repeated.to_numpy()]
     inter = pd.DataFrame(
         {
             "userID": frame["userID"].to_numpy(dtype=np.int64),
@@ -399,14 +414,18 @@ def convert_amazon(
     inter = inter.sort_values(["userID", "itemID"], kind="stable").reset_index(drop=True)
     report.users, report.items, report.interactions = len(user_order), len(item_order), len(inter)
 
-    meta, meta_counts = read_meta(meta_file, set(item_order.tolist()), progress)
-    report.meta_lines, report.meta_skipped_lines = meta_counts.lines, meta_counts.skipped
+    meta: dict[str, dict[str, str]] = {}
+    if meta_file is not None:
+        meta, meta_counts = read_meta(meta_file, set(item_order.tolist()), progress)
+        report.meta_lines, report.meta_skipped_lines = meta_counts.lines, meta_counts.skipped
     report.items_without_meta = int(sum(asin not in meta for asin in item_order))
     empty = {"title": "", "description": "", "brand": "", "categories": "", "image_url": ""}
     rows = [{"itemID": i, "asin": asin, **meta.get(asin, empty), "image": ""} for i, asin in enumerate(item_order)]
     items = pd.DataFrame(rows)
     report.items_without_image_url = int((items["image_url"] == "").sum())
-    if report.items_without_meta:
+    if meta_file is None:
+        log.warning("no metadata file: the %d items have no text and no image URL", len(item_order))
+    elif report.items_without_meta:
         log.warning("%s: %d items have no metadata line (no text, no image)", meta_file, report.items_without_meta)
 
     with atomic_folder(out, replace=True) as tmp:

@@ -163,9 +163,7 @@ def _scan_lines(source: Path, what: str, block_size: int = 1 << 20) -> None:
         while block := handle.read(block_size):
             if b"\x00" in block:
                 at = offset + block.index(b"\x00")
-                raise DataError(
-                    f"{source}: a NUL byte at byte {at}, a binary file; {what} must be a TSV file"
-                )
+                raise DataError(f"{source}: a NUL byte at byte {at}, a binary file; {what} must be a TSV file")
             pieces = block.split(b"\n")
             longest = max([run + len(pieces[0]), *(len(p) for p in pieces[1:-1])]) if len(pieces) > 1 else 0
             run = len(pieces[-1]) if len(pieces) > 1 else run + len(block)
