@@ -23,6 +23,7 @@ from optuna.trial import TrialState
 import mdrchca.models  # noqa: F401  (registers the models)
 from mdrchca.experiments.grid import (
     RUNS_FOLDER,
+    GridError,
     GridOptions,
     RunSpec,
     WorkerOptions,
@@ -301,3 +302,26 @@ def test_ctrl_c_ends_a_grid_with_one_line_and_the_rerun_says_what_it_waits_for(
     assert (log_file.parent / "metrics.json").is_file()
     next_log = log_file.parent / "run.json"
     assert json.loads(next_log.read_text()).get("resumed")
+
+
+def test_a_storage_file_optuna_cannot_use_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    import hashlib
+    import sqlite3
+
+    old = tmp_path / "old" / "grid.db"
+    old.parent.mkdir()
+    optuna.storages.RDBStorage(f"sqlite:///{old}").engine.dispose()
+    with sqlite3.connect(old) as db:  # as an older Optuna left it: an earlier schema, a table it did not have
+        db.execute("UPDATE alembic_version SET version_num = 'v2.4.0.a'")
+        db.execute("DROP TABLE trial_heartbeats")
+    db.close()
+    junk = tmp_path / "junk" / "grid.db"
+    junk.parent.mkdir()
+    junk.write_text("not a database, but a file someone named grid.db\n" * 20)
+    for path, reason in ((old, "no longer compatible"), (junk, "file is not a database")):
+        before = hashlib.sha256(path.read_bytes()).hexdigest()
+        with pytest.raises(GridError, match=f"{path}: not a storage this Optuna can use .*{reason}") as caught:
+            open_storage(f"sqlite:///{path}")
+        assert "\n" not in str(caught.value) and "remove it or choose another --out" in str(caught.value)
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+        assert sorted(p.name for p in path.parent.iterdir()) == ["grid.db"]

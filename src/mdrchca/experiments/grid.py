@@ -23,7 +23,9 @@ import logging
 import multiprocessing
 import os
 import re
+import shutil
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -137,6 +139,8 @@ def open_storage(url: str, heartbeat: int = HEARTBEAT_SECONDS, grace: int = GRAC
     # heartbeats and fail_stale_trials are marked experimental since Optuna 2.9; the warning says nothing new
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    if url.startswith("sqlite:///"):
+        _check_sqlite_file(Path(url.removeprefix("sqlite:///")))
     try:
         storage = optuna.storages.RDBStorage(
             url,
@@ -152,6 +156,27 @@ def open_storage(url: str, heartbeat: int = HEARTBEAT_SECONDS, grace: int = GRAC
     if url.startswith("sqlite"):
         _serialize_sqlite_transactions(storage.engine)
     return storage
+
+
+def _check_sqlite_file(path: Path) -> None:
+    """Refuse, leaving the file as it was, an existing SQLite file that Optuna cannot use as it is: not a
+    database, or one written by another Optuna's schema. Optuna creates missing tables before it checks the
+    schema's version, so the check opens a copy."""
+    import optuna
+
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with tempfile.TemporaryDirectory(prefix="mdrchca-storage-check-") as tmp:
+        copy = Path(tmp) / path.name
+        shutil.copyfile(path, copy)
+        try:
+            optuna.storages.RDBStorage(f"sqlite:///{copy}").engine.dispose()
+        except Exception as exc:  # sqlalchemy and optuna raise many kinds; all mean the same thing to the user
+            reason = str(exc).replace(str(copy), str(path)).split("\n")[0]
+            raise GridError(
+                f"{path}: not a storage this Optuna can use ({exc.__class__.__name__}: {reason}); "
+                "remove it or choose another --out"
+            ) from None
 
 
 def _without_password(url: str) -> str:
