@@ -133,3 +133,19 @@ def test_the_html_report_renders_in_a_real_browser(
     assert browser.save_screenshot(str(tmp_path / "report.png"))
     with Image.open(tmp_path / "report.png") as shot:
         assert shot.size[0] >= 1000
+
+
+def test_a_results_file_records_paths_relative_to_where_the_command_ran(tmp_path: Path) -> None:
+    from mdrchca.experiments.runner import portable_command
+
+    here = tmp_path / "project"
+    command = (
+        f"mdrchca compare --data {here}/data/a,{here}/data/b --tuned {here}/tuned --set split_file={here}/s.inter "
+        f"--out={here}/cmp --storage sqlite:////elsewhere/grid.db --set 'note=a b'"
+    )
+    assert portable_command(command, cwd=here) == (
+        "mdrchca compare --data data/a,data/b --tuned tuned --set split_file=s.inter --out=cmp "
+        "--storage sqlite:////elsewhere/grid.db --set 'note=a b'"
+    )
+    assert portable_command("mdrchca train --out /srv/runs/x", cwd=here) == "mdrchca train --out /srv/runs/x"
+    assert portable_command("mdrchca 'unbalanced", cwd=here) == "mdrchca 'unbalanced"

@@ -1,1 +1,2 @@
-"""Experiments: result tables over run folders (and, later, sweeps and ablations)."""
+"""Experiments over grids of run folders: tuning, comparison tables with paired tests, sweeps, ablations,
+robustness to feature noise, probes of a trained model, audits, explanations and the HTML report."""

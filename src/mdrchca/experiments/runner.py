@@ -9,6 +9,7 @@ Table 2 and ``breakdown.csv`` (by user activity and test-item popularity), ``swe
 from __future__ import annotations
 
 import logging
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,10 +65,34 @@ def check_results_folder(out: Path) -> None:
         raise GridError(f"{path}: not written by mdrchca (its first line is not {RESULTS_MARK}); choose another --out")
 
 
+def portable_command(command: str, cwd: Path | None = None) -> str:
+    """``command`` with every absolute path inside ``cwd`` (default: the working folder) written relative to
+    it, also as an option's ``=value``: a results file copied elsewhere then tells how to rerun it from its
+    project folder, not where one machine kept its files."""
+    base = (cwd or Path.cwd()).absolute()
+
+    def relative(token: str) -> str:
+        key, sep, value = token.rpartition("=")
+        paths = value.split(",")
+        if not any(part.startswith("/") for part in paths):
+            return token
+        shown = []
+        for part in paths:
+            path = Path(part)
+            shown.append(str(path.relative_to(base)) if path.is_absolute() and path.is_relative_to(base) else part)
+        return f"{key}{sep}{','.join(shown)}"
+
+    try:
+        words = shlex.split(command)
+    except ValueError:  # unbalanced quotes: leave it as typed
+        return command
+    return shlex.join(relative(word) for word in words)
+
+
 def _write_common(out: Path, frame: pd.DataFrame, title: str, body: str, command: str | None) -> list[Path]:
     write_text(out / RESULTS_CSV, frame.to_csv(index=False))
     provenance = tables.provenance_markdown(tables.provenance_summary(frame, out))
-    made_by = f"Made by: `{command}`\n\n" if command else ""
+    made_by = f"Made by: `{portable_command(command)}`\n\n" if command else ""
     write_text(out / RESULTS_MD, f"{RESULTS_MARK}\n# {title}\n\n{made_by}{body}\n{provenance}")
     return [out / RESULTS_CSV, out / RESULTS_MD]
 
