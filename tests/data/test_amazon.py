@@ -19,6 +19,12 @@ from mdrchca.data.amazon import convert_amazon, k_core
 from mdrchca.errors import DataError
 
 BABY = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "amazon-baby"
+MINI = Path(__file__).resolve().parent / "fixtures" / "amazon-mini"  # invented ids: runs on any clone
+# a source: its folder, the name of its files, users, items, interactions, items without an image URL
+SOURCES = {
+    "mini": (MINI, "mini", 40, 25, 385, 2),
+    "baby": (BABY, "baby", 19445, 7050, 160792, 13),
+}
 
 
 def write_lines(path: Path, lines: list[str]) -> Path:
@@ -198,12 +204,13 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
     assert result.exit_code == 2 and result.output.count("\n") == 1 and "truncated" in result.output
 
 
-def _baby_fixture(folder: Path, layout: str) -> tuple[Path, Path]:
-    """Reviews and metadata of Amazon Baby in one public layout, from the real ids and URLs (invented text)."""
-    inter = pd.read_csv(BABY / "baby.inter", sep="\t")
-    users = pd.read_csv(BABY / "u_id_mapping.csv", sep="\t").set_index("userID").user_id
-    items = pd.read_csv(BABY / "i_id_mapping.csv", sep="\t").set_index("itemID").asin
-    urls = pd.read_csv(BABY / "baby_url.csv", keep_default_na=False).set_index("itemID").imUrl
+def _baby_fixture(folder: Path, layout: str, source: Path = BABY, name: str = "baby") -> tuple[Path, Path]:
+    """Reviews and metadata in one public layout from the ids, split and URLs of an MMRec folder (Amazon Baby's
+    real ones, or the committed invented ones), with invented text."""
+    inter = pd.read_csv(source / f"{name}.inter", sep="\t")
+    users = pd.read_csv(source / "u_id_mapping.csv", sep="\t").set_index("userID").user_id
+    items = pd.read_csv(source / "i_id_mapping.csv", sep="\t").set_index("itemID").asin
+    urls = pd.read_csv(source / f"{name}_url.csv", keep_default_na=False).set_index("itemID").imUrl
     rng = np.random.default_rng(0)
     order = rng.permutation(len(inter))  # the files are not in id order
     reviewer, asin = users.loc[inter.userID].to_numpy()[order], items.loc[inter.itemID].to_numpy()[order]
@@ -254,34 +261,43 @@ def _baby_fixture(folder: Path, layout: str) -> tuple[Path, Path]:
     return write_lines(reviews_file, lines), write_lines(meta_file, meta)
 
 
-@pytest.mark.skipif(not BABY.is_dir(), reason="needs ../shared/datasets/amazon-baby (MMRec's ids and the split)")
+def _source(key: str) -> tuple[Path, str, int, int, int, int]:
+    source = SOURCES[key]
+    if not source[0].is_dir():
+        pytest.skip(f"needs {source[0]} (MMRec's ids and the split)")
+    return source
+
+
+@pytest.mark.parametrize("key", ["mini", "baby"])
 @pytest.mark.parametrize("layout", ["2014", "2018", "2023"])
-def test_baby_reproduces_mmrec_ids_and_the_given_split(tmp_path: Path, layout: str) -> None:
-    reviews, meta = _baby_fixture(tmp_path, layout)
-    out = tmp_path / "baby"
-    report = convert_amazon(reviews, meta, out, mapping_dir=BABY, inter_file=BABY / "baby.inter")
-    assert (report.users, report.items, report.interactions) == (19445, 7050, 160792)
+def test_mmrec_ids_and_the_given_split_are_reproduced(tmp_path: Path, layout: str, key: str) -> None:
+    source, name, n_users, n_items, n_interactions, without_url = _source(key)
+    reviews, meta = _baby_fixture(tmp_path, layout, source, name)
+    out = tmp_path / name
+    report = convert_amazon(reviews, meta, out, mapping_dir=source, inter_file=source / f"{name}.inter")
+    assert (report.users, report.items, report.interactions) == (n_users, n_items, n_interactions)
     assert report.k_core_dropped == 0 and report.skipped_lines == 0 and report.items_without_meta == 0
-    ours = pd.read_csv(out / "baby.inter", sep="\t")[["userID", "itemID", "x_label"]]
-    theirs = pd.read_csv(BABY / "baby.inter", sep="\t").sort_values(["userID", "itemID"], ignore_index=True)
+    ours = pd.read_csv(out / f"{name}.inter", sep="\t")[["userID", "itemID", "x_label"]]
+    theirs = pd.read_csv(source / f"{name}.inter", sep="\t").sort_values(["userID", "itemID"], ignore_index=True)
     pd.testing.assert_frame_equal(ours, theirs, check_dtype=False)
     items = pd.read_csv(out / "items.tsv", sep="\t", keep_default_na=False)
-    urls = pd.read_csv(BABY / "baby_url.csv", keep_default_na=False)
+    urls = pd.read_csv(source / f"{name}_url.csv", keep_default_na=False)
     assert items.image_url.tolist() == urls.imUrl.tolist()
-    assert report.items_without_image_url == 13
+    assert report.items_without_image_url == without_url
     assert (
-        (pd.read_csv(out / "i_id_mapping.csv", sep="\t") == pd.read_csv(BABY / "i_id_mapping.csv", sep="\t"))
+        (pd.read_csv(out / "i_id_mapping.csv", sep="\t") == pd.read_csv(source / "i_id_mapping.csv", sep="\t"))
         .all()
         .all()
     )
 
 
-@pytest.mark.skipif(not BABY.is_dir(), reason="needs ../shared/datasets/amazon-baby")
-def test_baby_without_the_given_split_follows_mmrecs_rule(tmp_path: Path) -> None:
-    reviews, meta = _baby_fixture(tmp_path, "2018")
-    convert_amazon(reviews, meta, tmp_path / "baby", mapping_dir=BABY, split_seed=3)
-    ours = pd.read_csv(tmp_path / "baby" / "baby.inter", sep="\t")
-    theirs = pd.read_csv(BABY / "baby.inter", sep="\t")
+@pytest.mark.parametrize("key", ["mini", "baby"])
+def test_without_the_given_split_mmrecs_rule_is_followed(tmp_path: Path, key: str) -> None:
+    source, name, *_ = _source(key)
+    reviews, meta = _baby_fixture(tmp_path, "2018", source, name)
+    convert_amazon(reviews, meta, tmp_path / name, mapping_dir=source, split_seed=3)
+    ours = pd.read_csv(tmp_path / name / f"{name}.inter", sep="\t")
+    theirs = pd.read_csv(source / f"{name}.inter", sep="\t")
     assert set(zip(ours.userID, ours.itemID, strict=True)) == set(zip(theirs.userID, theirs.itemID, strict=True))
     counts = ours.groupby("userID").x_label.agg(["size", lambda x: (x == 1).sum(), lambda x: (x == 2).sum()])
     counts.columns = ["n", "valid", "test"]
