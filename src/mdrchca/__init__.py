@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from mdrchca.config import Config
     from mdrchca.training.api import Run, load_run, resume, train
 
-__version__ = "0.1.0"
+from mdrchca.version import __version__
 
 _LAZY = {
     "Config": "mdrchca.config",

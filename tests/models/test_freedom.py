@@ -52,7 +52,7 @@ def test_scoring_adds_the_item_graph_term() -> None:
     data = _dataset()
     model = build_model(Config.load("freedom", overrides=["embedding_size=8"]), data)
     users, items = model.embeddings()
-    from mdrchca.models.lightgcn import propagate
+    from mdrchca.models.components.propagation import propagate
 
     ego = torch.cat([model.user_embedding, model.item_embedding])
     plain = propagate(model.adjacency, ego, 2)[data.n_users :]

@@ -40,7 +40,7 @@ def test_items_add_the_normalised_graph_term() -> None:
     users, items = model.embeddings()
     indices, values = model.item_graph()
     h = neighbour_propagate(indices, values, neighbour_propagate(indices, values, model.item_embedding))
-    from mdrchca.models.lightgcn import collaborative_embeddings
+    from mdrchca.models.components.propagation import collaborative_embeddings
 
     _, plain = collaborative_embeddings(model.adjacency, model.user_embedding, model.item_embedding, 2)
     torch.testing.assert_close(items - plain, F.normalize(h, dim=1))

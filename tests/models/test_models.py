@@ -9,7 +9,7 @@ import torch
 from mdrchca.config import Config
 from mdrchca.data import load_dataset
 from mdrchca.models import MODEL_REGISTRY, Batch
-from mdrchca.models.lightgcn import propagate
+from mdrchca.models.components.propagation import propagate
 from mdrchca.training import Trainer, build_model
 
 
@@ -105,7 +105,7 @@ def test_baselines_take_any_number_of_modalities(name: str, modalities: tuple[st
 
 def test_lightgcn_edge_dropout_trains_on_the_pruned_graph_and_scores_on_the_full_one(small_catalogue: Path) -> None:
     from mdrchca.models.base import bpr_loss, embedding_l2
-    from mdrchca.models.lightgcn import collaborative_embeddings
+    from mdrchca.models.components.propagation import collaborative_embeddings
 
     data = load_dataset(small_catalogue)
     torch.manual_seed(0)

@@ -21,7 +21,6 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-import mdrchca
 from mdrchca.config import AT_LEAST_ONE, MAX_IMAGE_PIXELS, NON_NEGATIVE, Range, check_options
 from mdrchca.errors import ConfigError
 from mdrchca.features.catalogue import Catalogue, read_catalogue
@@ -29,6 +28,7 @@ from mdrchca.features.image import build_image_encoder, check_image, load_image
 from mdrchca.features.store import finalize, read_manifest, write_chunk
 from mdrchca.features.text import TextEncoder
 from mdrchca.io import write_bytes
+from mdrchca.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ def _extract_modality(
         "config_hash": digest,
         "n_items": catalogue.n_items,
         "catalogue": str(catalogue.root.absolute()),
-        "mdrchca_version": mdrchca.__version__,
+        "mdrchca_version": __version__,
     }
     finalize(work, target, n_chunks, config.dtype, config.pca_dim, meta, out / f"{modality}_feat.npy")
     shutil.rmtree(work, ignore_errors=True)

@@ -32,6 +32,12 @@ def bpr_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor
     return -nn.functional.logsigmoid(pos_scores - neg_scores).mean()
 
 
+def bpr_on_embeddings(users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor) -> torch.Tensor:
+    r"""BPR on inner-product scores: :math:`\hat y_{ui} = e_u^\top e_i`, rows ``[B, d]`` of the batch's users,
+    positive and negative items."""
+    return bpr_loss((users * pos_items).sum(-1), (users * neg_items).sum(-1))
+
+
 def embedding_l2(*embeddings: torch.Tensor) -> torch.Tensor:
     r"""L2 penalty on the embeddings used in a batch: :math:`\frac{1}{2B}\sum_e \lVert e \rVert_2^2`."""
     batch = embeddings[0].shape[0]

@@ -12,7 +12,7 @@ from torch.nn import functional as F
 from mdrchca.config import NON_NEGATIVE, SHARE, ModelConfig, float_range, int_range, log_range
 from mdrchca.data.dataset import RecDataset
 from mdrchca.models.base import Batch, Recommender, norm_penalty, register
-from mdrchca.models.lightgcn import collaborative_embeddings
+from mdrchca.models.components.propagation import collaborative_embeddings
 
 
 @dataclass

@@ -9,7 +9,7 @@ import torch
 
 from mdrchca.config import NON_NEGATIVE, ModelConfig, log_range
 from mdrchca.data.dataset import RecDataset
-from mdrchca.models.base import Batch, Recommender, bpr_loss, embedding_l2, register
+from mdrchca.models.base import Batch, Recommender, bpr_on_embeddings, embedding_l2, register
 
 
 @dataclass
@@ -45,5 +45,5 @@ class BPR(Recommender):
         u = self.user_embedding[batch.users]
         i = self.item_embedding[batch.pos_items]
         j = self.item_embedding[batch.neg_items]
-        ranking = bpr_loss((u * i).sum(-1), (u * j).sum(-1))
+        ranking = bpr_on_embeddings(u, i, j)
         return ranking + self.config.reg_weight * embedding_l2(u, i, j)

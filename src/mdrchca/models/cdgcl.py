@@ -18,10 +18,10 @@ from mdrchca.data.graph import (
     pruned_adjacency,
     to_torch_sparse,
 )
-from mdrchca.models.base import Batch, Recommender, bpr_loss, embedding_l2, register
+from mdrchca.models.base import Batch, Recommender, bpr_on_embeddings, embedding_l2, register
 from mdrchca.models.components.contrastive import in_batch_infonce
 from mdrchca.models.components.knn_graph import knn_adjacency
-from mdrchca.models.lightgcn import collaborative_embeddings
+from mdrchca.models.components.propagation import collaborative_embeddings
 
 
 @dataclass
@@ -158,7 +158,7 @@ class CDGCL(Recommender):
         cfg = self.config
         users, items, views = self._forward(self.user_item_graph())
         u = users[batch.users]
-        loss = bpr_loss((u * items[batch.pos_items]).sum(-1), (u * items[batch.neg_items]).sum(-1))
+        loss = bpr_on_embeddings(u, items[batch.pos_items], items[batch.neg_items])
 
         def nce(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
             return in_batch_infonce(F.normalize(a, dim=1), F.normalize(b, dim=1), cfg.temperature)

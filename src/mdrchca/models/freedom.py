@@ -15,9 +15,9 @@ from mdrchca.data.dataset import RecDataset
 from mdrchca.data.graph import (
     to_torch_sparse,
 )
-from mdrchca.models.base import Batch, Recommender, bpr_loss, register
+from mdrchca.models.base import Batch, Recommender, bpr_on_embeddings, register
 from mdrchca.models.components.knn_graph import knn_indices
-from mdrchca.models.lightgcn import collaborative_embeddings
+from mdrchca.models.components.propagation import collaborative_embeddings
 
 
 @dataclass
@@ -130,10 +130,10 @@ class FREEDOM(Recommender):
     def loss(self, batch: Batch) -> torch.Tensor:
         users, items = self._forward(self.user_item_graph())
         u = users[batch.users]
-        loss = bpr_loss((u * items[batch.pos_items]).sum(-1), (u * items[batch.neg_items]).sum(-1))
+        loss = bpr_on_embeddings(u, items[batch.pos_items], items[batch.neg_items])
         if self.config.reg_weight > 0:
             for name, projection in self.projections.items():
                 projected = projection(getattr(self, f"feat_{name}"))
-                aux = bpr_loss((u * projected[batch.pos_items]).sum(-1), (u * projected[batch.neg_items]).sum(-1))
+                aux = bpr_on_embeddings(u, projected[batch.pos_items], projected[batch.neg_items])
                 loss = loss + self.config.reg_weight * aux
         return loss

@@ -12,7 +12,7 @@ from torch.nn import functional as F
 
 from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, ModelConfig, log_range
 from mdrchca.data.dataset import RecDataset
-from mdrchca.models.base import Batch, Recommender, bpr_loss, register
+from mdrchca.models.base import Batch, Recommender, bpr_on_embeddings, register
 
 
 @dataclass
@@ -160,7 +160,7 @@ class GRCN(Recommender):
     def loss(self, batch: Batch) -> torch.Tensor:
         users, items = self.embeddings()
         u = users[batch.users]
-        loss = bpr_loss((u * items[batch.pos_items]).sum(-1), (u * items[batch.neg_items]).sum(-1))
+        loss = bpr_on_embeddings(u, items[batch.pos_items], items[batch.neg_items])
         items_used = self.n_users + torch.cat([batch.pos_items, batch.neg_items])
         reg = self.id_embedding[batch.users].pow(2).mean() + self.id_embedding[items_used].pow(2).mean()
         reg = reg + sum(net.preference[batch.users].pow(2).mean() for net in self.content.values())

@@ -12,10 +12,10 @@ from torch.nn import functional as F
 from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, UNIT, ModelConfig, choice, float_range, int_range
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.graph import mean_normalized_adjacency, to_torch_sparse
-from mdrchca.models.base import Batch, Recommender, bpr_loss, embedding_l2, register
+from mdrchca.models.base import Batch, Recommender, bpr_on_embeddings, embedding_l2, register
 from mdrchca.models.components.knn_graph import neighbour_propagate, normalize_neighbour_weights
 from mdrchca.models.components.latent_graph import LatentItemGraphs
-from mdrchca.models.lightgcn import collaborative_embeddings
+from mdrchca.models.components.propagation import collaborative_embeddings
 
 
 @dataclass
@@ -113,4 +113,4 @@ class LATTICE(Recommender):
     def loss(self, batch: Batch) -> torch.Tensor:
         users, items = self._forward(build=False)
         u, i, j = users[batch.users], items[batch.pos_items], items[batch.neg_items]
-        return bpr_loss((u * i).sum(-1), (u * j).sum(-1)) + self.config.reg_weight * embedding_l2(u, i, j)
+        return bpr_on_embeddings(u, i, j) + self.config.reg_weight * embedding_l2(u, i, j)

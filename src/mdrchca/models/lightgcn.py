@@ -9,7 +9,8 @@ import torch
 
 from mdrchca.config import NON_NEGATIVE, SHARE, ModelConfig, int_range, log_range
 from mdrchca.data.dataset import RecDataset
-from mdrchca.models.base import Batch, Recommender, bpr_loss, embedding_l2, register
+from mdrchca.models.base import Batch, Recommender, bpr_on_embeddings, embedding_l2, register
+from mdrchca.models.components.propagation import collaborative_embeddings
 
 
 @dataclass
@@ -23,22 +24,6 @@ class LightGCNConfig(ModelConfig):
     :meth:`~mdrchca.models.base.Recommender.draw_training_graph`): the loss propagates over the pruned
     graph, scoring over the full one. 0 = off, LightGCN as published; an option so that models which add
     this regulariser can be compared with a LightGCN that has it too."""
-
-
-def propagate(adjacency: torch.Tensor, embeddings: torch.Tensor, n_layers: int) -> torch.Tensor:
-    r"""Mean of :math:`E^{(0)}, \dots, E^{(L)}` with :math:`E^{(l+1)} = \hat A E^{(l)}`."""
-    layers = [embeddings]
-    for _ in range(n_layers):
-        layers.append(torch.sparse.mm(adjacency, layers[-1]))
-    return torch.stack(layers, dim=0).mean(dim=0)
-
-
-def collaborative_embeddings(
-    adjacency: torch.Tensor, users: torch.Tensor, items: torch.Tensor, n_layers: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """LightGCN over :math:`E^{(0)} = [E_u; E_i]`, split back into users ``[M, d]`` and items ``[N, d]``."""
-    out = propagate(adjacency, torch.cat([users, items], dim=0), n_layers)
-    return out[: users.shape[0]], out[users.shape[0] :]
 
 
 @register
@@ -74,7 +59,7 @@ class LightGCN(Recommender):
             self.user_item_graph(), self.user_embedding, self.item_embedding, self.config.n_layers
         )
         u, i, j = user_emb[batch.users], item_emb[batch.pos_items], item_emb[batch.neg_items]
-        ranking = bpr_loss((u * i).sum(-1), (u * j).sum(-1))
+        ranking = bpr_on_embeddings(u, i, j)
         reg = embedding_l2(
             self.user_embedding[batch.users], self.item_embedding[batch.pos_items], self.item_embedding[batch.neg_items]
         )

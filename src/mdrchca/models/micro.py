@@ -12,11 +12,11 @@ from torch.nn import functional as F
 from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, UNIT, ModelConfig, int_range, log_range
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.graph import mean_normalized_adjacency, to_torch_sparse
-from mdrchca.models.base import Batch, Recommender, bpr_loss, embedding_l2, register
+from mdrchca.models.base import Batch, Recommender, bpr_on_embeddings, embedding_l2, register
 from mdrchca.models.components.contrastive import two_view_infonce
 from mdrchca.models.components.knn_graph import neighbour_propagate, normalize_neighbour_weights
 from mdrchca.models.components.latent_graph import LatentItemGraphs
-from mdrchca.models.lightgcn import collaborative_embeddings
+from mdrchca.models.components.propagation import collaborative_embeddings
 
 
 @dataclass
@@ -119,6 +119,6 @@ class MICRO(Recommender):
         cfg = self.config
         users, items, per_modality, fused = self._forward(build=False)
         u, i, j = users[batch.users], items[batch.pos_items], items[batch.neg_items]
-        loss = bpr_loss((u * i).sum(-1), (u * j).sum(-1)) + cfg.reg_weight * embedding_l2(u, i, j)
+        loss = bpr_on_embeddings(u, i, j) + cfg.reg_weight * embedding_l2(u, i, j)
         contrastive = sum(two_view_infonce(h, fused, cfg.temperature) for h in per_modality.values())
         return loss + cfg.loss_ratio * contrastive

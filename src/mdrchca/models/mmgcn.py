@@ -12,7 +12,7 @@ from torch.nn import functional as F
 from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, ModelConfig, choice
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.graph import mean_normalized_adjacency, to_torch_sparse
-from mdrchca.models.base import Batch, Recommender, bpr_loss, register
+from mdrchca.models.base import Batch, Recommender, bpr_on_embeddings, register
 
 
 @dataclass
@@ -109,7 +109,7 @@ class MMGCN(Recommender):
     def loss(self, batch: Batch) -> torch.Tensor:
         users, items = self.embeddings()
         u = users[batch.users]
-        loss = bpr_loss((u * items[batch.pos_items]).sum(-1), (u * items[batch.neg_items]).sum(-1))
+        loss = bpr_on_embeddings(u, items[batch.pos_items], items[batch.neg_items])
         if self.config.reg_weight > 0:
             ids = self.id_embedding
             items_used = self.n_users + torch.cat([batch.pos_items, batch.neg_items])

@@ -14,7 +14,7 @@ from mdrchca.config import NON_NEGATIVE, POSITIVE, ModelConfig, float_range, log
 from mdrchca.data.dataset import RecDataset
 from mdrchca.models.base import Batch, Recommender, register
 from mdrchca.models.components.contrastive import in_batch_infonce
-from mdrchca.models.lightgcn import collaborative_embeddings
+from mdrchca.models.components.propagation import collaborative_embeddings
 
 
 @dataclass

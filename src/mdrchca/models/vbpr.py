@@ -10,7 +10,7 @@ from torch import nn
 
 from mdrchca.config import NON_NEGATIVE, ModelConfig, log_range
 from mdrchca.data.dataset import RecDataset
-from mdrchca.models.base import Batch, Recommender, bpr_loss, norm_penalty, register
+from mdrchca.models.base import Batch, Recommender, bpr_on_embeddings, norm_penalty, register
 
 
 @dataclass
@@ -56,4 +56,4 @@ class VBPR(Recommender):
     def loss(self, batch: Batch) -> torch.Tensor:
         users, items = self.embeddings()
         u, i, j = users[batch.users], items[batch.pos_items], items[batch.neg_items]
-        return bpr_loss((u * i).sum(-1), (u * j).sum(-1)) + self.config.reg_weight * norm_penalty(u, i, j)
+        return bpr_on_embeddings(u, i, j) + self.config.reg_weight * norm_penalty(u, i, j)

@@ -37,11 +37,11 @@ import filelock
 import pandas as pd
 import yaml
 
-import mdrchca
 from mdrchca.config import Config, parse_override
 from mdrchca.data.dataset import is_dataset_folder
 from mdrchca.errors import MdrchcaError
 from mdrchca.io import write_json, write_text
+from mdrchca.version import __version__
 
 CONFIG_FILE = "config.yaml"
 SPLIT_FILE = "split.inter"
@@ -325,8 +325,8 @@ def dataset_fingerprint(folder: Path) -> dict[str, str]:
 
 def code_version() -> dict[str, Any]:
     """The package version and, when it runs from a git checkout, the commit and whether it had changes."""
-    out: dict[str, Any] = {"mdrchca": mdrchca.__version__}
-    source = Path(mdrchca.__file__).resolve().parent
+    out: dict[str, Any] = {"mdrchca": __version__}
+    source = Path(__file__).resolve().parents[1]  # the package folder
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True, timeout=5, check=True

@@ -234,7 +234,7 @@ def test_unseen_item_ids_zero_scores_never_trained_items_by_content_alone() -> N
 
 
 def test_content_propagation_input_feeds_content_into_lightgcn() -> None:
-    from mdrchca.models.lightgcn import collaborative_embeddings
+    from mdrchca.models.components.propagation import collaborative_embeddings
 
     data = _dataset()
     model = _model(dataset=data, content_propagation="input").eval()
@@ -256,7 +256,7 @@ def test_content_propagation_input_feeds_content_into_lightgcn() -> None:
 
 
 def test_content_propagation_view_adds_a_content_lightgcn() -> None:
-    from mdrchca.models.lightgcn import collaborative_embeddings
+    from mdrchca.models.components.propagation import collaborative_embeddings
 
     data = _dataset()
     model = _model(dataset=data, content_propagation="view").eval()
@@ -348,7 +348,7 @@ def test_attention_pair_features_are_the_head_averaged_query_key_cosine() -> Non
 
 
 def test_edge_dropout_prunes_the_training_graph_only() -> None:
-    from mdrchca.models.lightgcn import collaborative_embeddings
+    from mdrchca.models.components.propagation import collaborative_embeddings
 
     data = _dataset()
     model = _model(dataset=data, edge_dropout=0.5, conf_weight=0.0)

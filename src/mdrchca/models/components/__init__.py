@@ -1,1 +1,1 @@
-"""Pieces several models share: item kNN graphs, latent item graphs, contrastive objectives."""
+"""Pieces several models share: LightGCN propagation, item kNN graphs, latent item graphs, contrastive objectives."""

@@ -13,9 +13,9 @@ from mdrchca.config import float_range, int_range, log_range
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.features import ModalityFeatures
 from mdrchca.errors import DataError
-from mdrchca.models.base import Batch, Probe, Recommender, bpr_loss, embedding_l2, register
+from mdrchca.models.base import Batch, Probe, Recommender, bpr_on_embeddings, embedding_l2, register
 from mdrchca.models.components.contrastive import in_batch_infonce
-from mdrchca.models.lightgcn import collaborative_embeddings
+from mdrchca.models.components.propagation import collaborative_embeddings
 from mdrchca.models.mdrchca.config import MDRCHCAConfig
 from mdrchca.models.mdrchca.content import ContentBranch, ContentOutput, ModalityInput, masked_mean
 from mdrchca.models.mdrchca.diagnostics import probes_for
@@ -409,7 +409,7 @@ class MDRCHCA(Recommender):
                 users_all, items_all = self._propagate(fused_all)
             pos, neg = items_all[batch.pos_items], items_all[batch.neg_items]
         u = users_all[batch.users]
-        ranking = bpr_loss((u * pos).sum(-1), (u * neg).sum(-1))
+        ranking = bpr_on_embeddings(u, pos, neg)
         reg = embedding_l2(
             self.user_embedding[batch.users], self.item_embedding[batch.pos_items], self.item_embedding[batch.neg_items]
         )
