@@ -10,6 +10,7 @@ import pandas as pd
 from mdrchca.config import DataConfig
 from mdrchca.data.dataset import RecDataset
 from mdrchca.errors import MdrchcaError
+from mdrchca.models.mdrchca.readout import CrossModalReadout
 
 AUDIT_SCORES = ("confidence", "pair_confidence", "image_confidence", "alignment_similarity", "agreement")
 AGREEMENT_ALPHAS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
@@ -63,9 +64,9 @@ def audit_items(model, dataset: RecDataset, by: str = "agreement") -> pd.DataFra
     interactions; sorted by ``by``, lowest first (items missing a modality last)."""
     if by not in AUDIT_SCORES:
         raise MdrchcaError(f"cannot rank by {by!r}; choose one of {', '.join(AUDIT_SCORES)}")
-    if not hasattr(model, "item_confidence"):
+    if not isinstance(model, CrossModalReadout):
         raise MdrchcaError(f"model '{model.name}' has no cross-modal confidence; audit a MDR-CHCA run")
-    scores = model.item_confidence()
+    scores = model.item_confidence().columns()
     text_name, region_name = model.modality_names
     text, regions = dataset.features[text_name], dataset.features[region_name]
     both = (text.mask.any(1) & regions.mask.any(1)).numpy()

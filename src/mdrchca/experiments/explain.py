@@ -12,6 +12,7 @@ import torch
 from mdrchca.data.dataset import RecDataset
 from mdrchca.errors import MdrchcaError
 from mdrchca.io import write_with
+from mdrchca.models.mdrchca.readout import CrossModalReadout
 
 
 def _catalogue_entry(dataset: RecDataset, text_name: str, item: int) -> tuple[str | None, Path | None, dict]:
@@ -60,15 +61,15 @@ def explain_item(model, dataset: RecDataset, item: int, out_file: Path, max_phra
     import matplotlib.pyplot as plt
     from PIL import Image
 
-    if not hasattr(model, "explain_item"):
+    if not isinstance(model, CrossModalReadout):
         raise MdrchcaError(f"model '{model.name}' has no alignment to explain; use a MDR-CHCA run")
     if not 0 <= item < dataset.n_items:
         raise MdrchcaError(f"unknown item {item}: itemIDs are 0..{dataset.n_items - 1}")
     text_name, _ = model.modality_names
     text, image_path, manifest = _catalogue_entry(dataset, text_name, item)
     out = model.explain_item(item)
-    token_mask, region_mask = out["token_mask"], out["region_mask"]
-    phrase_ids, similarity, phrase_mask = out["phrase_ids"], out["similarity"], out["phrase_mask"]
+    token_mask, region_mask = out.token_mask, out.region_mask
+    phrase_ids, similarity, phrase_mask = out.phrase_ids, out.similarity, out.phrase_mask
     n_regions = int(region_mask.shape[0])
     side = int(round(math.sqrt(n_regions)))
     if side * side != n_regions:
@@ -102,7 +103,7 @@ def explain_item(model, dataset: RecDataset, item: int, out_file: Path, max_phra
     ax = fig.add_subplot(grid[1, :])
     ax.axis("off")
     cmap = plt.get_cmap("RdYlGn")
-    conf = out["text_confidence"]
+    conf = out.text_confidence
     x, y = 0.0, 0.8
     for w in range(len(strings)):
         if not token_mask[w] or not strings[w]:

@@ -67,8 +67,9 @@ class ContentOutput:
         """The same output for a subset of the items (rows of the batch)."""
         return ContentOutput(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
 
-    def as_dict(self) -> dict[str, torch.Tensor]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+    def one_item(self, row: int) -> ContentOutput:
+        """Row ``row`` of the batch without the batch axis, on the CPU."""
+        return ContentOutput(**{f.name: getattr(self, f.name)[row].cpu() for f in fields(self)})
 
 
 class ModalityInput(nn.Module):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import numpy as np
 import torch
@@ -24,6 +23,7 @@ from mdrchca.models.mdrchca.losses import (
     confidence_weighted_infonce,
     sample_other_items,
 )
+from mdrchca.models.mdrchca.readout import ItemConfidence
 from mdrchca.models.mdrchca.screen import (
     AdaptiveThresholds,
     ScreenLog,
@@ -491,7 +491,7 @@ class MDRCHCA(Recommender):
 
     # -- explain / audit ----------------------------------------------------------------------------------
     @torch.no_grad()
-    def item_confidence(self, batch_size: int = 256) -> dict[str, np.ndarray]:
+    def item_confidence(self, batch_size: int = 256) -> ItemConfidence:
         """Per item (NaN without both modalities): ``confidence``, the mean text confidence c^t_w over its
         tokens (how well its words find a matching region); ``pair_confidence``, the mean c^t_w c^v_{p*(w)};
         ``image_confidence``, the mean c^v_p; ``alignment_similarity``, the mean cosine of each denoised token
@@ -520,11 +520,11 @@ class MDRCHCA(Recommender):
             for name, (values, mask) in per_position.items():
                 mean = masked_mean(values.unsqueeze(-1), mask).squeeze(-1)
                 parts[name].append(torch.where(both, mean, torch.nan).cpu().numpy())
-        return {k: np.concatenate(v) for k, v in parts.items()}
+        return ItemConfidence(**{k: np.concatenate(v) for k, v in parts.items()})
 
     @torch.no_grad()
-    def explain_item(self, item: int) -> dict[str, Any]:
+    def explain_item(self, item: int) -> ContentOutput:
         """Phrase-to-region selections, attention and confidences of one item (CPU tensors)."""
         self.eval()
         out = self.content(torch.tensor([item], device=self.item_embedding.device))
-        return {k: v[0].cpu() for k, v in out.as_dict().items()}
+        return out.one_item(0)
