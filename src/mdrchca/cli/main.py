@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import click
-import numpy as np
 import torch
 
 from mdrchca.config import Config
@@ -538,15 +537,15 @@ def compare(data, models, tuned, target, out_dir, overrides, seeds, workers, thr
     from mdrchca.experiments import plans, runner
 
     result = runner.compare(
-        _datasets(data),
-        _names(models),
-        plans.parse_seeds(seeds),
-        out_dir,
-        overrides,
-        tuned,
-        _run_options(workers, threads, storage, progress),
-        target.lower(),
-        click.get_current_context().meta.get("command_line"),
+        datasets=_datasets(data),
+        models=_names(models),
+        seeds=plans.parse_seeds(seeds),
+        out=out_dir,
+        overrides=overrides,
+        tuned=tuned,
+        options=_run_options(workers, threads, storage, progress),
+        target=target.lower(),
+        command=click.get_current_context().meta.get("command_line"),
     )
     _report_experiment(result)
 
@@ -563,14 +562,14 @@ def sweep(model_name, data, params, out_dir, overrides, seeds, workers, threads,
     from mdrchca.experiments import plans, runner
 
     result = runner.sweep(
-        model_name.lower(),
-        _datasets(data),
-        [plans.parse_param(p) for p in params],
-        plans.parse_seeds(seeds),
-        out_dir,
-        overrides,
-        _run_options(workers, threads, storage, progress),
-        click.get_current_context().meta.get("command_line"),
+        model=model_name.lower(),
+        datasets=_datasets(data),
+        params=[plans.parse_param(p) for p in params],
+        seeds=plans.parse_seeds(seeds),
+        out=out_dir,
+        overrides=overrides,
+        options=_run_options(workers, threads, storage, progress),
+        command=click.get_current_context().meta.get("command_line"),
     )
     _report_experiment(result)
 
@@ -584,13 +583,13 @@ def ablate(model_name, data, out_dir, overrides, seeds, workers, threads, storag
     from mdrchca.experiments import plans, runner
 
     result = runner.ablate(
-        model_name.lower(),
-        _datasets(data),
-        plans.parse_seeds(seeds),
-        out_dir,
-        overrides,
-        _run_options(workers, threads, storage, progress),
-        click.get_current_context().meta.get("command_line"),
+        model=model_name.lower(),
+        datasets=_datasets(data),
+        seeds=plans.parse_seeds(seeds),
+        out=out_dir,
+        overrides=overrides,
+        options=_run_options(workers, threads, storage, progress),
+        command=click.get_current_context().meta.get("command_line"),
     )
     _report_experiment(result)
 
@@ -606,21 +605,17 @@ def robustness(data, models, noise, levels, modality, out_dir, overrides, seeds,
     """Retrain on catalogues with a share of items' features corrupted; plot test R@20 against the share."""
     from mdrchca.experiments import plans, runner
 
-    try:
-        shares = [float(v) for v in levels.split(",") if v.strip()]
-    except ValueError:
-        raise MdrchcaError(f"--levels {levels!r}: give comma-separated shares, e.g. 0,0.1,0.2,0.4") from None
     result = runner.robustness(
-        _datasets(data),
-        _names(models),
-        noise,
-        shares,
-        plans.parse_seeds(seeds),
-        out_dir,
-        modality,
-        overrides,
-        _run_options(workers, threads, storage, progress),
-        click.get_current_context().meta.get("command_line"),
+        datasets=_datasets(data),
+        models=_names(models),
+        noise=noise,
+        levels=plans.parse_levels(levels),
+        seeds=plans.parse_seeds(seeds),
+        out=out_dir,
+        modality=modality,
+        overrides=overrides,
+        options=_run_options(workers, threads, storage, progress),
+        command=click.get_current_context().meta.get("command_line"),
     )
     _report_experiment(result)
 
@@ -637,26 +632,7 @@ def stats(path: Path | None) -> None:
     """Counts, density, split sizes and features of a dataset folder (default: the bundled one)."""
     from mdrchca.data.dataset import load_dataset
 
-    dataset = load_dataset(path)
-    summary = dataset.summary()
-    lines = [f"dataset: {dataset.name} ({dataset.path})"]
-    lines += [f"{k}: {v:.6f}" if isinstance(v, float) else f"{k}: {v}" for k, v in summary.items()]
-    train_per_user = np.diff(dataset.matrix("train").indptr)
-    lines.append(
-        f"train interactions per user: min {train_per_user.min()} "
-        f"mean {train_per_user.mean():.1f} max {train_per_user.max()}"
-    )
-    train_per_item = np.diff(dataset.matrix("train").tocsc().indptr)
-    lines.append(f"items never seen in training: {(train_per_item == 0).sum()}")
-    lines.append(f"split: {'given (x_label)' if dataset.split_was_given else 'random per user'}")
-    for name, feats in dataset.features.items():
-        lengths = feats.lengths().float()
-        line = f"feature {name}: dim {feats.dim}, length mean {lengths.mean():.1f} max {int(lengths.max())}"
-        phrases = feats.phrase_counts()
-        if phrases is not None:
-            line += f", phrases mean {phrases.float().mean():.1f} max {int(phrases.max())}"
-        lines.append(line)
-    click.echo("\n".join(lines))
+    click.echo(load_dataset(path).describe())
 
 
 @data.command()

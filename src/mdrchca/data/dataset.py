@@ -113,6 +113,28 @@ class RecDataset:
             **self.notes,
         }
 
+    def describe(self) -> str:
+        """What ``mdrchca data stats`` prints: the summary, training interactions per user, items never seen in
+        training, where the split came from, and each modality's dimension and lengths."""
+        lines = [f"dataset: {self.name} ({self.path})"]
+        lines += [f"{k}: {v:.6f}" if isinstance(v, float) else f"{k}: {v}" for k, v in self.summary().items()]
+        train_per_user = np.diff(self.matrix("train").indptr)
+        lines.append(
+            f"train interactions per user: min {train_per_user.min()} "
+            f"mean {train_per_user.mean():.1f} max {train_per_user.max()}"
+        )
+        train_per_item = np.diff(self.matrix("train").tocsc().indptr)
+        lines.append(f"items never seen in training: {(train_per_item == 0).sum()}")
+        lines.append(f"split: {'given (x_label)' if self.split_was_given else 'random per user'}")
+        for name, feats in self.features.items():
+            lengths = feats.lengths().float()
+            line = f"feature {name}: dim {feats.dim}, length mean {lengths.mean():.1f} max {int(lengths.max())}"
+            phrases = feats.phrase_counts()
+            if phrases is not None:
+                line += f", phrases mean {phrases.float().mean():.1f} max {int(phrases.max())}"
+            lines.append(line)
+        return "\n".join(lines)
+
 
 def is_dataset_folder(folder: Path) -> bool:
     """Whether ``folder`` holds a dataset or a raw catalogue: interactions (``*.inter``), a catalogue's

@@ -65,6 +65,16 @@ def parse_seeds(text: str | int) -> list[int]:
     return seeds
 
 
+def parse_levels(text: str) -> list[float]:
+    """``0,0.1,0.4`` -> the shares of items whose features a robustness grid corrupts (their range is checked
+    by :func:`robustness_plan`)."""
+    try:
+        shares = [float(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"--levels {text!r}: give comma-separated shares, e.g. 0,0.1,0.2,0.4") from None
+    return shares
+
+
 def tuned_overrides(tuned: str | Path | None, dataset: str | None, model: str) -> tuple[str, ...]:
     """The best settings ``mdrchca tune`` saved for ``model`` on ``dataset`` under ``tuned`` (none: ``()``)."""
     if tuned is None:
