@@ -36,6 +36,11 @@ class _Group(click.Group):
             sys.exit(2)
 
 
+def _path_option(flag: str, dest: str, help: str, required: bool = False):  # noqa: A002 - click's name
+    """A file or folder option (``None`` when not given unless ``required``)."""
+    return click.option(flag, dest, type=click.Path(path_type=Path), default=None, required=required, help=help)
+
+
 @click.group(cls=_Group)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
@@ -54,13 +59,7 @@ def cli(verbose: bool, quiet: bool) -> None:
     default=None,
     help="Registered model name (e.g. lightgcn, bpr). Default: the config file's, else lightgcn.",
 )
-@click.option(
-    "--data",
-    "data_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Dataset folder (MMRec layout). Default: the bundled catalogue.",
-)
+@_path_option("--data", "data_path", "Dataset folder (MMRec layout). Default: the bundled catalogue.")
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None, help="YAML config file.")
 @click.option(
     "--set",
@@ -69,13 +68,7 @@ def cli(verbose: bool, quiet: bool) -> None:
     metavar="KEY=VALUE",
     help="Override one option, e.g. --set epochs=2 (repeatable).",
 )
-@click.option(
-    "--out",
-    "run_dir",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="Run folder for config, log, checkpoint and metrics.",
-)
+@_path_option("--out", "run_dir", "Run folder for config, log, checkpoint and metrics.", required=True)
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--progress/--no-progress", default=None, help="Per-batch progress bar (default: when on a terminal).")
 def train(
@@ -205,20 +198,12 @@ def recommend(
 
 # -- features -----------------------------------------------------------------------------------
 @cli.command()
-@click.option(
+@_path_option(
     "--catalogue",
     "catalogue_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Default: the bundled synthetic catalogue. Raw catalogue: <name>.inter + items.tsv + images.",
+    "Default: the bundled synthetic catalogue. Raw catalogue: <name>.inter + items.tsv + images.",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="Dataset folder to write (takes mdrchca train --data as it is).",
-)
+@_path_option("--out", "out_dir", "Dataset folder to write (takes mdrchca train --data as it is).", required=True)
 @click.option(
     "--text-encoder", default=None, help="minilm (packaged all-MiniLM-L6-v2, default) or a local path / hub id."
 )
@@ -372,19 +357,15 @@ def probe(run_dir: Path, split: str, k: int, draws: int, out_file: Path | None, 
     is_flag=True,
     help="Also the confidence screen at the best epoch (positive / noisy / unused shares, thresholds, L_conf).",
 )
-@click.option(
+@_path_option(
     "--html",
     "html_file",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Write one static page (tables, embedded figures, provenance) over experiment and run folders.",
+    "Write one static page (tables, embedded figures, provenance) over experiment and run folders.",
 )
-@click.option(
+@_path_option(
     "--screen-plot",
     "screen_plot",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Draw MDR-CHCA's confidence screen per epoch (pair shares, thresholds) of the runs: FILE.png and FILE.svg.",
+    "Draw MDR-CHCA's confidence screen per epoch (pair shares, thresholds) of the runs: FILE.png and FILE.svg.",
 )
 def report(
     runs: tuple[Path, ...],
@@ -650,13 +631,7 @@ def reduce(path: Path, out_dir: Path, pca_dim: int, dtype: str) -> None:
 
 
 @data.command()
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Target folder. Default: the bundled dataset's cache folder.",
-)
+@_path_option("--out", "out_dir", "Target folder. Default: the bundled dataset's cache folder.")
 @click.option("--users", "n_users", default=None, type=int, help="Number of users.")
 @click.option("--items", "n_items", default=None, type=int, help="Number of items.")
 @click.option("--mismatch-rate", default=None, type=float, help="Share of items whose image disagrees with their text.")
@@ -682,13 +657,7 @@ def generate(
 
 @data.command()
 @click.option("--reviews", "reviews_file", type=click.Path(path_type=Path), required=True, help="Reviews file.")
-@click.option(
-    "--meta",
-    "meta_file",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Metadata file (none: items without text).",
-)
+@_path_option("--meta", "meta_file", "Metadata file (none: items without text).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="New catalogue folder.")
 @click.option(
     "--mapping-dir",
@@ -696,13 +665,7 @@ def generate(
     default=None,
     help="Folder with MMRec's u_id_mapping.csv and i_id_mapping.csv: ids exactly MMRec's.",
 )
-@click.option(
-    "--inter",
-    "inter_file",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="An existing .inter (MMRec's or LATTICE's) whose split is taken as it is.",
-)
+@_path_option("--inter", "inter_file", "An existing .inter (MMRec's or LATTICE's) whose split is taken as it is.")
 @click.option("--k-core", "k", default=5, show_default=True, type=click.IntRange(min=0), help="k of the k-core.")
 @click.option("--split-seed", default=999, show_default=True, help="Seed of the random split (without --inter).")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: when on a terminal).")
