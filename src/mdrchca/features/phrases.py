@@ -1,6 +1,6 @@
 """Phrase segmentation of a tokenised text, from the fast tokenizer's character offsets.
 
-The rule (MODEL.md §4): a phrase is a contiguous span of tokens. A new phrase starts
+The rule (the paper's *Phrase-Image Region Alignment*): a phrase is a contiguous span of tokens. A new phrase starts
 
 1. after a token that is punctuation (``, . ; : ! ? ( ) [ ] " / -`` and the like): the punctuation token
    closes the phrase it ends, so every token belongs to exactly one phrase;

@@ -60,7 +60,7 @@ def knn_adjacency(vectors: np.ndarray, k: int = 10) -> sp.csr_matrix:
 
 
 class ModalityGraphConv(nn.Module):
-    r"""Graph convolution over an item kNN graph (MODEL.md §2):
+    r"""Graph convolution over an item kNN graph (the paper's *Multi-modal feature encoding and denoising*):
 
     .. math:: H^{(l+1)} = \mathrm{ReLU}\big(\hat S\, H^{(l)} W^{(l)}\big), \quad l = 0, \dots, L_m - 1
 

@@ -2,7 +2,8 @@
 
 - :mod:`.config`: the hyperparameters (every ambiguous point of the paper an option; docs/model.md);
 - :mod:`.content`: the content branch (inputs, item graphs, denoising, alignment, confidences, fusion);
-- :mod:`.denoising`, :mod:`.alignment`, :mod:`.confidence`: its parts (MODEL.md §3-6);
+- :mod:`.denoising`, :mod:`.alignment`, :mod:`.confidence`: its parts (the paper's sections from *Multi-modal feature
+encoding and denoising* to *Confidence Evaluation*);
 - :mod:`.screen`, :mod:`.losses`: the confidence screen and the confidence-weighted InfoNCE (§7);
 - :mod:`.model`: the recommender (collaborative branch, content propagation and cache, losses);
 - :mod:`.variants`: the paper's ablations A and B (§9).

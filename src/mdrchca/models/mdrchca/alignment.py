@@ -13,7 +13,7 @@ from torch import nn
 
 
 def phrase_pool(tokens: torch.Tensor, phrase_ids: torch.Tensor, n_phrases: int) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""Average-pool tokens into phrases (MODEL.md §4):
+    r"""Average-pool tokens into phrases (the paper's *Phrase-Image Region Alignment*):
     :math:`p_k = \frac{1}{|k|} \sum_{w \in k} \tilde t_w`.
 
     ``phrase_ids [B, L]`` holds 0..P-1 for real tokens and -1 for padding. Returns phrases ``[B, P, d]``
@@ -36,7 +36,8 @@ def cosine_similarity_matrix(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def topk_candidates(scores: torch.Tensor, valid: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""The top-k columns of each row among valid ones (MODEL.md §4, :math:`M^{t2v}` as indices).
+    r"""The top-k columns of each row among valid ones (the paper's *Phrase-Image Region Alignment*, :math:`M^{t2v}`
+    as indices).
 
     ``scores [B, Q, S]``, ``valid [B, S]`` -> indices ``[B, Q, min(k, S)]`` and their validity (False where
     a row has fewer than k valid columns). :func:`dense_topk_mask` gives the same selection as a 0/1 matrix.
@@ -110,7 +111,7 @@ def head_units(x: torch.Tensor, heads: int) -> torch.Tensor:
 
 class CrossModalAttention(nn.Module):
     r"""Masked multi-head attention from queries to source features, then top-:math:`k_s` screening
-    (MODEL.md §5):
+    (the paper's *Token-Image Region Alignment*):
 
     .. math::
         \mathrm{Attn}_{wp} = \frac{1}{H}\sum_h \mathrm{softmax}_{p \in \mathcal C(w)}
@@ -287,8 +288,9 @@ class CrossModalAttention(nn.Module):
 def token_candidates(
     phrase_candidates: torch.Tensor, phrase_valid: torch.Tensor, phrase_ids: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""Token-level mask inherited from the phrase (MODEL.md §5): :math:`M^{tok}_{wp} = M^{t2v}_{k(w)p}`,
-    as candidate indices ``[B, L, k_r]`` (padding tokens get phrase 0's row, marked invalid)."""
+    r"""Token-level mask inherited from the phrase (the paper's *Token-Image Region Alignment*):
+    :math:`M^{tok}_{wp} = M^{t2v}_{k(w)p}`, as candidate indices ``[B, L, k_r]`` (padding tokens get phrase 0's
+    row, marked invalid)."""
     B, L = phrase_ids.shape
     k_r = phrase_candidates.shape[-1]
     index = phrase_ids.clamp_min(0).unsqueeze(-1).expand(B, L, k_r)
@@ -300,7 +302,8 @@ def token_candidates(
 def region_candidates(
     similarity: torch.Tensor, phrase_mask: torch.Tensor, phrase_ids: torch.Tensor, k_p: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""The image side's candidates (MODEL.md §4-5, :math:`M^{v2t}`): for each region the tokens of its top-k_p
+    r"""The image side's candidates (the paper's *Phrase-Image Region Alignment* and *Token-Image Region Alignment*,
+    :math:`M^{v2t}`): for each region the tokens of its top-k_p
     phrases by :math:`s_{kp}`, as token indices ``[B, R, k_p M]`` (M = the longest phrase) and their validity.
     Built from the phrase x region similarity and the phrase members alone: no token x region tensor."""
     B, P, R = similarity.shape

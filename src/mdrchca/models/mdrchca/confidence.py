@@ -1,4 +1,4 @@
-"""Text and image confidence of aligned features (MODEL.md §6)."""
+"""Text and image confidence of aligned features (the paper's *Confidence Evaluation*)."""
 
 from __future__ import annotations
 

@@ -33,7 +33,8 @@ class MDRCHCAConfig(ModelConfig):
     ``token``: a kNN graph among the tokens (regions) inside each item."""
     graph_context: Literal["tokens", "fused"] = "fused"
     """Where the item graph's output (``graph_scope=item``) enters: ``tokens``, added to every token and region
-    before the denoising and the alignment (MODEL.md's default reading); ``fused``, added to the item's pooled
+    before the denoising and the alignment (the default reading of the paper's *Multi-modal feature encoding and
+    denoising*); ``fused``, added to the item's pooled
     text and image features after the alignment, z^m_i += H^m_i. Both give the item the same neighbourhood
     content; ``tokens`` makes every position of an item share one large vector (twice a token's norm once
     trained on ML-100K), which leaves the alignment and the confidences nothing within an item to tell apart

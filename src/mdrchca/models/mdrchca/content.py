@@ -1,5 +1,6 @@
 """MDR-CHCA's content branch: frozen inputs, item graphs, denoising, hierarchical alignment and confidences
-(MODEL.md sections 2-6 and 8), with a typed output. :class:`~mdrchca.models.mdrchca.model.MDRCHCA` keeps the
+(the paper's *Multi-modal feature encoding and denoising* to *Modal Feature Fusion and Prediction*), with a typed
+output. :class:`~mdrchca.models.mdrchca.model.MDRCHCA` keeps the
 recommender (collaborative branch, propagation, losses) and calls this branch for the items it needs."""
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from torch import nn
 
 
 class SelfAttentionDenoiser(nn.Module):
-    r"""Preliminary denoising of one modality's tokens (MODEL.md §3):
+    r"""Preliminary denoising of one modality's tokens (the paper's *Multi-modal feature encoding and denoising*):
 
     .. math::
         \mathrm{SA}(T) = \mathrm{softmax}\!\Big(\frac{Q K^\top}{\sqrt d}\Big) V, \quad Q, K, V = T W_Q, T W_K, T W_V

@@ -1,4 +1,5 @@
-r"""Fusion of the aligned features into one content vector per item (MODEL.md §8), and where the confidences act
+r"""Fusion of the aligned features into one content vector per item (the paper's *Modal Feature Fusion and
+Prediction*), and where the confidences act
 on it.
 
 The paper fuses :math:`f_i = b_t z^t_i + b_v z^v_i` with :math:`(b_t, b_v)` learned, and says the confidence

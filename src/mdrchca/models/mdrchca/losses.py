@@ -1,4 +1,5 @@
-"""MDR-CHCA's confidence-weighted InfoNCE (MODEL.md §7) and its random negatives."""
+"""MDR-CHCA's confidence-weighted InfoNCE (the paper's *Confidence-Weighted Contrastive Loss Function*) and its random
+negatives."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ def confidence_weighted_infonce(
     tau: float,
     weighting: str = "logit",
 ) -> torch.Tensor:
-    r"""Confidence-weighted InfoNCE (MODEL.md §7). ``weighting="logit"``, the literal reading:
+    r"""Confidence-weighted InfoNCE (the paper's *Confidence-Weighted Contrastive Loss Function*).
+    ``weighting="logit"``, the literal reading:
 
     .. math::
         \mathcal L_{conf} = -\frac{1}{|\mathcal P|} \sum_{\mathcal P}

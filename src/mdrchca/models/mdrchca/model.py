@@ -83,7 +83,7 @@ def _warn_about_caps(
 
 @register
 class MDRCHCA(Recommender):
-    r"""MDR-CHCA (the paper in ``shared/paper``; MODEL.md reads it equation by equation).
+    r"""MDR-CHCA (the paper's *MDR-CHCA Model* section; docs/model.md says how each ambiguous point is read).
 
     1. Collaborative branch, LightGCN: :math:`E^{(l+1)} = \hat A E^{(l)}`, :math:`E = \mathrm{mean}_l E^{(l)}`.
     2. Per modality m: tokens projected to d, :math:`T W_m`; item kNN graph :math:`\hat S^m` (k = ``knn_k``)

@@ -1,4 +1,5 @@
-"""MDR-CHCA's confidence screen (MODEL.md §7): candidate pairs, the positive / noisy tests, hard negatives,
+"""MDR-CHCA's confidence screen (the paper's *Generation of Positive and Negative Sample Pairs*): candidate pairs, the
+positive / noisy tests, hard negatives,
 the adaptive thresholds and the per-epoch log of what the screen did."""
 
 from __future__ import annotations

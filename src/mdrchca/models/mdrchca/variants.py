@@ -1,4 +1,4 @@
-"""The paper's two ablation variants (MODEL.md §9): A without the hierarchy, B without the confidence."""
+"""The two variants of the paper's *Ablation Study*: A without the hierarchy, B without the confidence."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ class MDRCHCAAConfig(MDRCHCAConfig):
 
 @register
 class MDRCHCAVariantA(MDRCHCA):
-    """MDR-CHCA-A: no hierarchy; dense full cross-attention between all tokens and regions (MODEL.md §9), with
+    """MDR-CHCA-A: no hierarchy; dense full cross-attention between all tokens and regions (the paper's *Ablation
+    Study*), with
     top-k_s screening and the phrase-region term of the image confidence kept."""
 
     name = "mdrchca_a"
