@@ -62,8 +62,8 @@ def degree_sensitive_sample(
 
 def to_torch_sparse(matrix: sp.spmatrix, device: torch.device | str = "cpu") -> torch.Tensor:
     """A SciPy sparse matrix as a torch sparse CSR tensor, usable with ``torch.sparse.mm`` (and its gradient with
-    respect to the dense operand). CSR rather than COO: a propagation over the ML-100K user-item graph, forward
-    and backward, takes a third of the time (docs/benchmarks.md)."""
+    respect to the dense operand). CSR rather than COO: a propagation over a user-item graph, forward and backward,
+    is faster (``benchmarks/bench_propagation.py``, docs/benchmarks.md)."""
     csr = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
     csr.sum_duplicates()
     csr.sort_indices()
