@@ -186,9 +186,9 @@ class TrainConfig:
     deterministic: bool = False
     """Ask torch for deterministic kernels (``torch.use_deterministic_algorithms`` with
     ``CUBLAS_WORKSPACE_CONFIG=:4096:8``; ops without one warn). On the CPU it makes reruns bit-identical with
-    several threads, about 12x slower for MDR-CHCA (``num_threads=1`` does the same for less). On CUDA it is
-    not enough (measured on an H100, docs/benchmarks.md): no op warns, yet two runs still differ (LightGCN in
-    the 9th digit of the loss; MDR-CHCA, whose top-k and threshold choices amplify it, far more)."""
+    several threads, at a large cost for MDR-CHCA (``num_threads=1`` does the same for less). On CUDA it is
+    not enough: no op warns, yet two runs still differ, MDR-CHCA far more than LightGCN since its top-k and
+    threshold choices amplify the differences (measured in docs/benchmarks.md)."""
 
     def validate(self) -> None:
         if not self.topk:

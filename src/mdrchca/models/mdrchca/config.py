@@ -36,9 +36,8 @@ class MDRCHCAConfig(ModelConfig):
     before the denoising and the alignment (the default reading of the paper's *Multi-modal feature encoding and
     denoising*); ``fused``, added to the item's pooled
     text and image features after the alignment, z^m_i += H^m_i. Both give the item the same neighbourhood
-    content; ``tokens`` makes every position of an item share one large vector (twice a token's norm once
-    trained on ML-100K), which leaves the alignment and the confidences nothing within an item to tell apart
-    (tokens at cosine 0.93-1.0 to their item's mean, regions at 0.99-1.0; docs/model.md)."""
+    content; ``tokens`` makes every position of an item share one large vector, which leaves the alignment and
+    the confidences nothing within an item to tell apart (measured in docs/model.md)."""
     context_projection: Literal["shared", "own"] = "shared"
     """The projection of the item summaries that the item graphs convolve: ``shared`` with the tokens (regions);
     ``own``, a projection of their own, so that what shapes the token features (L_conf, when its gradient
@@ -55,8 +54,8 @@ class MDRCHCAConfig(ModelConfig):
     """How regions attend to the tokens of their top-k_p phrases in the hierarchical path: ``gathered`` copies
     those tokens' keys and values per region (no tensor with both a token and a region axis, the paper's cost
     claim taken literally); ``masked`` scores each region against every token in one matrix product and masks
-    the rest (an [R, L] score tensor per head). Measured on one CPU thread, 64 items: ``gathered`` is 3-6x
-    slower at n_t 32-64, n_p 16-256, since it moves d times more memory than the product (docs/benchmarks.md)."""
+    the rest (an [R, L] score tensor per head). ``gathered`` moves d times more memory than the product and was
+    the slower one on the CPU (docs/benchmarks.md)."""
     tau: Annotated[float, POSITIVE] = 0.5
     """Temperature of the image confidence softmax and of the InfoNCE."""
     alignment: Literal["hierarchical", "full"] = "hierarchical"
@@ -76,8 +75,8 @@ class MDRCHCAConfig(ModelConfig):
     """Initial negative threshold."""
     eta_1: Annotated[float, UNIT] = 0.5
     """Update rate of theta_pos, per step. Fast, so that theta_pos follows the mean pair confidence of the last
-    few steps: at 0.05 it lagged half an epoch behind a confidence level that moves quickly while L_conf trains,
-    and the positive share swung between 0.1 and 0.96 within an epoch on ML-100K (docs/model.md)."""
+    few steps; slower, it lags behind confidences that move quickly while L_conf trains, and the screen's shares
+    swing (docs/model.md)."""
     eta_2: Annotated[float, UNIT] = 0.05
     """Update rate of theta_neg, per step. Slow: its fixed point (the share of pairs below theta_neg equals
     theta_neg) is unstable under fast updates when the confidences are concentrated."""
@@ -113,7 +112,7 @@ class MDRCHCAConfig(ModelConfig):
     content_scale: Literal["collaborative", "learned", "none"] = "collaborative"
     """``collaborative``: each item's fused content f_i is rescaled to the mean norm of the collaborative item
     embeddings (direction learned, scale tied), so content cannot swamp the collaborative signal by
-    magnitude (unscaled, it grew to ~100x the collaborative norm on Last.fm); ``learned``: the same, times one
+    magnitude (unscaled, it grew to dwarf the collaborative signal: docs/model.md); ``learned``: the same, times one
     trained gain exp(gamma) (gamma starts at 0), so training can turn the content as a whole down or up
     against the collaborative signal; ``none``: f_i as computed."""
     content_propagation: Literal["none", "input", "view"] = "view"
@@ -140,7 +139,8 @@ class MDRCHCAConfig(ModelConfig):
     item: at most ``content_grad_positions // (L + R)`` items per step, L and R the token and region slots of
     the feature stores (ML-100K's 64 + 64: 32 items; the bundled catalogue's 64 + 16: 51; item-level vectors'
     1 + 1: ``content_grad_items`` decides). 0: no limit by positions. Chosen so that an epoch stays within
-    about 3x LightGCN's at the paper's granularity (docs/benchmarks.md, with the accuracy it was measured at)."""
+    a small multiple of LightGCN's at the paper's granularity (docs/benchmarks.md, with the accuracy it was
+    measured at)."""
     staleness_items: Annotated[int, NON_NEGATIVE] = 256
     """Items on which each epoch measures how stale the content cache is (``cache_cos_mean``, ``cache_cos_p05``,
     ``cache_norm_ratio`` in log.csv: cached against freshly computed content at the epoch's end); 0 = off."""
