@@ -339,6 +339,41 @@ def convert_amazon(
     """
     reviews_file, out = Path(reviews_file), Path(out_dir)
     meta_file = Path(meta_file) if meta_file is not None else None
+    mapping_dir = Path(mapping_dir) if mapping_dir is not None else None
+    inter_file = Path(inter_file) if inter_file is not None else None
+    given = _check_inputs(meta_file, out, k, inter_file)
+    maps = _read_mappings(mapping_dir) if mapping_dir is not None else None
+
+    report = ConversionReport(str(reviews_file), str(meta_file or ""), k_core=k)
+    reviews = read_reviews(reviews_file, progress)
+    report.lines, report.skipped_lines = reviews.counts.lines, reviews.counts.skipped
+    report.reviews, report.reviews_without_ids = len(reviews.user_codes), reviews.without_ids
+    frame, reviewed = _filtered_interactions(reviews, k, report, reviews_file)
+    user_ids, item_ids, user_order, item_order = _number_ids(frame, reviewed, reviews, maps, mapping_dir, report)
+    inter = pd.DataFrame(
+        {
+            "userID": np.asarray(user_ids, dtype=np.int64),
+            "itemID": np.asarray(item_ids, dtype=np.int64),
+            "rating": frame["rating"].to_numpy(),
+            "timestamp": frame["timestamp"].to_numpy(),
+        }
+    )
+    if given is None:
+        inter["x_label"] = random_split(inter["userID"].to_numpy(), (0.8, 0.1, 0.1), split_seed)
+        report.split = f"random per user, MMRec's rule, seed {split_seed}"
+    else:
+        assert inter_file is not None
+        inter = _take_split(inter, given, inter_file)
+        report.split = f"taken from {inter_file}"
+    inter = inter.sort_values(["userID", "itemID"], kind="stable").reset_index(drop=True)
+    report.users, report.items, report.interactions = len(user_order), len(item_order), len(inter)
+    items = _items_table(meta_file, item_order, progress, report)
+    _write_catalogue(out, inter, items, user_order, item_order, report)
+    return report
+
+
+def _check_inputs(meta_file: Path | None, out: Path, k: int, inter_file: Path | None) -> pd.DataFrame | None:
+    """Refuse what cannot be converted before anything is read in full; the given split's ``.inter`` if any."""
     if meta_file is not None and not meta_file.is_file():
         raise DataError(
             f"{meta_file}: {'not a regular file' if meta_file.exists() else 'not found'}; pass an existing file"
@@ -347,19 +382,25 @@ def convert_amazon(
         raise DataError(f"--k-core must be 0 (off) or more, got {k}")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DataError(f"{out}: exists and is not an empty folder; choose a new --out for the catalogue")
-    user_map = item_map = None
-    if mapping_dir is not None:
-        mapping_dir = Path(mapping_dir)
-        user_map = read_mapping(mapping_dir / "u_id_mapping.csv", "user_id", "userID")
-        item_map = read_mapping(mapping_dir / "i_id_mapping.csv", "asin", "itemID")
-    given = read_interactions(Path(inter_file)) if inter_file is not None else None
+    given = read_interactions(inter_file) if inter_file is not None else None
     if given is not None and "x_label" not in given.columns:
         raise DataError(f"{inter_file}: --inter needs an x_label column (0/1/2) to take its split")
+    return given
 
-    report = ConversionReport(str(reviews_file), str(meta_file or ""), k_core=k)
-    reviews = read_reviews(reviews_file, progress)
-    report.lines, report.skipped_lines = reviews.counts.lines, reviews.counts.skipped
-    report.reviews, report.reviews_without_ids = len(reviews.user_codes), reviews.without_ids
+
+def _read_mappings(mapping_dir: Path) -> tuple[dict[str, int], dict[str, int]]:
+    """MMRec's user and item id mappings in ``mapping_dir``."""
+    return (
+        read_mapping(mapping_dir / "u_id_mapping.csv", "user_id", "userID"),
+        read_mapping(mapping_dir / "i_id_mapping.csv", "asin", "itemID"),
+    )
+
+
+def _filtered_interactions(
+    reviews: Reviews, k: int, report: ConversionReport, reviews_file: Path
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The interactions left after exact duplicates go, repeated pairs are merged and the k-core is applied;
+    and every review left after the duplicates, in file order (what ids are numbered on)."""
     frame = pd.DataFrame(
         {"u": reviews.user_codes, "i": reviews.item_codes, "rating": reviews.ratings, "timestamp": reviews.timestamps}
     )
@@ -369,7 +410,7 @@ def convert_amazon(
     # one interaction per (user, item) pair, the earliest review (a stable sort keeps file order among equal
     # times), before the k-core: merged afterwards, a user or item could end below k (2018 Gift Cards: a user
     # with 4 interactions in a 5-core)
-    reviewed = frame  # every review left, in file order: what the ids are numbered on
+    reviewed = frame
     repeated = frame.sort_values("timestamp", kind="stable").duplicated(["u", "i"]).sort_index()
     report.repeated_pairs_dropped = int(repeated.sum())
     frame = frame[~repeated.to_numpy()].reset_index(drop=True)
@@ -378,42 +419,46 @@ def convert_amazon(
     frame = frame[keep].reset_index(drop=True)
     if frame.empty:
         raise DataError(f"{reviews_file}: no interaction is left after the {k}-core filter; lower --k-core")
+    return frame, reviewed
 
-    # ids are numbered by first appearance in the file among the users and items the k-core keeps, as MMRec
-    # numbers them (whichever review of a repeated pair was kept)
+
+def _number_ids(
+    frame: pd.DataFrame,
+    reviewed: pd.DataFrame,
+    reviews: Reviews,
+    maps: tuple[dict[str, int], dict[str, int]] | None,
+    mapping_dir: Path | None,
+    report: ConversionReport,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """userID and itemID of each interaction, and the user and item names in id order: MMRec's mapping files'
+    ids when given, else numbered by first appearance in the file among the users and items the k-core keeps,
+    as MMRec numbers them (whichever review of a repeated pair was kept)."""
     names_u, names_i = np.asarray(reviews.users, dtype=object), np.asarray(reviews.items, dtype=object)
     user_names, item_names = names_u[frame["u"].to_numpy()], names_i[frame["i"].to_numpy()]
-    if user_map is None:
+    if maps is None:
         kept = reviewed["u"].isin(frame["u"].unique()) & reviewed["i"].isin(frame["i"].unique())
         user_order = pd.unique(names_u[reviewed.loc[kept, "u"].to_numpy()])
         item_order = pd.unique(names_i[reviewed.loc[kept, "i"].to_numpy()])
-        user_ids = pd.Index(user_order).get_indexer(user_names)
-        item_ids = pd.Index(item_order).get_indexer(item_names)
-    else:
-        assert item_map is not None and mapping_dir is not None
-        report.ids = f"MMRec mapping files in {mapping_dir}"
-        user_ids = _map_ids(user_names, user_map, mapping_dir / "u_id_mapping.csv", "reviewer")
-        item_ids = _map_ids(item_names, item_map, mapping_dir / "i_id_mapping.csv", "ASIN")
-        user_order = np.array(sorted(user_map, key=user_map.__getitem__), dtype=object)
-        item_order = np.array(sorted(item_map, key=item_map.__getitem__), dtype=object)
-    frame = frame.assign(userID=user_ids, itemID=item_ids)
-    inter = pd.DataFrame(
-        {
-            "userID": frame["userID"].to_numpy(dtype=np.int64),
-            "itemID": frame["itemID"].to_numpy(dtype=np.int64),
-            "rating": frame["rating"].to_numpy(),
-            "timestamp": frame["timestamp"].to_numpy(),
-        }
-    )
-    if given is None:
-        inter["x_label"] = random_split(inter["userID"].to_numpy(), (0.8, 0.1, 0.1), split_seed)
-        report.split = f"random per user, MMRec's rule, seed {split_seed}"
-    else:
-        inter = _take_split(inter, given, Path(inter_file))
-        report.split = f"taken from {inter_file}"
-    inter = inter.sort_values(["userID", "itemID"], kind="stable").reset_index(drop=True)
-    report.users, report.items, report.interactions = len(user_order), len(item_order), len(inter)
+        return (
+            pd.Index(user_order).get_indexer(user_names),
+            pd.Index(item_order).get_indexer(item_names),
+            user_order,
+            item_order,
+        )
+    assert mapping_dir is not None
+    user_map, item_map = maps
+    report.ids = f"MMRec mapping files in {mapping_dir}"
+    user_ids = _map_ids(user_names, user_map, mapping_dir / "u_id_mapping.csv", "reviewer")
+    item_ids = _map_ids(item_names, item_map, mapping_dir / "i_id_mapping.csv", "ASIN")
+    user_order = np.array(sorted(user_map, key=user_map.__getitem__), dtype=object)
+    item_order = np.array(sorted(item_map, key=item_map.__getitem__), dtype=object)
+    return user_ids, item_ids, user_order, item_order
 
+
+def _items_table(
+    meta_file: Path | None, item_order: np.ndarray, progress: bool, report: ConversionReport
+) -> pd.DataFrame:
+    """``items.tsv``: each item's text fields and image URL from the metadata (empty where it has none)."""
     meta: dict[str, dict[str, str]] = {}
     if meta_file is not None:
         meta, meta_counts = read_meta(meta_file, set(item_order.tolist()), progress)
@@ -427,7 +472,18 @@ def convert_amazon(
         log.warning("no metadata file: the %d items have no text and no image URL", len(item_order))
     elif report.items_without_meta:
         log.warning("%s: %d items have no metadata line (no text, no image)", meta_file, report.items_without_meta)
+    return items
 
+
+def _write_catalogue(
+    out: Path,
+    inter: pd.DataFrame,
+    items: pd.DataFrame,
+    user_order: np.ndarray,
+    item_order: np.ndarray,
+    report: ConversionReport,
+) -> None:
+    """Every file of the catalogue into a temporary folder, then the folder moved to ``out`` at once."""
     with atomic_folder(out, replace=True) as tmp:
         inter.to_csv(tmp / f"{out.name}.inter", sep="\t", index=False, columns=_INTER_COLUMNS)
         items.to_csv(tmp / "items.tsv", sep="\t", index=False)
@@ -438,7 +494,6 @@ def convert_amazon(
             tmp / "i_id_mapping.csv", sep="\t", index=False
         )
         (tmp / "conversion.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-    return report
 
 
 _INTER_COLUMNS = ["userID", "itemID", "rating", "timestamp", "x_label"]
