@@ -340,8 +340,7 @@ def load_dataset(path: str | Path | None, config: DataConfig | None = None) -> R
         from mdrchca.data.synthetic import bundled_dataset_path
 
         path = bundled_dataset_path()
-    path = Path(path)
-    source = find_inter_file(path)
+    source = find_inter_file(Path(path))
     folder = source.parent
     if config.split_file is not None:
         source = Path(config.split_file)
@@ -351,7 +350,6 @@ def load_dataset(path: str | Path | None, config: DataConfig | None = None) -> R
     if config.split_file is not None and "x_label" not in frame.columns:
         raise DataError(f"{source}: a split file needs an x_label column (0/1/2 = train/valid/test)")
     notes: dict[str, int] = {}
-
     duplicated = frame.duplicated(["userID", "itemID"], keep="first")
     if duplicated.any():
         notes["duplicates_dropped"] = int(duplicated.sum())
@@ -361,38 +359,9 @@ def load_dataset(path: str | Path | None, config: DataConfig | None = None) -> R
     features = _load_features(folder, config)
     if config.feature_noise != "none":
         _corrupt(features, config, folder)
-    n_items_data = int(frame["itemID"].max()) + 1
-    if features:
-        rows = {name: f.n_items for name, f in features.items()}
-        if len(set(rows.values())) > 1:
-            listing = ", ".join(f"{n}_feat.npy={r}" for n, r in rows.items())
-            raise DataError(
-                f"{folder}: feature files disagree on the number of items ({listing}); re-extract them together"
-            )
-        n_items = next(iter(rows.values()))
-        if n_items_data > n_items:
-            name = next(iter(rows))
-            raise DataError(
-                f"{source}: itemID {n_items_data - 1} is out of range of {name}_feat.npy's {n_items} rows; "
-                "every item needs a feature row (row i = item i)"
-            )
-    else:
-        n_items = n_items_data
+    n_items = _item_count(frame, features, folder, source)
     n_users = int(frame["userID"].max()) + 1
-
-    if config.split_mode not in ("user", "cold_items"):
-        raise DataError(f"split_mode must be 'user' or 'cold_items', not {config.split_mode!r}")
-    split_was_given = "x_label" in frame.columns
-    if config.split_mode == "cold_items" and config.split_file is None:
-        if split_was_given:
-            log.info("%s: split_mode=cold_items, the file's x_label is ignored", source)
-        frame["x_label"] = cold_item_split(frame["itemID"].to_numpy(), config.split_ratios, config.split_seed)
-        split_was_given = False
-        log.info("%s: items split train / valid / test at random (seed %d): item cold start", source, config.split_seed)
-    elif not split_was_given:
-        frame["x_label"] = random_split(frame["userID"].to_numpy(), config.split_ratios, config.split_seed)
-        log.info("%s: no x_label column, split per user at random (seed %d)", source, config.split_seed)
-
+    split_was_given = _label_split(frame, config, source)
     pairs = frame[["userID", "itemID"]].to_numpy(dtype=np.int64)
     labels = frame["x_label"].to_numpy()
     train, valid, test = (pairs[labels == k] for k in (TRAIN, VALID, TEST))
@@ -400,21 +369,9 @@ def load_dataset(path: str | Path | None, config: DataConfig | None = None) -> R
         before = len(train)
         train = thin_training(train, config.train_keep, config.train_keep_min, config.train_keep_seed)
         notes["train_thinned_from"] = before
-        log.info(
-            "%s: training thinned to %d of %d interactions (train_keep=%g)",
-            source,
-            len(train),
-            before,
-            config.train_keep,
-        )
-    for name, split in (("valid", valid), ("test", test)):
-        if len(split) == 0:
-            fix = (
-                f"label some interactions x_label={SPLIT_NAMES[name]} or drop the x_label column to split at random"
-                if split_was_given
-                else "the random split left it empty: every user has fewer than 3 interactions; add interactions"
-            )
-            raise DataError(f"{source}: the {name} split is empty; {fix}")
+        kept = f"{len(train)} of {before} interactions (train_keep={config.train_keep:g})"
+        log.info("%s: training thinned to %s", source, kept)
+    _check_splits(train, valid, test, config, split_was_given, source)
     dataset = RecDataset(
         name=folder.name,
         n_users=n_users,
@@ -428,13 +385,6 @@ def load_dataset(path: str | Path | None, config: DataConfig | None = None) -> R
         split_was_given=split_was_given,
         split_mode=config.split_mode,
     )
-    if config.split_mode == "cold_items" and config.split_file is not None:  # a fresh cold split holds by construction
-        seen = np.isin(np.r_[valid[:, 1], test[:, 1]], train[:, 1])
-        if seen.any():
-            raise DataError(
-                f"{source}: not an item cold-start split ({int(seen.sum())} valid / test interactions are with items "
-                "seen in training); drop split_file to split the items at random, or use split_mode=user"
-            )
     active = np.zeros(n_users, dtype=bool)
     active[pairs[:, 0]] = True
     no_train_active = int((active & (np.diff(dataset.matrix("train").indptr) == 0)).sum())
@@ -442,3 +392,64 @@ def load_dataset(path: str | Path | None, config: DataConfig | None = None) -> R
         dataset.notes["users_without_train"] = no_train_active
         log.warning("%s: %d users have no training interaction and are left out of evaluation", source, no_train_active)
     return dataset
+
+
+def _item_count(frame: pd.DataFrame, features: dict[str, ModalityFeatures], folder: Path, source: Path) -> int:
+    """Items: the feature files' rows (they must agree and cover every itemID), else the largest itemID + 1."""
+    n_items_data = int(frame["itemID"].max()) + 1
+    if not features:
+        return n_items_data
+    rows = {name: f.n_items for name, f in features.items()}
+    if len(set(rows.values())) > 1:
+        listing = ", ".join(f"{n}_feat.npy={r}" for n, r in rows.items())
+        raise DataError(
+            f"{folder}: feature files disagree on the number of items ({listing}); re-extract them together"
+        )
+    n_items = next(iter(rows.values()))
+    if n_items_data > n_items:
+        name = next(iter(rows))
+        raise DataError(
+            f"{source}: itemID {n_items_data - 1} is out of range of {name}_feat.npy's {n_items} rows; "
+            "every item needs a feature row (row i = item i)"
+        )
+    return n_items
+
+
+def _label_split(frame: pd.DataFrame, config: DataConfig, source: Path) -> bool:
+    """Give ``frame`` an ``x_label`` column (the file's, or a random split per user or per item); whether the
+    file's labels were kept."""
+    if config.split_mode not in ("user", "cold_items"):
+        raise DataError(f"split_mode must be 'user' or 'cold_items', not {config.split_mode!r}")
+    split_was_given = "x_label" in frame.columns
+    if config.split_mode == "cold_items" and config.split_file is None:
+        if split_was_given:
+            log.info("%s: split_mode=cold_items, the file's x_label is ignored", source)
+        frame["x_label"] = cold_item_split(frame["itemID"].to_numpy(), config.split_ratios, config.split_seed)
+        log.info("%s: items split train / valid / test at random (seed %d): item cold start", source, config.split_seed)
+        return False
+    if not split_was_given:
+        frame["x_label"] = random_split(frame["userID"].to_numpy(), config.split_ratios, config.split_seed)
+        log.info("%s: no x_label column, split per user at random (seed %d)", source, config.split_seed)
+    return split_was_given
+
+
+def _check_splits(
+    train: np.ndarray, valid: np.ndarray, test: np.ndarray, config: DataConfig, split_was_given: bool, source: Path
+) -> None:
+    """Refuse an empty validation or test split, and a cold-start split file whose held-out items were seen in
+    training (a fresh cold split holds by construction)."""
+    for name, split in (("valid", valid), ("test", test)):
+        if len(split) == 0:
+            fix = (
+                f"label some interactions x_label={SPLIT_NAMES[name]} or drop the x_label column to split at random"
+                if split_was_given
+                else "the random split left it empty: every user has fewer than 3 interactions; add interactions"
+            )
+            raise DataError(f"{source}: the {name} split is empty; {fix}")
+    if config.split_mode == "cold_items" and config.split_file is not None:
+        seen = np.isin(np.r_[valid[:, 1], test[:, 1]], train[:, 1])
+        if seen.any():
+            raise DataError(
+                f"{source}: not an item cold-start split ({int(seen.sum())} valid / test interactions are with items "
+                "seen in training); drop split_file to split the items at random, or use split_mode=user"
+            )
