@@ -166,10 +166,28 @@ def test_item_level_features_only() -> None:
     assert model.score_all(torch.arange(3)).shape == (3, data.n_items)
 
 
-def test_graph_scope_token() -> None:
+def test_graph_scope_token_keeps_each_item_to_itself_and_item_scope_mixes_neighbours() -> None:
+    # graph_scope=token convolves among an item's own tokens: another item's features cannot reach an item's
+    # content. graph_scope=item convolves over the item kNN graph: item 0's summary reaches its neighbours.
     data = _dataset()
-    model = _model(dataset=data, graph_scope="token")
-    assert torch.isfinite(model.loss(_batch(data)))
+    items = torch.arange(data.n_items)
+    for scope in ("token", "item"):
+        torch.manual_seed(0)
+        model = _model(dataset=data, graph_scope=scope).eval()
+        assert torch.isfinite(model.train().loss(_batch(data)))
+        model.eval()
+        with torch.no_grad():
+            before = model.content(items, model._graph_context()).fused
+            branch = model.content_branch
+            branch.text.values[0] += 3.0
+            branch.text.summary[0] += 3.0
+            after = model.content(items, model._graph_context()).fused
+        changed = (after - before).abs().amax(dim=1) > 1e-6
+        assert changed[0], scope
+        if scope == "token":
+            assert not changed[1:].any(), "a token-scope item's content moved with another item's features"
+        else:
+            assert changed[1:].any(), "item-scope content never reaches a neighbour"
 
 
 def test_missing_modality_is_a_clear_error() -> None:
