@@ -84,6 +84,9 @@ def test_sweep_ablate_and_robustness_write_their_figures(experiments: dict[str, 
     assert "| MDR-CHCA | B: no confidence screen |" in (experiments["ablate"] / "results.md").read_text()
     robust = (experiments["robustness"] / "results.md").read_text()
     assert "relative drop" in robust
+    for level in ("0", "0.5"):  # every level gets its paired tests of the first model against the others
+        assert f"At level {level}, lightgcn against each other model, paired tests" in robust
+    assert robust.count("| lightgcn | vbpr |") == 2
 
 
 def test_a_rerun_reuses_every_finished_run(experiments: dict[str, Path], vector_catalogue: Path) -> None:

@@ -263,6 +263,18 @@ def robustness(
         + to_markdown(pd.DataFrame(drops))
         + "\n"
     )
+    names = list(dict.fromkeys(frame["model"]))
+    for level in sorted(frame["level"].astype(float).unique()):
+        at = frame[frame["level"].astype(float) == level]
+        tests = [
+            tables.compare_models(at, out, dataset, names[0], other, "recall@20")
+            for dataset in dict.fromkeys(at["dataset"])
+            for other in names[1:]
+        ]
+        if tests:
+            body += f"\nAt level {level:g}, {names[0]} against each other model, paired tests on per-user "
+            body += "test R@20:\n\n"
+            body += tables.tests_markdown(tests)
     files = _write_common(out, frame, f"Robustness to {noise} noise", body, command)
     files += figures.robustness_figure(frame, out)
     return ExperimentResult(out, frame, files, result.failed, result.seconds)
