@@ -146,6 +146,12 @@ def is_dataset_folder(folder: Path) -> bool:
     )
 
 
+def dataset_folder(path: str | Path) -> Path:
+    """The folder of a dataset given as ``--data`` takes it: the folder itself, or the folder of its ``.inter``."""
+    path = Path(path)
+    return path if path.is_dir() else path.parent
+
+
 def find_inter_file(path: Path) -> Path:
     """The interactions file of a dataset folder: ``<folder>.inter``, else the only ``*.inter``."""
     if path.is_file():

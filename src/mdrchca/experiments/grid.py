@@ -38,7 +38,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, Config, check_options
-from mdrchca.data.dataset import find_inter_file
+from mdrchca.data.dataset import dataset_folder, find_inter_file
 from mdrchca.errors import ConfigError, MdrchcaError
 from mdrchca.io import write_json
 from mdrchca.training.run_folder import LAST_CHECKPOINT, RunFolder, dataset_fingerprint, guard_output
@@ -217,7 +217,7 @@ def grid_name(specs: Sequence[RunSpec]) -> str:
     folder name or on re-extracted files included, is queued afresh (its runs then check what they reuse)."""
     lines = sorted(json.dumps(s.to_json(), sort_keys=True) for s in specs)
     for data in sorted({s.data for s in specs if s.data}):
-        folder = Path(data) if Path(data).is_dir() else Path(data).parent
+        folder = dataset_folder(data)
         lines.append(json.dumps({"data": str(folder.resolve()), "files": dataset_fingerprint(folder)}, sort_keys=True))
     digest = hashlib.sha1("\n".join(lines).encode()).hexdigest()[:12]
     return f"grid-{digest}"
@@ -331,7 +331,7 @@ def _check_same_run(folder: RunFolder, wanted: Config) -> None:
     data = wanted.data.data_path
     if data is None or not recorded.get("fingerprint"):
         return  # the bundled catalogue, or a run recorded without a fingerprint
-    now = dataset_fingerprint(Path(data) if Path(data).is_dir() else Path(data).parent)
+    now = dataset_fingerprint(dataset_folder(data))
     if now != recorded["fingerprint"]:
         raise GridError(
             f"{folder.path}: holds a run of another dataset ({recorded.get('path')}, whose files differ from "

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from mdrchca.config import model_spec, parse_override
+from mdrchca.config import SEED, model_spec, parse_override
 from mdrchca.errors import ConfigError
 from mdrchca.experiments.grid import RunSpec
 
@@ -59,9 +59,9 @@ def parse_seeds(text: str | int) -> list[int]:
         raise ConfigError(f"--seeds {raw!r}: give at least one seed, each once")
     if len(seeds) > MAX_SEEDS:
         raise ConfigError(f"--seeds {raw!r}: {len(seeds)} runs of every setting; give at most {MAX_SEEDS}")
-    bad = [s for s in seeds if not 0 <= s <= 2**32 - 1]
+    bad = [s for s in seeds if not SEED.contains(s)]
     if bad:
-        raise ConfigError(f"--seeds {raw!r}: seed {bad[0]} is outside 0..{2**32 - 1}")
+        raise ConfigError(f"--seeds {raw!r}: seed {bad[0]} is outside {SEED.low:.0f}..{SEED.high:.0f}")
     return seeds
 
 

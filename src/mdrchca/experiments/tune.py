@@ -26,6 +26,7 @@ from typing import Annotated, Any
 import yaml
 
 from mdrchca.config import AT_LEAST_ONE, NON_NEGATIVE, Config, SearchParam, check_options, model_spec
+from mdrchca.data.dataset import dataset_folder
 from mdrchca.errors import ConfigError, MdrchcaError
 from mdrchca.experiments.grid import GRACE_SECONDS, HEARTBEAT_SECONDS, RunSpec, open_storage
 from mdrchca.io import write_text
@@ -187,7 +188,7 @@ def _check_same_dataset(study: Any, data: str | None, out: Path) -> None:
     folder of the same name, or re-extracted features) would mix two datasets' trials: refused."""
     if not data:
         return
-    folder = Path(data) if Path(data).is_dir() else Path(data).parent
+    folder = dataset_folder(data)
     files = json.dumps(dataset_fingerprint(folder), sort_keys=True)
     recorded = study.user_attrs.get("data_files")
     if recorded is None:

@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 
 from mdrchca.config import Config
-from mdrchca.data.dataset import RecDataset, load_dataset
+from mdrchca.data.dataset import RecDataset, dataset_folder, load_dataset
 from mdrchca.errors import DataError, MdrchcaError
 from mdrchca.evaluation.evaluator import Evaluator, rank_items
 from mdrchca.models import Recommender
@@ -217,7 +217,7 @@ def load_run(path: str | Path, data: str | Path | None = None, device: str = "cp
 def _same_dataset(given: str | Path, recorded: str | Path) -> bool:
     """Whether ``given`` names the recorded dataset: the same folder, or a file in it, either way round."""
     a, b = Path(given).resolve(), Path(recorded).resolve()
-    folder_a, folder_b = (a if a.is_dir() else a.parent), (b if b.is_dir() else b.parent)
+    folder_a, folder_b = dataset_folder(a), dataset_folder(b)
     if folder_a != folder_b:
         return False
     return a.is_dir() or b.is_dir() or a == b
@@ -226,8 +226,7 @@ def _same_dataset(given: str | Path, recorded: str | Path) -> bool:
 def _dataset_folder(config: Config) -> Path | None:
     if config.data.data_path is None:
         return None
-    path = Path(config.data.data_path)
-    return path if path.is_dir() else path.parent
+    return dataset_folder(config.data.data_path)
 
 
 def _load_run_dataset(folder: RunFolder, config: Config, data: str | Path | None) -> RecDataset:
