@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
 from pathlib import Path
 
-from mdrchca.io import write_text, write_with
+import pytest
+
+from mdrchca.io import atomic_file, write_text, write_with
 
 
 def test_atomic_writes_get_the_usual_permissions(tmp_path: Path) -> None:
@@ -17,3 +20,30 @@ def test_atomic_writes_get_the_usual_permissions(tmp_path: Path) -> None:
     for name in ("a.txt", "b.txt"):
         mode = stat.S_IMODE((tmp_path / name).stat().st_mode)
         assert mode == 0o666 & ~umask, f"{name}: {oct(mode)}"
+
+
+def test_a_ctrl_c_during_a_write_is_held_until_the_file_is_in_place(tmp_path: Path) -> None:
+    """SIGINT mid-write: the new file is whole, no temporary is left, and the KeyboardInterrupt comes after."""
+    target = tmp_path / "a.txt"
+    target.write_text("old")
+
+    def interrupted_writer(path: Path) -> None:
+        path.write_text("new, first half ")
+        signal.raise_signal(signal.SIGINT)
+        with path.open("a") as handle:
+            handle.write("and second half")
+
+    with pytest.raises(KeyboardInterrupt):
+        write_with(target, interrupted_writer)
+    assert target.read_text() == "new, first half and second half"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the usual Ctrl-C is back
+
+
+def test_an_error_in_a_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "a.txt"
+    target.write_text("old")
+    with pytest.raises(OSError, match="disk full"), atomic_file(target) as handle:
+        handle.write("new")
+        raise OSError("disk full")
+    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]

@@ -5,6 +5,11 @@ Every write goes to a uniquely named temporary file (or folder) beside the targe
 the old file or the new one, never half of one, and a failure (an exception, a full disk, a kill) leaves no
 temporary behind except after a kill, where the next write of the same target does not trip over it (its
 name is unique) and ``*.tmp`` litter can be removed safely.
+
+A Ctrl-C that arrives during a file write is held until the write has ended: a ``KeyboardInterrupt`` raised
+at an arbitrary point could otherwise land between creating the temporary file and the code that removes it,
+or inside a library's writer that turns it into another error (``torch.save`` does: a ``RuntimeError``, which
+a grid would record as a failed run instead of an interrupted one).
 """
 
 from __future__ import annotations
@@ -13,12 +18,37 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+
+
+@contextlib.contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) that arrives inside the block and deliver it when the block ends.
+
+    Only the main thread receives Python's signals, so elsewhere this does nothing. For short, all-or-nothing
+    work (a file write), never for long work: the user waits for the block to end.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received and previous is not signal.SIG_IGN:
+            if callable(previous):
+                previous(signal.SIGINT, None)
+            else:  # SIG_DFL, or a handler set outside Python: let the signal do what it does there
+                signal.raise_signal(signal.SIGINT)
 
 
 @contextlib.contextmanager
@@ -32,17 +62,18 @@ def atomic_file(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
         raise ValueError(f"atomic_file mode must be 'w' or 'wb', not {mode!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode, encoding=encoding if mode == "w" else None) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        _usual_permissions(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with interrupts_held():
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, mode, encoding=encoding if mode == "w" else None) as handle:
+                yield handle
+                handle.flush()
+                os.fsync(handle.fileno())
+            _usual_permissions(tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def _process_umask() -> int:
@@ -88,15 +119,16 @@ def write_with(path: str | Path, writer: Callable[[Path], None]) -> None:
     move it into place atomically. The temporary name keeps ``path``'s suffix, which such writers read."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
-    os.close(fd)
-    try:
-        writer(Path(tmp))
-        _usual_permissions(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with interrupts_held():
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+        os.close(fd)
+        try:
+            writer(Path(tmp))
+            _usual_permissions(tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 @contextlib.contextmanager

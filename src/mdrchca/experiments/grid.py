@@ -396,6 +396,8 @@ def work(options: WorkerOptions, worker: int = 0) -> int:
             try:
                 metrics = execute_run(spec, runs_dir, options.threads, options.command)
             except Exception as exc:  # recorded on the trial; the grid reports every failed run at the end
+                if _raised_by_interrupt(exc):  # a library's writer turned Ctrl-C into its own error
+                    raise KeyboardInterrupt from exc
                 log.exception("%s failed", spec.key)
                 storage.set_trial_user_attr(trial._trial_id, "error", f"{exc.__class__.__name__}: {exc}")
                 study.tell(trial.number, state=TrialState.FAIL)
@@ -404,6 +406,19 @@ def work(options: WorkerOptions, worker: int = 0) -> int:
         storage.set_trial_user_attr(trial._trial_id, "worker_pid", os.getpid())
         study.tell(trial.number, float(metrics["valid"][metric]))
         done += 1
+
+
+def _raised_by_interrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised while a ``KeyboardInterrupt`` was being handled (anywhere in its chain): the
+    run was interrupted, not failed, and stays in the queue for the rerun."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _worker_process(options: WorkerOptions, worker: int) -> None:

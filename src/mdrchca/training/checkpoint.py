@@ -8,6 +8,7 @@ generator states, which Python and NumPy give as objects, are therefore stored i
 
 from __future__ import annotations
 
+import io
 import pickle
 import random
 import zipfile
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 
 from mdrchca.errors import MdrchcaError
-from mdrchca.io import atomic_file
+from mdrchca.io import write_bytes
 
 
 class CheckpointError(MdrchcaError):
@@ -65,9 +66,14 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
-    """``torch.save`` atomically (never half-written)."""
-    with atomic_file(path, "wb") as handle:
-        torch.save(state, handle)
+    """``torch.save`` atomically (never half-written).
+
+    Serialised in memory first: torch's zip writer, stopped half-way by an exception, writes to its file
+    again when it is collected, and a file already closed then aborts the whole process.
+    """
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_bytes(path, buffer.getvalue())
 
 
 def load_checkpoint(
