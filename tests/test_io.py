@@ -33,11 +33,16 @@ def test_a_ctrl_c_during_a_write_is_held_until_the_file_is_in_place(tmp_path: Pa
         with path.open("a") as handle:
             handle.write("and second half")
 
-    with pytest.raises(KeyboardInterrupt):
-        write_with(target, interrupted_writer)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # also under a suite started with it ignored
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            write_with(target, interrupted_writer)
+        after = signal.getsignal(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert target.read_text() == "new, first half and second half"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the usual Ctrl-C is back
+    assert after is signal.default_int_handler  # the handler from before the write is back
 
 
 def test_an_error_in_a_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:

@@ -326,7 +326,14 @@ def test_ctrl_c_ends_a_grid_with_one_line_and_the_rerun_says_what_it_waits_for(
     )
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(
-        [sys.executable, str(script)], env=env, stderr=subprocess.PIPE, text=True, start_new_session=True
+        [sys.executable, str(script)],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        # a test suite started in the background (`make test &`) inherits an ignored SIGINT, which Python then
+        # never turns into KeyboardInterrupt: give the grid the usual Ctrl-C whatever started pytest
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     log_file = None
     deadline = time.monotonic() + 120

@@ -115,6 +115,7 @@ def test_ctrl_c_during_checkpoint_saves_arrives_as_itself_and_leaves_nothing_hal
         "from mdrchca.training.checkpoint import save_checkpoint\n"
         "state = {'model': {f'w{i}': torch.randn(200, 64) for i in range(6)}}\n"
         "random.seed(0)\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"  # even if started with Ctrl-C ignored
         "signal.signal(signal.SIGALRM, lambda *a: signal.raise_signal(signal.SIGINT))\n"
         "for trial in range(30):\n"
         "    signal.setitimer(signal.ITIMER_REAL, random.uniform(0.0001, 0.005))\n"
