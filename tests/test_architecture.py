@@ -22,6 +22,7 @@ LAYER_RANK = {
     "experiments": 6,
     "cli": 7,
     "__init__": 8,
+    "__main__": 9,
 }
 
 

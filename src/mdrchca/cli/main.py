@@ -85,8 +85,11 @@ def train(
     Writes RUN_DIR/config.yaml, split.inter, run.json, log.csv, best.pt, last.pt and metrics.json. A new run
     needs a missing or empty RUN_DIR; --resume continues the run there (only epochs, patience, max_seconds,
     num_threads, device and eval_batch_size may change).
+
+    On several processes: torchrun --nproc-per-node N -m mdrchca train ... (one training, each process on its
+    share of every batch; rank 0 writes RUN_DIR; --resume works with any N). See docs/scaling.md.
     """
-    from mdrchca.training import api
+    from mdrchca.training import api, distributed
 
     show = sys.stderr.isatty() if progress is None else progress
     command = click.get_current_context().meta.get("command_line")
@@ -99,7 +102,8 @@ def train(
         if data_path is not None:
             config.data.data_path = str(data_path.resolve())
         run = api.train(config, run_dir, progress=show, command=command)
-    click.echo(json.dumps(run.metrics, indent=2))
+    if distributed.environment_rank() == 0:
+        click.echo(json.dumps(run.metrics, indent=2))
 
 
 def _load_run(run_dir: Path, data_path: Path | None = None):

@@ -9,6 +9,8 @@ split is ranked among its own items only, which no model saw in training.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -93,17 +95,39 @@ class Evaluator:
         return rank_items(model, users, k, self._train, self.batch_size, with_scores=False, candidates=candidates)[0]
 
     @torch.no_grad()
-    def evaluate(self, model: torch.nn.Module, split: str = "valid", per_user: bool = False) -> dict:
-        """Mean of each metric over the split's users; with ``per_user``, also the per-user arrays."""
+    def evaluate(
+        self,
+        model: torch.nn.Module,
+        split: str = "valid",
+        per_user: bool = False,
+        gather: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
+        share: tuple[int, int] = (0, 1),
+    ) -> dict:
+        """Mean of each metric over the split's users; with ``per_user``, also the per-user arrays.
+
+        On several processes, ``share = (rank, world_size)`` ranks the users ``rank, rank + world_size, ...``
+        here and ``gather(rows, total)`` returns every process's rows ``[total, n_metrics]`` in user order
+        (:func:`~mdrchca.training.distributed.gather_strided_rows`), so the means are the one-process numbers.
+        """
         users = self.dataset.eval_users(split)
-        keys, n_relevant = self._relevant_keys(split)
-        top = self.rank(model, users, max(self.topk), split).numpy()
-        flat = users[:, None].astype(np.int64) * self.dataset.n_items + top
-        where = np.minimum(np.searchsorted(keys, flat), len(keys) - 1)
-        hits = torch.from_numpy(keys[where] == flat)
-        values = per_user_metrics(hits, torch.from_numpy(n_relevant[users]), self.topk)
+        rank, world_size = share
+        values = self.per_user_values(model, users[rank::world_size], split)
+        if gather is not None:
+            names = list(values)
+            rows = gather(torch.stack([values[name] for name in names], dim=1), len(users)).cpu()
+            values = {name: rows[:, j] for j, name in enumerate(names)}
         result: dict = {name: float(v.mean()) for name, v in values.items()}
         if per_user:
             result["_users"] = users
             result["_per_user"] = {name: v.numpy() for name, v in values.items()}
         return result
+
+    @torch.no_grad()
+    def per_user_values(self, model: torch.nn.Module, users: np.ndarray, split: str = "valid") -> dict:
+        """Each metric of each of ``users`` on ``split``: ``{name: [len(users)] float tensor}``."""
+        keys, n_relevant = self._relevant_keys(split)
+        top = self.rank(model, users, max(self.topk), split).numpy()
+        flat = users[:, None].astype(np.int64) * self.dataset.n_items + top
+        where = np.minimum(np.searchsorted(keys, flat), len(keys) - 1)
+        hits = torch.from_numpy(keys[where] == flat)
+        return per_user_metrics(hits, torch.from_numpy(n_relevant[users]), self.topk)

@@ -84,6 +84,14 @@ class Recommender(nn.Module):
     (:data:`~mdrchca.config.COMMON_SEARCH_SPACE`): its regularisation, depth and own options."""
     ablations: ClassVar[dict[str, tuple[str, ...]]] = {}
     """Variants that ``mdrchca ablate`` compares (label -> config overrides), the full model first."""
+    batch_separable: ClassVar[bool] = True
+    """Whether :meth:`loss` is a mean over the batch's triples plus terms of the weights alone, so that one
+    training on several processes (each on its share of the batch) follows the one-process gradients exactly.
+    False for a loss that compares the triples of a batch with each other (in-batch contrastive negatives, a
+    norm over the batch)."""
+    rank_local_buffers: ClassVar[tuple[str, ...]] = ()
+    """Persistent buffers each rank of a several-process training keeps as its own instead of taking rank 0's
+    before every step (a cache each rank updates for the items of its share)."""
 
     def __init__(self, dataset: RecDataset, config: ModelConfig) -> None:
         super().__init__()
@@ -131,6 +139,10 @@ class Recommender(nn.Module):
 
     def after_step(self) -> None:
         """Called by the trainer after each optimiser step."""
+
+    def share_batch(self, rank: int, world_size: int) -> None:
+        """Called once by a training on ``world_size`` processes: this rank steps on its share of every batch
+        (a model with a per-step budget divides it here); nothing by default."""
 
     def probes(self) -> list[Probe]:
         """The model's mechanisms that ``mdrchca probe`` can switch off one at a time (none by default)."""

@@ -57,6 +57,7 @@ class BM3(Recommender):
     """
 
     name = "bm3"
+    batch_separable = False  # a norm over the batch (MMRec's EmbLoss)
     config_class = BM3Config
     search_space = {"reg_weight": log_range(1e-3, 1.0), "dropout": float_range(0.1, 0.5), "n_layers": int_range(1, 2)}
 

@@ -77,6 +77,7 @@ class CDGCL(Recommender):
     """
 
     name = "cdgcl"
+    batch_separable = False  # in-batch contrastive negatives
     config_class = CDGCLConfig
     search_space = {
         "reg_weight": log_range(1e-6, 1e-2),

@@ -60,6 +60,7 @@ class MICRO(Recommender):
     """
 
     name = "micro"
+    batch_separable = False  # in-batch contrastive negatives
     config_class = MICROConfig
     search_space = {"reg_weight": log_range(1e-6, 1e-3), "loss_ratio": log_range(1e-3, 1e-1), "knn_k": int_range(5, 20)}
     train_defaults = {"learning_rate": 5e-4, "batch_size": 1024, "lr_decay": 0.96, "lr_decay_epochs": 50}

@@ -54,6 +54,7 @@ class SLMRec(Recommender):
     """
 
     name = "slmrec"
+    batch_separable = False  # in-batch contrastive negatives
     config_class = SLMRecConfig
     search_space = {"ssl_alpha": log_range(1e-3, 1e-1), "ssl_temp": float_range(0.05, 0.5)}
     train_defaults = {"learning_rate": 1e-4, "weight_decay": 1e-4}

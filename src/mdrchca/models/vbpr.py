@@ -36,6 +36,7 @@ class VBPR(Recommender):
     """
 
     name = "vbpr"
+    batch_separable = False  # a norm over the batch (MMRec's EmbLoss)
     config_class = VBPRConfig
     search_space = {"reg_weight": log_range(1e-2, 10.0)}
 

@@ -12,6 +12,7 @@ The ``mdrchca`` command is a thin layer over these::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from mdrchca.errors import DataError, MdrchcaError
 from mdrchca.evaluation.evaluator import Evaluator, rank_items
 from mdrchca.models import Recommender
 from mdrchca.training.checkpoint import load_checkpoint, load_model_state
+from mdrchca.training.distributed import environment_rank
 from mdrchca.training.run_folder import (
     BEST_CHECKPOINT,
     METRICS_FILE,
@@ -114,13 +116,17 @@ def train(
     With ``out`` the run folder is checked first (missing or empty, not the dataset folder), then locked for
     the whole training, and receives config, split, provenance, log, checkpoints and metrics. Without it
     nothing is written.
+
+    Started by ``torchrun`` on several processes, each trains its share of every batch
+    (:mod:`mdrchca.training.distributed`) and rank 0 alone checks, locks and writes the run folder.
     """
     config.validate()
     if out is not None and not evaluate_test:
         raise MdrchcaError("a run folder records test metrics; evaluate_test=False needs out=None")
     folder = RunFolder(out) if out is not None else None
     data_folder = _dataset_folder(config)
-    if folder is not None:
+    main = environment_rank() == 0
+    if folder is not None and main:
         folder.check_new(data_folder)
     dataset = load_dataset(config.data.data_path, config.data)
     if config.data.data_path is None and dataset.path is not None:
@@ -135,10 +141,10 @@ def train(
         on_evaluation=on_evaluation,
         evaluate_test=evaluate_test,
     )
-    if folder is None:
+    if folder is None or not main:
         result = trainer.fit()
         metrics = result.to_json(config.model, dataset.name, dataset.split_mode)
-        return Run(config, dataset, trainer.model.eval(), metrics, None, result.history)
+        return Run(config, dataset, trainer.model.eval(), metrics, folder.path if folder else None, result.history)
     with folder.locked():
         folder.check_new(data_folder)  # again, under the lock: another process may have started meanwhile
         dataset.save_split(folder.file(SPLIT_FILE))
@@ -164,7 +170,9 @@ def resume(
     folder = RunFolder(out)
     folder.check_resumable()
     folder.check_resume_overrides(overrides)
-    with folder.locked():
+    main = environment_rank() == 0
+    # on several processes rank 0 alone holds the lock and writes; the others read the same checkpoint
+    with folder.locked() if main else contextlib.nullcontext():
         config = folder.read_config(overrides)
         if model is not None and model.lower() != config.model:
             raise RunFolderError(
@@ -180,10 +188,11 @@ def resume(
         _log_dataset(config, dataset)
         trainer = Trainer(config, dataset, folder.path, progress=progress)
         trainer.resume()
-        if overrides:
-            folder.write_config(config)
-        folder.write_provenance(config, dataset.path, resumed=True, command=command)
-        folder.record_files()  # an override of a resumable option rewrote config.yaml
+        if main:
+            if overrides:
+                folder.write_config(config)
+            folder.write_provenance(config, dataset.path, resumed=True, command=command)
+            folder.record_files()  # an override of a resumable option rewrote config.yaml
         result = trainer.fit()
     metrics = result.to_json(config.model, dataset.name, dataset.split_mode)
     return Run(config, dataset, trainer.model.eval(), metrics, folder.path, result.history)

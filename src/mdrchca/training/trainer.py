@@ -34,6 +34,7 @@ from mdrchca.training.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from mdrchca.training.distributed import all_reduce, barrier, gather_strided_rows, local_device, ranks_from_environment
 from mdrchca.training.reproducibility import resolve_device, set_seed
 from mdrchca.training.run_folder import BEST_CHECKPOINT, LAST_CHECKPOINT, LOG_FILE, METRICS_FILE, PER_USER_FILE
 
@@ -130,7 +131,6 @@ class Trainer:
         self.config = config
         self.dataset = dataset
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.progress = progress
         self.on_evaluation = on_evaluation
         self.evaluate_test = evaluate_test
         tc = config.train
@@ -140,9 +140,24 @@ class Trainer:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts
         # process-wide: set both ways, or one deterministic run would slow every later run in the process
         torch.use_deterministic_algorithms(tc.deterministic, warn_only=True)
-        self.device = resolve_device(tc.device)
+        self.device = local_device(resolve_device(tc.device))
+        self.ranks = ranks_from_environment(self.device)
+        self.progress = progress and self.ranks.is_main
+        self.writes = self.run_dir is not None and self.ranks.is_main
         set_seed(tc.seed)
         self.model = build_model(config, dataset).to(self.device)
+        self._step_module: torch.nn.Module = _BatchLoss(self.model)
+        if self.ranks.distributed:
+            self.model.share_batch(self.ranks.rank, self.ranks.world_size)
+            self._step_module = _data_parallel(self._step_module, self.device)
+            if not type(self.model).batch_separable and self.ranks.is_main:
+                log.warning(
+                    "%s's loss compares the triples of a batch with each other: on %d processes each sees its "
+                    "share of the batch (%d triples) as the batch, a different training from one process",
+                    config.model,
+                    self.ranks.world_size,
+                    -(-tc.batch_size // self.ranks.world_size),
+                )
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=tc.learning_rate, weight_decay=tc.weight_decay)
         self.sampler = BPRSampler(dataset.train, dataset.n_items, seed=tc.seed, negative_pool=dataset.negative_pool())
         self.evaluator = Evaluator(dataset, tc.topk, tc.eval_batch_size)
@@ -216,6 +231,8 @@ class Trainer:
         total, count = 0.0, 0
         batches = self.sampler.epoch(self.config.train.batch_size)
         n_batches = self.sampler.n_batches(self.config.train.batch_size)
+        if self.ranks.distributed:
+            return self._train_epoch_shared(batches, n_batches)
         for users, pos, neg in tqdm(
             batches, total=n_batches, desc=f"epoch {self.epoch}", leave=False, disable=not self.progress
         ):
@@ -234,26 +251,76 @@ class Trainer:
             count += len(users)
         return total / max(1, count)
 
+    def _train_epoch_shared(self, batches: Any, n_batches: int) -> float:
+        """One epoch on several processes: every rank draws the same global batches and steps on its share."""
+        total, count = 0.0, 0
+        for users, pos, neg in tqdm(
+            batches, total=n_batches, desc=f"epoch {self.epoch}", leave=False, disable=not self.progress
+        ):
+            total += self.shared_step(Batch(users, pos, neg)) * len(users)
+            count += len(users)
+        return total / max(1, count)
+
+    def shared_step(self, batch: Batch) -> float:
+        """One optimiser step on this rank's share of the global ``batch``; returns the whole batch's loss.
+
+        The share's loss is scaled by ``share * world_size / batch``, so DDP's mean of the ranks' gradients is
+        the gradient of the whole batch's mean loss (see :mod:`mdrchca.training.distributed`). A rank with no
+        share (a last batch smaller than the world) still takes part in the reduction, with weight 0.
+        """
+        size = len(batch.users)
+        part = self.ranks.share(size)
+        share = part.stop - part.start
+        mine = Batch(*(t[part] for t in batch)) if share else batch
+        loss = self._step_module(mine.to(self.device))
+        detached = loss.detach()
+        summed = all_reduce(
+            torch.stack([detached * share, torch.isfinite(detached).logical_not().to(detached.dtype)]), self.ranks
+        )
+        batch_loss = float(summed[0]) / size
+        if summed[1] > 0 or not math.isfinite(batch_loss):
+            raise MdrchcaError(
+                f"loss became {batch_loss} at epoch {self.epoch}; "
+                "lower learning_rate or check the features for extreme values"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        (loss * (share * self.ranks.world_size / size)).backward()
+        self.optimizer.step()
+        self.model.after_step()
+        return batch_loss
+
+    def evaluate(self, split: str, per_user: bool = False) -> dict:
+        """The evaluator's metrics of ``split``; on several processes each ranks its share of the users."""
+        if not self.ranks.distributed:
+            return self.evaluator.evaluate(self.model, split, per_user=per_user)
+
+        def gather(rows: torch.Tensor, total: int) -> torch.Tensor:
+            return gather_strided_rows(rows.to(self.device), total, self.ranks)
+
+        share = (self.ranks.rank, self.ranks.world_size)
+        return self.evaluator.evaluate(self.model, split, per_user=per_user, gather=gather, share=share)
+
     def fit(self) -> TrainResult:
         tc = self.config.train
         while self.epoch < tc.epochs and self.bad_evaluations < tc.patience and not self._out_of_time():
             self.epoch += 1
             t0 = time.perf_counter()
             loss = self.train_epoch()
-            train_seconds = time.perf_counter() - t0
+            train_seconds = self._slowest(time.perf_counter() - t0)
             row: dict[str, float] = {"epoch": self.epoch, "loss": loss, "train_seconds": train_seconds}
             row.update(self.model.epoch_log())
             if self.epoch % tc.eval_every == 0 or self.epoch == tc.epochs:
                 t1 = time.perf_counter()
-                valid = self.evaluator.evaluate(self.model, "valid")
-                row["eval_seconds"] = time.perf_counter() - t1
+                valid = self.evaluate("valid")
+                row["eval_seconds"] = self._slowest(time.perf_counter() - t1)
                 row.update({f"valid_{k}": v for k, v in valid.items()})
                 score = valid[tc.valid_metric]
                 if score > self.best_score:
                     self.best_score, self.best_epoch, self.best_valid = score, self.epoch, valid
                     self.bad_evaluations = 0
                     if self.run_dir is not None:
-                        save_checkpoint(self.state(), self.run_dir / BEST_CHECKPOINT)
+                        if self.writes:
+                            save_checkpoint(self.state(), self.run_dir / BEST_CHECKPOINT)
                     else:
                         self._best_model_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
                 else:
@@ -262,9 +329,15 @@ class Trainer:
                     self.on_evaluation(self.epoch, score)
             self.history.append(row)
             self._log_epoch(row)
-            if self.run_dir is not None:
+            if self.writes:
                 save_checkpoint(self.state(), self.run_dir / LAST_CHECKPOINT)
         return self._finish(self._spent_seconds())
+
+    def _slowest(self, seconds: float) -> float:
+        """The slowest rank's time: every rank then logs, and stops on ``max_seconds``, alike."""
+        if not self.ranks.distributed:
+            return seconds
+        return float(all_reduce(torch.tensor([seconds], device=self.device), self.ranks, op="max")[0])
 
     def _spent_seconds(self) -> float:
         """Training and evaluation time of every epoch so far (earlier sessions of a resumed run included)."""
@@ -281,6 +354,7 @@ class Trainer:
         if self.best_epoch == 0:
             raise MdrchcaError("training ended before any validation; raise epochs or lower eval_every")
         if self.run_dir is not None:
+            barrier(self.ranks)  # rank 0 has written best.pt
             path = self.run_dir / BEST_CHECKPOINT
             load_model_state(self.model, load_checkpoint(path, self.device), path)
         elif self._best_model_state is not None:
@@ -288,7 +362,7 @@ class Trainer:
         if not self.evaluate_test:
             log.info("best epoch %d: valid %s = %.4f", self.best_epoch, self.config.train.valid_metric, self.best_score)
             return TrainResult(self.best_epoch, self.epoch, seconds, self.best_valid, {}, self.history)
-        test = self.evaluator.evaluate(self.model, "test", per_user=True)
+        test = self.evaluate("test", per_user=True)
         users, per_user = test.pop("_users"), test.pop("_per_user")
         log.info(
             "best epoch %d: valid %s = %.4f, test %s = %.4f",
@@ -299,7 +373,7 @@ class Trainer:
             test[self.config.train.valid_metric],
         )
         result = TrainResult(self.best_epoch, self.epoch, seconds, self.best_valid, test, self.history)
-        if self.run_dir is not None:
+        if self.writes:
             frame = pd.DataFrame({"userID": users, **per_user})
             write_text(self.run_dir / PER_USER_FILE, frame.to_csv(index=False, float_format="%.6g"))
             write_text(
@@ -309,6 +383,8 @@ class Trainer:
         return result
 
     def _log_epoch(self, row: dict[str, float]) -> None:
+        if not self.ranks.is_main:
+            return
         metric = self.config.train.valid_metric
         shown = f" valid {metric} {row[f'valid_{metric}']:.4f}" if f"valid_{metric}" in row else ""
         log.info(
@@ -320,10 +396,39 @@ class Trainer:
             self.best_epoch,
             row["train_seconds"],
         )
-        if self.run_dir is not None:
+        if self.writes:
             columns = sorted({k for r in self.history for k in r}, key=lambda k: (k != "epoch", k != "loss", k))
             buffer = io.StringIO()
             writer = csv.DictWriter(buffer, fieldnames=columns)
             writer.writeheader()
             writer.writerows(self.history)
             write_text(self.run_dir / LOG_FILE, buffer.getvalue())
+
+
+class _BatchLoss(torch.nn.Module):
+    """A model's training loss as its ``forward``: the call DDP hooks its gradient reduction into."""
+
+    def __init__(self, model: Recommender) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        return self.model.loss(batch)
+
+
+def _data_parallel(wrapped: _BatchLoss, device: torch.device) -> torch.nn.Module:
+    """A model's loss under DistributedDataParallel. Every rank built the same model from the same seed, so
+    only what a model updates itself from its batches (persistent buffers: MDR-CHCA's thresholds) is sent from
+    rank 0 before each step; the constant inputs (graphs, feature stores, non-persistent buffers, some sparse)
+    and the buffers a model keeps per rank (``rank_local_buffers``: MDR-CHCA's content cache) are never sent."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    constant = [
+        f"{prefix}.{name}".lstrip(".")
+        for prefix, module in wrapped.named_modules()
+        for name in module._non_persistent_buffers_set
+    ]
+    own = [f"model.{name}" for name in type(wrapped.model).rank_local_buffers]
+    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(wrapped, constant + own)
+    device_ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(wrapped, device_ids=device_ids, find_unused_parameters=True)

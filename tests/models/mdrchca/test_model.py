@@ -439,6 +439,17 @@ def test_the_step_budget_counts_token_and_region_positions() -> None:
     assert len(items) == 3
 
 
+def test_on_several_processes_each_rank_takes_its_share_of_the_step_budget() -> None:
+    """The budget is the global step's: 3 items over 2 ranks is 2 each (rounded up), 20 over 3 is 7."""
+    data = _dataset(n_items=30, L=9, R=6)
+    model = _model(dataset=data, content_grad_items=20, content_grad_positions=45)
+    model.share_batch(1, 2)
+    assert model.step_item_budget() == 2
+    model = _model(dataset=data, content_grad_items=20, content_grad_positions=0)
+    model.share_batch(0, 3)
+    assert model.step_item_budget() == 7
+
+
 def test_a_cached_step_computes_content_with_gradients_for_a_bounded_number_of_items() -> None:
     data = _dataset(n_items=30)
     model = _model(dataset=data, content_grad_items=5)

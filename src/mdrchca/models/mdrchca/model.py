@@ -112,6 +112,8 @@ class MDRCHCA(Recommender):
     """
 
     name = "mdrchca"
+    batch_separable = False  # in-batch alignment negatives and thresholds updated from each batch
+    rank_local_buffers = ("content_cache",)  # each rank writes the rows of the items its share recomputed
     config_class = MDRCHCAConfig
     search_space = {
         "reg_weight": log_range(1e-6, 1e-2),
@@ -158,6 +160,7 @@ class MDRCHCA(Recommender):
         # persistent, so an interrupted run resumes with the cache it had (exact resume)
         self.register_buffer("content_cache", torch.zeros(self.n_items, d))
         self._cache_fresh = False  # the cache holds every item's content at the current parameters
+        self._world_size = 1  # processes sharing each batch (share_batch)
         self._epoch = 0
 
     # -- content branch ---------------------------------------------------------------------------------
@@ -228,12 +231,17 @@ class MDRCHCA(Recommender):
 
     def step_item_budget(self) -> int:
         """Items whose content a step recomputes with gradients: ``content_grad_items``, lowered to
-        ``content_grad_positions // (L + R)`` (at least one item)."""
+        ``content_grad_positions // (L + R)`` (at least one item); on several processes each rank's share of
+        it (the budget is the global step's)."""
         cfg = self.config
         positions = self.content_branch.positions_per_item
-        if cfg.content_grad_positions == 0:
-            return cfg.content_grad_items
-        return max(1, min(cfg.content_grad_items, cfg.content_grad_positions // positions))
+        budget = cfg.content_grad_items
+        if cfg.content_grad_positions > 0:
+            budget = max(1, min(budget, cfg.content_grad_positions // positions))
+        return max(1, -(-budget // self._world_size)) if budget else 0
+
+    def share_batch(self, rank: int, world_size: int) -> None:
+        self._world_size = world_size
 
     def _step_items(self, batch: Batch) -> torch.Tensor:
         """The items whose content is recomputed with gradients this step: the batch's positives, then its

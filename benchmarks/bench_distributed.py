@@ -1,0 +1,118 @@
+"""One training on 2 processes x 1 thread against 1 process x 1 thread: epoch seconds, speed-up, memory per rank.
+
+Usage: python benchmarks/bench_distributed.py [--cases small,clothing] [--models lightgcn,mdrchca] [--nproc 2]
+
+Each case is started twice with ``torch.distributed.run --standalone`` (gloo): once with one process, once with
+``--nproc``, every process pinned to one thread (``OMP_NUM_THREADS=1``, ``num_threads=1``), one after the other
+so they never share the cores. Each rank builds the same synthetic catalogue (``bench_epoch_cost.synthetic``,
+same seed), times the trainer's own epoch (the second one, after a warm-up) and one validation, takes the
+slowest rank's seconds and reports every rank's peak resident memory. The speed-up is the one-process seconds
+over the N-process seconds of the same case in the same run of this script.
+
+- ``small``: the bundled catalogue's size (3,000 users, 1,000 items, 60,000 interactions; 32 tokens, 16 regions).
+- ``clothing``: Amazon Clothing's size (39,387 users, 23,033 items, 278,677 interactions; 64 tokens, 64
+  regions), 64 dims.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CASES = {
+    "small": (3000, 1000, 60000, 32, 16, 64),
+    "clothing": (39387, 23033, 278677, 64, 64, 64),
+}
+
+
+def rank_main(case: str, model: str) -> None:
+    """One rank: build the case, time a warm-up and a timed epoch and one validation, print rank 0's JSON."""
+    import torch
+    import torch.distributed as dist
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import mdrchca.models  # noqa: F401  (registers the models)
+    from bench_epoch_cost import synthetic
+    from mdrchca.config import Config
+    from mdrchca.training import Trainer
+
+    torch.set_num_threads(1)
+    data = synthetic(*CASES[case])
+    config = Config.load(model, overrides=["device=cpu", "num_threads=1", "epochs=2"])
+    trainer = Trainer(config, data, progress=False)
+    seconds = {}
+    for epoch in (1, 2):
+        trainer.epoch = epoch
+        start = time.perf_counter()
+        trainer.train_epoch()
+        seconds["train_s"] = trainer._slowest(time.perf_counter() - start)
+    start = time.perf_counter()
+    trainer.evaluate("valid")
+    seconds["valid_s"] = trainer._slowest(time.perf_counter() - start)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    peaks = [peak]
+    if dist.is_initialized():
+        peaks = [None] * dist.get_world_size()
+        dist.all_gather_object(peaks, peak)
+    if trainer.ranks.is_main:
+        print("RESULT " + json.dumps({**seconds, "peak_rss_gib_per_rank": [round(p, 3) for p in peaks]}))
+
+
+def launch(case: str, model: str, nproc: int) -> dict:
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        __file__,
+        "--rank-of",
+        case,
+        model,
+    ]
+    env = os.environ | {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode != 0 or not lines:
+        raise SystemExit(f"{case} {model} x{nproc} failed:\n{done.stderr[-3000:]}")
+    return json.loads(lines[-1].removeprefix("RESULT "))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cases", default="small,clothing")
+    parser.add_argument("--models", default="lightgcn,mdrchca")
+    parser.add_argument("--nproc", type=int, default=2)
+    parser.add_argument("--rank-of", nargs=2, metavar=("CASE", "MODEL"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.rank_of:
+        rank_main(*args.rank_of)
+        return
+    print(f"# cpus: {os.cpu_count()}; every process one thread; {args.nproc} processes against 1", flush=True)
+    for case in args.cases.split(","):
+        for model in args.models.split(","):
+            one = launch(case, model, 1)
+            many = launch(case, model, args.nproc)
+            row = {
+                "case": case,
+                "model": model,
+                "train_s_1": round(one["train_s"], 3),
+                f"train_s_{args.nproc}": round(many["train_s"], 3),
+                "train_speedup": round(one["train_s"] / many["train_s"], 2),
+                "valid_s_1": round(one["valid_s"], 3),
+                f"valid_s_{args.nproc}": round(many["valid_s"], 3),
+                "valid_speedup": round(one["valid_s"] / many["valid_s"], 2),
+                "peak_rss_gib_1": one["peak_rss_gib_per_rank"],
+                f"peak_rss_gib_{args.nproc}": many["peak_rss_gib_per_rank"],
+            }
+            print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
