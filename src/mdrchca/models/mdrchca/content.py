@@ -6,6 +6,7 @@ recommender (collaborative branch, propagation, losses) and calls this branch fo
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -13,7 +14,7 @@ from torch import nn
 from mdrchca.data.features import ModalityFeatures
 from mdrchca.data.graph import to_torch_sparse
 from mdrchca.models.components.knn_graph import ModalityGraphConv, knn_adjacency, token_knn_adjacency
-from mdrchca.models.mdrchca.alignment import CrossModalAttention, align
+from mdrchca.models.mdrchca.alignment import AlignmentOutput, CrossModalAttention, align
 from mdrchca.models.mdrchca.confidence import (
     candidate_cosine,
     image_confidence,
@@ -187,6 +188,46 @@ class ContentBranch(nn.Module):
         computed once when many batches of items are processed; ``thresholds`` are the screen's (the initial
         ones of the config when None), read by ``confidence_fusion=screen`` and ``confidence_gate``."""
         cfg = self.config
+        inputs = self._denoised_inputs(items, context)
+        aligned = align(
+            self.text_to_region,
+            self.region_to_text,
+            inputs.tokens,
+            inputs.token_mask,
+            inputs.phrase_ids,
+            inputs.regions,
+            inputs.region_mask,
+            cfg.k_r,
+            cfg.k_p,
+            hierarchical=cfg.alignment == "hierarchical",
+            gathered_image_side=cfg.image_side == "gathered",
+        )
+        c_text, c_region = self._confidences(inputs, aligned)
+        z_text, z_region = self._pooled(inputs, aligned, c_text, c_region, thresholds)
+        fused, gate = self._fused(inputs, aligned, z_text, z_region, c_text, c_region, thresholds)
+        return ContentOutput(
+            fused=fused,
+            gate=gate,
+            tokens=inputs.tokens,
+            regions=inputs.regions,
+            token_mask=inputs.token_mask,
+            region_mask=inputs.region_mask,
+            phrase_ids=inputs.phrase_ids,
+            similarity=aligned.similarity,
+            phrase_mask=aligned.phrase_mask,
+            text_aligned=aligned.text.aligned,
+            region_aligned=aligned.region.aligned,
+            text_weights=aligned.text.weights,
+            text_candidates=aligned.text.candidates,
+            best_region=aligned.text.best,
+            text_confidence=c_text,
+            region_confidence=c_region,
+        )
+
+    def _denoised_inputs(self, items: torch.Tensor, context: tuple | None) -> _DenoisedInputs:
+        """T~ and V~ of ``items`` (the paper's *Multi-modal feature encoding and denoising*), with their masks,
+        phrase ids and the items' graph context (None without item graphs)."""
+        cfg = self.config
         text_ctx, region_ctx = context if context is not None else self.graph_context()
         if text_ctx is not None:
             text_ctx, region_ctx = text_ctx[items], region_ctx[items]
@@ -198,38 +239,46 @@ class ContentBranch(nn.Module):
             regions = self._contextualise(regions, region_mask, region_ctx, self.region_graph)
         tokens = self.text_denoiser(tokens, token_mask)  # T~
         regions = self.region_denoiser(regions, region_mask)  # V~
+        return _DenoisedInputs(tokens, token_mask, regions, region_mask, phrase_ids, text_ctx, region_ctx)
 
-        aligned = align(
-            self.text_to_region,
-            self.region_to_text,
-            tokens,
-            token_mask,
-            phrase_ids,
-            regions,
-            region_mask,
-            cfg.k_r,
-            cfg.k_p,
-            hierarchical=cfg.alignment == "hierarchical",
-            gathered_image_side=cfg.image_side == "gathered",
-        )
+    def _confidences(self, inputs: _DenoisedInputs, aligned: AlignmentOutput) -> tuple[torch.Tensor, torch.Tensor]:
+        """c^t ``[B, L]`` and c^v ``[B, R]`` from what ``confidence_source`` reads of the alignment."""
+        cfg = self.config
         text_out, region_out = aligned.text, aligned.region
-        similarity, phrase_mask = aligned.similarity, aligned.phrase_mask
-
         read = cfg.confidence_source
         if read == "denoised":  # cos(t~_w, v~_p) over the attention's candidates
+            tokens, regions = inputs.tokens, inputs.regions
             text_read = candidate_cosine(tokens, regions, text_out.candidates, torch.isfinite(text_out.cosine))
             region_read = candidate_cosine(regions, tokens, region_out.candidates, torch.isfinite(region_out.cosine))
         else:  # the attention's cosine, logits or weights
             text_read, region_read = getattr(text_out, read), getattr(region_out, read)
         if cfg.image_fine == "token":  # the region's column of the token-region attention
-            region_read = region_column_max(text_read, text_out.candidates, regions.shape[1])
+            region_read = region_column_max(text_read, text_out.candidates, inputs.regions.shape[1])
         scale = cfg.tau if read in ("cosine", "denoised") else 1.0
-        c_text = text_confidence(text_read / scale, token_mask)
+        c_text = text_confidence(text_read / scale, inputs.token_mask)
         c_region = image_confidence(
-            similarity, phrase_mask, region_mask, region_read / scale, cfg.tau, cfg.image_confidence
+            aligned.similarity,
+            aligned.phrase_mask,
+            inputs.region_mask,
+            region_read / scale,
+            cfg.tau,
+            cfg.image_confidence,
         )
+        return c_text, c_region
 
-        has_both = token_mask.any(1) & region_mask.any(1)
+    def _pooled(
+        self,
+        inputs: _DenoisedInputs,
+        aligned: AlignmentOutput,
+        c_text: torch.Tensor,
+        c_region: torch.Tensor,
+        thresholds: AdaptiveThresholds | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """z^t and z^v ``[B, d]``: each side pooled over its positions, weighed by its confidences unless
+        ``confidence_fusion=none``, then the graph context added when it enters at the item level."""
+        cfg = self.config
+        text_out, region_out = aligned.text, aligned.region
+        token_mask, region_mask = inputs.token_mask, inputs.region_mask
         if cfg.confidence_fusion == "none":
             z_text = masked_mean(text_out.aligned, token_mask)
             z_region = masked_mean(region_out.aligned, region_mask)
@@ -244,15 +293,34 @@ class ContentBranch(nn.Module):
                 text_noisy = torch.minimum(c_text, best_region_conf) < theta_neg
                 region_noisy = c_region < theta_neg
             residual = cfg.aligned_residual
-            z_text = confidence_pooling(tokens, text_out.cross, w_text, token_mask, text_noisy, residual)
-            z_region = confidence_pooling(regions, region_out.cross, w_region, region_mask, region_noisy, residual)
-        if cfg.graph_context == "fused" and text_ctx is not None:  # the neighbourhood enters at the item level
-            z_text = z_text + text_ctx * token_mask.any(1, keepdim=True)
-            z_region = z_region + region_ctx * region_mask.any(1, keepdim=True)
+            z_text = confidence_pooling(inputs.tokens, text_out.cross, w_text, token_mask, text_noisy, residual)
+            z_region = confidence_pooling(
+                inputs.regions, region_out.cross, w_region, region_mask, region_noisy, residual
+            )
+        if cfg.graph_context == "fused" and inputs.text_ctx is not None:  # the neighbourhood enters at item level
+            z_text = z_text + inputs.text_ctx * token_mask.any(1, keepdim=True)
+            z_region = z_region + inputs.region_ctx * region_mask.any(1, keepdim=True)
+        return z_text, z_region
+
+    def _fused(
+        self,
+        inputs: _DenoisedInputs,
+        aligned: AlignmentOutput,
+        z_text: torch.Tensor,
+        z_region: torch.Tensor,
+        c_text: torch.Tensor,
+        c_region: torch.Tensor,
+        thresholds: AdaptiveThresholds | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """f_i = b_t z^t + b_v kappa_i z^v (``confidence_gate=image``; the gate on all of f with ``item``), and
+        kappa_i ``[B]`` from the pair confidences m_w the screen tests."""
+        cfg = self.config
+        token_mask, region_mask = inputs.token_mask, inputs.region_mask
+        has_both = token_mask.any(1) & region_mask.any(1)
         gate = torch.ones_like(z_text[:, 0])
         if cfg.confidence_gate != "none":
             theta_pos = thresholds.theta_pos if thresholds is not None else cfg.theta_pos
-            pair_confidence = torch.minimum(c_text, c_region.gather(1, text_out.best))  # m_w, what the screen tests
+            pair_confidence = torch.minimum(c_text, c_region.gather(1, aligned.text.best))  # m_w
             if cfg.confidence_detach:
                 pair_confidence = pair_confidence.detach()
             gate = item_gate(pair_confidence, token_mask, has_both, theta_pos)
@@ -263,24 +331,19 @@ class ContentBranch(nn.Module):
             fused = fused / fused.norm(dim=1, keepdim=True).clamp_min(1e-12)
         if cfg.confidence_gate == "item":
             fused = fused * gate.unsqueeze(1)
-        return ContentOutput(
-            fused=fused,
-            gate=gate,
-            tokens=tokens,
-            regions=regions,
-            token_mask=token_mask,
-            region_mask=region_mask,
-            phrase_ids=phrase_ids,
-            similarity=similarity,
-            phrase_mask=phrase_mask,
-            text_aligned=text_out.aligned,
-            region_aligned=region_out.aligned,
-            text_weights=text_out.weights,
-            text_candidates=text_out.candidates,
-            best_region=text_out.best,
-            text_confidence=c_text,
-            region_confidence=c_region,
-        )
+        return fused, gate
+
+
+class _DenoisedInputs(NamedTuple):
+    """The denoised positions of a batch of items and what travels with them through the branch."""
+
+    tokens: torch.Tensor
+    token_mask: torch.Tensor
+    regions: torch.Tensor
+    region_mask: torch.Tensor
+    phrase_ids: torch.Tensor
+    text_ctx: torch.Tensor | None
+    region_ctx: torch.Tensor | None
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
