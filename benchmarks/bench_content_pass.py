@@ -1,0 +1,100 @@
+"""MDR-CHCA's content pass against its arithmetic cost: ms per item, FLOPs per item, and the matmul limit.
+
+Usage: python benchmarks/bench_content_pass.py --data data/ml100k-64 [--items 32] [--repeats 20] [--profile]
+
+One thread. Builds MDR-CHCA with its defaults on the dataset, takes ``--items`` random items (a step's
+budget on ML-100K's 64 + 64 slots is 32), and times the content branch on them: forward without gradients
+(the cache refresh and validation), and forward + backward of ``fused.sum()`` (a training step's content
+part). ``torch.utils.flop_counter`` counts the matrix FLOPs of each pass (matmuls, batched matmuls,
+attention; elementwise work is not counted), and the *limit* is the time one dense square matmul of the same
+FLOPs takes on the same thread. The distance is measured time / limit. ``--profile`` prints the ten
+operators that take the most self time in the forward + backward pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+import mdrchca.models  # noqa: F401  (registers the models)
+from mdrchca.config import Config
+from mdrchca.data.dataset import load_dataset
+from mdrchca.training.trainer import build_model
+
+
+def median_seconds(work, repeats: int) -> float:
+    work()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def matmul_limit(flops: float, repeats: int) -> float:
+    """Seconds of one float32 square matmul with ``flops`` FLOPs (2 n^3) on this thread."""
+    n = max(8, round((flops / 2) ** (1 / 3)))
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return median_seconds(lambda: a @ b, repeats) * flops / (2 * n**3)
+
+
+def count_flops(work) -> int:
+    with FlopCounterMode(display=False) as counter:
+        work()
+    return counter.get_total_flops()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--items", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--set", action="append", default=[], help="an MDR-CHCA option, e.g. k_r=10")
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    config = Config.load("mdrchca", overrides=["device=cpu", "num_threads=1", *args.set])
+    config.data.data_path = args.data
+    dataset = load_dataset(args.data, config.data)
+    torch.manual_seed(0)
+    model = build_model(config, dataset)
+    model.train()
+    items = torch.randperm(dataset.n_items)[: args.items]
+    context = model.content_branch.graph_context()
+    context = tuple(c.detach() if c is not None else None for c in context)
+
+    def forward() -> None:
+        with torch.no_grad():
+            model.content(items, context)
+
+    def forward_backward() -> None:
+        model.zero_grad(set_to_none=True)
+        model.content(items, context).fused.sum().backward()
+
+    row = {"items": args.items, "positions_per_item": model.content_branch.positions_per_item}
+    for name, work in (("forward", forward), ("forward_backward", forward_backward)):
+        seconds = median_seconds(work, args.repeats)
+        flops = count_flops(work)
+        limit = matmul_limit(flops, args.repeats)
+        row[f"{name}_ms_per_item"] = round(1e3 * seconds / args.items, 4)
+        row[f"{name}_mflop_per_item"] = round(flops / args.items / 1e6, 3)
+        row[f"{name}_limit_ms_per_item"] = round(1e3 * limit / args.items, 4)
+        row[f"{name}_distance"] = round(seconds / limit, 1)
+    print(json.dumps(row))
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(5):
+                forward_backward()
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=10))
+
+
+if __name__ == "__main__":
+    main()
