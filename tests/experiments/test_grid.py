@@ -4,7 +4,6 @@ another, and the same on a real PostgreSQL server."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import multiprocessing
 import os
@@ -98,14 +97,20 @@ def test_a_finished_run_with_other_settings_is_refused_not_reused(vector_catalog
     assert "learning_rate" in result.failed[spec.key] and result.frame.empty  # its numbers are not this spec's
 
 
-def test_a_killed_worker_leaves_a_run_that_another_worker_finishes(vector_catalogue: Path, tmp_path: Path) -> None:
-    spec = RunSpec("lightgcn", str(vector_catalogue), 1, ("epochs=60", "patience=1000"))
-    out = tmp_path / "grid"
+def _queued_grid(spec: RunSpec, out: Path) -> WorkerOptions:
+    """A one-run grid queued in ``out``'s SQLite storage (heartbeat 1 s, grace 3 s), and a worker's options."""
     out.mkdir()
     url = storage_url(out, None)
     prepare_grid(open_storage(url, 1, 3), grid_name([spec]), [spec])
     own = (json.dumps(spec.to_json(), sort_keys=True),)
-    options = WorkerOptions(url, grid_name([spec]), str(out), 1, heartbeat=1, grace=3, poll_seconds=0.2, runs=own)
+    return WorkerOptions(url, grid_name([spec]), str(out), 1, heartbeat=1, grace=3, poll_seconds=0.2, runs=own)
+
+
+def test_a_killed_worker_leaves_a_run_that_another_worker_finishes(vector_catalogue: Path, tmp_path: Path) -> None:
+    spec = RunSpec("lightgcn", str(vector_catalogue), 1, ("epochs=60", "patience=1000"))
+    out = tmp_path / "grid"
+    options = _queued_grid(spec, out)
+    url = options.url
     victim = multiprocessing.get_context("spawn").Process(target=_worker_process, args=(options, 0))
     victim.start()
     log_file = out / RUNS_FOLDER / spec.key / "log.csv"
@@ -133,12 +138,7 @@ def test_an_error_raised_while_ctrl_c_unwinds_leaves_the_run_queued_not_failed(
     """torch.save turns a KeyboardInterrupt into a RuntimeError (measured: 7 of 40 interrupted saves); the
     worker must stop as interrupted, with the run still RUNNING for the rerun, not record it as failed."""
     spec = RunSpec("lightgcn", str(vector_catalogue), 1, ("epochs=2",))
-    out = tmp_path / "grid"
-    out.mkdir()
-    url = storage_url(out, None)
-    prepare_grid(open_storage(url, 1, 3), grid_name([spec]), [spec])
-    own = (json.dumps(spec.to_json(), sort_keys=True),)
-    options = WorkerOptions(url, grid_name([spec]), str(out), 1, heartbeat=1, grace=3, poll_seconds=0.2, runs=own)
+    options = _queued_grid(spec, tmp_path / "grid")
 
     def interrupted_writer(*args: object, **kwargs: object) -> None:
         try:
@@ -149,18 +149,15 @@ def test_an_error_raised_while_ctrl_c_unwinds_leaves_the_run_queued_not_failed(
     monkeypatch.setattr(grid_module, "execute_run", interrupted_writer)
     with pytest.raises(KeyboardInterrupt):
         work(options)
-    assert _trials_by_run(url, [spec])[spec.key] == [TrialState.RUNNING]
+    assert _trials_by_run(options.url, [spec])[spec.key] == [TrialState.RUNNING]
 
     def plain_failure(*args: object, **kwargs: object) -> None:
         raise RuntimeError("a bug")
 
-    other = tmp_path / "other"
-    other.mkdir()
-    url = storage_url(other, None)
-    prepare_grid(open_storage(url, 1, 3), grid_name([spec]), [spec])
+    other = _queued_grid(spec, tmp_path / "other")
     monkeypatch.setattr(grid_module, "execute_run", plain_failure)
-    assert work(dataclasses.replace(options, url=url, out=str(other))) == 0
-    assert _trials_by_run(url, [spec])[spec.key] == [TrialState.FAIL]
+    assert work(other) == 0
+    assert _trials_by_run(other.url, [spec])[spec.key] == [TrialState.FAIL]
 
 
 def test_a_crafted_storage_cannot_run_or_report_a_run_the_command_did_not_ask_for(
