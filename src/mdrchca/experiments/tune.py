@@ -209,18 +209,11 @@ def tune(
     overrides: Sequence[str] = (),
 ) -> TuneResult:
     """Tune ``model`` on ``data`` on validation; continue the study if it exists. See the module docstring."""
-    import optuna
     from optuna.trial import TrialState
 
     options = options or TuneOptions()
     check_options(options)
-    spec = model_spec(model)
-    swept = set(spec.search_space)
-    fixed = sorted(swept & {o.partition("=")[0].strip().split(".")[-1] for o in overrides})
-    if fixed:
-        raise ConfigError(f"--set {fixed[0]} is part of {model}'s search space; drop it or tune without it")
-    base = [*overrides, *([f"data_path={data}"] if data else [])]
-    valid_metric = Config.load(model, overrides=base).train.valid_metric  # a wrong option fails here, first
+    base, valid_metric = _checked_inputs(model, data, overrides)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: --out is a file; choose a folder for the tuning studies")
@@ -229,40 +222,15 @@ def tune(
     dataset = RunSpec(model, data, 0).data_name
     name = study_name(dataset, model)
     url = options.storage or f"sqlite:///{(out / 'tune.db').resolve()}"
-    storage = open_storage(url, HEARTBEAT_SECONDS, GRACE_SECONDS)
-    sampler = optuna.samplers.TPESampler(seed=options.seed, n_startup_trials=options.startup_trials)
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=options.startup_trials, n_warmup_steps=options.warmup_epochs)
-    study = optuna.create_study(
-        study_name=name, storage=storage, direction="maximize", sampler=sampler, pruner=pruner, load_if_exists=True
-    )
-    _check_same_dataset(study, data, out)
-    recorded = study.user_attrs.get("overrides")
-    if recorded is not None and list(recorded) != list(overrides):
-        raise ConfigError(
-            f"study {name} in {url if options.storage is None else '--storage'} was run with --set {recorded}, not "
-            f"{list(overrides)}; use the same settings to continue it, or another --out"
-        )
-    study.set_user_attr("overrides", list(overrides))
+    study = _open_study(name, url, options, data, out, overrides)
+    threads = options.threads or max(1, (os.cpu_count() or 1) // options.workers)
     if all(t.state == TrialState.FAIL for t in study.get_trials(deepcopy=False)):
         # a new study (or one whose every trial failed): its first trial is the model's defaults, so tuning
         # never ends below them
         defaults = default_params(model, base)
         if defaults:
             study.enqueue_trial(defaults)
-    threads = options.threads or max(1, (os.cpu_count() or 1) // options.workers)
-    objective = _Objective(model, data, tuple(overrides), threads, options.trials)
-    if options.workers == 1:
-        _optimize(url, name, objective, options.trials)
-    else:
-        context = multiprocessing.get_context("spawn")
-        processes = [
-            context.Process(target=_optimize, args=(url, name, objective, options.trials))
-            for _ in range(options.workers)
-        ]
-        for process in processes:
-            process.start()
-        for process in processes:
-            process.join()
+    _run_trials(url, name, _Objective(model, data, tuple(overrides), threads, options.trials), options)
     ended = budgeted_trials(study, options.trials)
     complete = [t for t in ended if t.state == TrialState.COMPLETE]
     if not complete:
@@ -283,3 +251,53 @@ def tune(
     }
     write_text(path, yaml.safe_dump(record, sort_keys=False))
     return TuneResult(name, float(best.value), dict(best.params), len(ended), path)
+
+
+def _checked_inputs(model: str, data: str | None, overrides: Sequence[str]) -> tuple[list[str], str]:
+    """The base overrides of every trial and the validation metric tuned; an override of a searched option,
+    or any option the config refuses, is one line before anything is written."""
+    swept = set(model_spec(model).search_space)
+    fixed = sorted(swept & {o.partition("=")[0].strip().split(".")[-1] for o in overrides})
+    if fixed:
+        raise ConfigError(f"--set {fixed[0]} is part of {model}'s search space; drop it or tune without it")
+    base = [*overrides, *([f"data_path={data}"] if data else [])]
+    return base, Config.load(model, overrides=base).train.valid_metric
+
+
+def _open_study(
+    name: str, url: str, options: TuneOptions, data: str | None, out: Path, overrides: Sequence[str]
+) -> Any:
+    """The study ``name`` at ``url`` (created, or continued when it was run on the same dataset with the same
+    ``--set``), with its seeded TPE sampler and median pruner."""
+    import optuna
+
+    storage = open_storage(url, HEARTBEAT_SECONDS, GRACE_SECONDS)
+    sampler = optuna.samplers.TPESampler(seed=options.seed, n_startup_trials=options.startup_trials)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=options.startup_trials, n_warmup_steps=options.warmup_epochs)
+    study = optuna.create_study(
+        study_name=name, storage=storage, direction="maximize", sampler=sampler, pruner=pruner, load_if_exists=True
+    )
+    _check_same_dataset(study, data, out)
+    recorded = study.user_attrs.get("overrides")
+    if recorded is not None and list(recorded) != list(overrides):
+        raise ConfigError(
+            f"study {name} in {url if options.storage is None else '--storage'} was run with --set {recorded}, not "
+            f"{list(overrides)}; use the same settings to continue it, or another --out"
+        )
+    study.set_user_attr("overrides", list(overrides))
+    return study
+
+
+def _run_trials(url: str, name: str, objective: _Objective, options: TuneOptions) -> None:
+    """Run the study's trials in this process, or on ``options.workers`` spawned processes sharing it."""
+    if options.workers == 1:
+        _optimize(url, name, objective, options.trials)
+        return
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=_optimize, args=(url, name, objective, options.trials)) for _ in range(options.workers)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
