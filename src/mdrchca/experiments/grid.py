@@ -488,6 +488,21 @@ def run_grid(
         raise GridError(f"{out}: --out is a file; choose a folder for the grid")
     guard_output(out, "the experiment", itself=True)
     check_specs(specs)
+    study, worker = _queued(specs, out, options, command)
+    started = time.perf_counter()
+    _run_workers(study, worker, len(specs), options)
+    seconds = time.perf_counter() - started
+    failed = _failures(study)  # a failed run's folder may hold another run's metrics: never collected
+    return GridResult(collect([s for s in specs if s.key not in failed], out), failed, seconds)
+
+
+def _queued(
+    specs: Sequence[RunSpec], out: Path, options: GridOptions, command: str | None
+) -> tuple[Any, WorkerOptions]:
+    """The grid's study with every spec queued (or found queued by another process), ``grid.json`` written,
+    and what each worker needs to reach it; warns about runs a stopped worker left running."""
+    from optuna.trial import TrialState
+
     threads = options.threads or max(1, (os.cpu_count() or 1) // options.workers)
     out.mkdir(parents=True, exist_ok=True)
     url = storage_url(out, options.storage)
@@ -505,8 +520,6 @@ def run_grid(
         command=command or " ".join(sys.argv),
         runs=tuple(json.dumps(spec.to_json(), sort_keys=True) for spec in specs),
     )
-    from optuna.trial import TrialState
-
     stale = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
     if stale:
         log.warning(
@@ -515,13 +528,19 @@ def run_grid(
             stale,
             options.grace,
         )
-    started = time.perf_counter()
+    return study, worker
+
+
+def _run_workers(study: Any, worker: WorkerOptions, total: int, options: GridOptions) -> None:
+    """Start ``options.workers`` spawned workers and follow them to the end; Ctrl-C and a crashed worker are
+    one line each, saying that the same command finishes the grid."""
+    out = Path(worker.out)
     context = multiprocessing.get_context("spawn")
     processes = [context.Process(target=_worker_process, args=(worker, i)) for i in range(options.workers)]
     for process in processes:
         process.start()
     try:
-        _follow(study, len(specs), processes, options.progress)
+        _follow(study, total, processes, options.progress)
         for process in processes:
             process.join()
     except KeyboardInterrupt:
@@ -533,15 +552,12 @@ def run_grid(
             f"interrupted; run the same command again to finish the grid (finished runs are kept, the interrupted "
             f"ones resume from their last epoch about {options.grace} s later)"
         ) from None
-    seconds = time.perf_counter() - started
     crashed = [p.exitcode for p in processes if p.exitcode != 0]
     if crashed:
         raise GridError(
             f"{len(crashed)} worker(s) exited with code(s) {crashed}; see {out / LOGS_FOLDER}; run the command again "
             "to finish the grid (finished runs are kept)"
         )
-    failed = _failures(study)  # a failed run's folder may hold another run's metrics: never collected
-    return GridResult(collect([s for s in specs if s.key not in failed], out), failed, seconds)
 
 
 def _follow(study: Any, total: int, processes: list[Any], progress: bool) -> None:
