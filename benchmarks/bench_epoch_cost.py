@@ -26,6 +26,10 @@ validation follows every epoch (``eval_every=1``) and the refresh reuses its pas
 - ``paper``: Baby-sized (19,445 users, 7,050 items, 160,792 interactions) and Clothing-sized (39,387 users,
   23,033 items, 278,677 interactions), 64 tokens, 64 regions, 64 dims; each in its own process, with its peak
   resident memory.
+- ``sweep``: the Baby-sized catalogue times each of ``--factors`` (users, items and interactions all scaled;
+  default 1,2,4,8,16), 64 tokens, 64 regions, 64 dims, each in its own process with its peak resident memory;
+  one epoch each without a warm-up (at these sizes the first epoch's extra cost is small against the epoch),
+  and the log-log slope of each model's seconds against interactions.
 """
 
 from __future__ import annotations
@@ -187,7 +191,8 @@ def show(row: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", choices=["small", "scaling", "paper", "all"], default="all")
+    parser.add_argument("--suite", choices=["small", "scaling", "paper", "sweep", "all"], default="all")
+    parser.add_argument("--factors", default="1,2,4,8,16", help="Baby-size multiples of the sweep suite.")
     parser.add_argument("--exact", action="store_true", help="Also time the exact path (small and scaling only).")
     parser.add_argument("--budgets", default="64", help="Other content_grad_items values to time, comma-separated.")
     parser.add_argument("--data", default=None, help="Time on this dataset folder instead of the synthetic suites.")
@@ -211,6 +216,18 @@ def main() -> None:
                 x = np.log([r["interactions"] for r in rows])
                 y = np.log([r[key] for r in rows])
                 print(f"log-log slope of {key} against interactions: {np.polyfit(x, y, 1)[0]:.2f}")
+    if args.suite == "sweep":
+        print("== sweep (Baby-sized times each factor; 64 tokens, 64 regions, 64 dims; one epoch, no warm-up)")
+        factors = [int(f) for f in args.factors.split(",")]
+        rows = [in_subprocess([19_445 * f, 7_050 * f, 160_792 * f, 64, 64, 64, False, (), False]) for f in factors]
+        for row in rows:
+            show(row)
+        if len(rows) > 1:
+            x = np.log([r["interactions"] for r in rows])
+            for key in ("lightgcn_s", "mdrchca_s"):
+                slope = np.polyfit(x, np.log([r[key] for r in rows]), 1)[0]
+                print(f"log-log slope of {key} against interactions: {slope:.2f}")
+        return
     if args.suite in ("paper", "all"):
         print("== paper-sized (64 tokens, 64 regions, 64 dims)")
         for spec in ([19_445, 7_050, 160_792], [39_387, 23_033, 278_677]):
