@@ -43,7 +43,7 @@ from mdrchca.training.trainer import Trainer
 config = Config.load("bpr", overrides=["num_threads=1", "learning_rate=0.1"])
 trainer = Trainer(config, load_dataset(None, config.data), progress=False)
 batch = Batch(torch.tensor([0, 1, 2, 3, 4]), torch.tensor([5, 6, 7, 8, 9]), torch.tensor([10, 11, 12, 13, 14]))
-loss = trainer.shared_step(batch)
+loss = trainer.step(batch)
 grads = {name: p.grad for name, p in trainer.model.named_parameters()}
 torch.save({"loss": loss, "grads": grads, "after": trainer.model.state_dict()}, sys.argv[1])
 """

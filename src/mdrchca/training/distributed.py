@@ -61,19 +61,27 @@ class Ranks:
 def environment_rank() -> int:
     """This process's rank as ``torchrun`` sets it (0 when not started by it): known before the process group
     is joined, so rank 0 alone checks and creates the run folder."""
-    return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
+    return int(os.environ.get("RANK", "0")) if _environment_world_size() > 1 else 0
+
+
+def _environment_world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _local_rank() -> int:
+    return int(os.environ.get("LOCAL_RANK", "0"))
 
 
 def ranks_from_environment(device: torch.device) -> Ranks:
     """Join the process group ``torchrun`` describes in ``WORLD_SIZE`` / ``RANK`` (gloo on the CPU, NCCL on
     GPUs, each rank on the GPU of its ``LOCAL_RANK``); one process when those are not set."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    world_size = _environment_world_size()
     if world_size <= 1:
         return Ranks()
     rank = int(os.environ["RANK"])
     if not dist.is_initialized():
         if device.type == "cuda":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(_local_rank())
         backend = "nccl" if device.type == "cuda" else "gloo"
         try:
             dist.init_process_group(backend)
@@ -89,8 +97,8 @@ def ranks_from_environment(device: torch.device) -> Ranks:
 
 def local_device(device: torch.device) -> torch.device:
     """The GPU of this rank (``LOCAL_RANK``) when training on CUDA with several processes."""
-    if device.type == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1 and device.index is None:
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if device.type == "cuda" and _environment_world_size() > 1 and device.index is None:
+        return torch.device("cuda", _local_rank())
     return device
 
 

@@ -231,63 +231,47 @@ class Trainer:
         total, count = 0.0, 0
         batches = self.sampler.epoch(self.config.train.batch_size)
         n_batches = self.sampler.n_batches(self.config.train.batch_size)
-        if self.ranks.distributed:
-            return self._train_epoch_shared(batches, n_batches)
         for users, pos, neg in tqdm(
             batches, total=n_batches, desc=f"epoch {self.epoch}", leave=False, disable=not self.progress
         ):
-            batch = Batch(users, pos, neg).to(self.device)
-            loss = self.model.loss(batch)
-            if not torch.isfinite(loss):
-                raise MdrchcaError(
-                    f"loss became {loss.item()} at epoch {self.epoch}; "
-                    "lower learning_rate or check the features for extreme values"
-                )
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            self.model.after_step()
-            total += loss.item() * len(users)
+            total += self.step(Batch(users, pos, neg)) * len(users)
             count += len(users)
         return total / max(1, count)
 
-    def _train_epoch_shared(self, batches: Any, n_batches: int) -> float:
-        """One epoch on several processes: every rank draws the same global batches and steps on its share."""
-        total, count = 0.0, 0
-        for users, pos, neg in tqdm(
-            batches, total=n_batches, desc=f"epoch {self.epoch}", leave=False, disable=not self.progress
-        ):
-            total += self.shared_step(Batch(users, pos, neg)) * len(users)
-            count += len(users)
-        return total / max(1, count)
+    def step(self, batch: Batch) -> float:
+        """One optimiser step on ``batch``; returns its mean loss.
 
-    def shared_step(self, batch: Batch) -> float:
-        """One optimiser step on this rank's share of the global ``batch``; returns the whole batch's loss.
-
-        The share's loss is scaled by ``share * world_size / batch``, so DDP's mean of the ranks' gradients is
-        the gradient of the whole batch's mean loss (see :mod:`mdrchca.training.distributed`). A rank with no
-        share (a last batch smaller than the world) still takes part in the reduction, with weight 0.
+        On several processes every rank is given the same global batch and steps on its share, its loss scaled
+        by ``share * world_size / batch`` so that DDP's mean of the ranks' gradients is the gradient of the whole
+        batch's mean loss (see :mod:`mdrchca.training.distributed`); the loss returned is the whole batch's. A
+        rank with no share (a last batch smaller than the world) still takes part in the reduction, with weight 0.
         """
         size = len(batch.users)
         part = self.ranks.share(size)
         share = part.stop - part.start
-        mine = Batch(*(t[part] for t in batch)) if share else batch
+        mine = Batch(*(t[part] for t in batch)) if 0 < share < size else batch
         loss = self._step_module(mine.to(self.device))
-        detached = loss.detach()
-        summed = all_reduce(
-            torch.stack([detached * share, torch.isfinite(detached).logical_not().to(detached.dtype)]), self.ranks
-        )
-        batch_loss = float(summed[0]) / size
-        if summed[1] > 0 or not math.isfinite(batch_loss):
+        batch_loss = self._whole_batch_loss(loss.detach(), share, size)
+        if not math.isfinite(batch_loss):
             raise MdrchcaError(
                 f"loss became {batch_loss} at epoch {self.epoch}; "
                 "lower learning_rate or check the features for extreme values"
             )
+        weight = share * self.ranks.world_size / size
         self.optimizer.zero_grad(set_to_none=True)
-        (loss * (share * self.ranks.world_size / size)).backward()
+        (loss if weight == 1 else loss * weight).backward()
         self.optimizer.step()
         self.model.after_step()
         return batch_loss
+
+    def _whole_batch_loss(self, loss: torch.Tensor, share: int, size: int) -> float:
+        """The batch's mean loss from this rank's ``loss`` on its ``share``: NaN if any rank's is not finite, so
+        every rank stops alike."""
+        if not self.ranks.distributed:
+            return loss.item()
+        not_finite = torch.isfinite(loss).logical_not().to(loss.dtype)
+        summed = all_reduce(torch.stack([loss * share, not_finite]), self.ranks)
+        return math.nan if summed[1] > 0 else float(summed[0]) / size
 
     def evaluate(self, split: str, per_user: bool = False) -> dict:
         """The evaluator's metrics of ``split``; on several processes each ranks its share of the users."""
@@ -318,10 +302,9 @@ class Trainer:
                 if score > self.best_score:
                     self.best_score, self.best_epoch, self.best_valid = score, self.epoch, valid
                     self.bad_evaluations = 0
-                    if self.run_dir is not None:
-                        if self.writes:
-                            save_checkpoint(self.state(), self.run_dir / BEST_CHECKPOINT)
-                    else:
+                    if self.writes:
+                        save_checkpoint(self.state(), self.run_dir / BEST_CHECKPOINT)
+                    elif self.run_dir is None:
                         self._best_model_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
                 else:
                     self.bad_evaluations += 1
