@@ -152,3 +152,37 @@ def test_a_results_file_records_paths_relative_to_where_the_command_ran(tmp_path
     )
     assert portable_command("mdrchca train --out /srv/runs/x", cwd=here) == "mdrchca train --out /srv/runs/x"
     assert portable_command("mdrchca 'unbalanced", cwd=here) == "mdrchca 'unbalanced"
+
+
+def test_the_python_api_takes_one_experiment_and_reuses_the_runs_the_command_made(
+    experiments: dict[str, Path], vector_catalogue: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from mdrchca.experiments.grid import GridOptions
+    from mdrchca.experiments.runner import Experiment, compare
+
+    out = tmp_path / "compare"
+    shutil.copytree(experiments["compare"], out)
+    experiment = Experiment(
+        out=out,
+        datasets=[str(vector_catalogue)],
+        seeds=[999, 1000],
+        overrides=["epochs=2"],
+        grid=GridOptions(workers=1, threads=1, progress=False),
+    )
+    result = compare(experiment, ["lightgcn", "vbpr", "mdrchca"])
+    by_cli = pd.read_csv(experiments["compare"] / "results.csv")
+    assert not result.failed
+    assert sorted(result.frame["run"]) == sorted(by_cli["run"])
+    merged = result.frame.merge(by_cli, on="run", suffixes=("", "_cli"))
+    assert (merged["test recall@20"] == merged["test recall@20_cli"]).all()
+
+
+@pytest.mark.parametrize("seeds", [[], [1, 1], [-1], [1.5]])
+def test_an_experiment_from_python_checks_its_seeds(seeds: list, tmp_path: Path) -> None:
+    from mdrchca.errors import ConfigError
+    from mdrchca.experiments.runner import Experiment
+
+    with pytest.raises(ConfigError, match="--seeds"):
+        Experiment(out=tmp_path, seeds=seeds)

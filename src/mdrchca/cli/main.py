@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import shlex
@@ -404,8 +405,15 @@ def report(
 
 # -- experiments -------------------------------------------------------------------------------
 def _grid_options(function):
-    """The options every grid command shares: where it writes, how many workers, which queue."""
+    """The options every grid command shares (data, seeds, overrides, where it writes, workers, queue), handed
+    to the command as one :class:`~mdrchca.experiments.runner.Experiment`."""
     options = [
+        click.option(
+            "--data",
+            "data",
+            multiple=True,
+            help="Dataset folder(s), comma-separated or repeated; 'bundled' for the demo one.",
+        ),
         click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Experiment folder."),
         click.option(
             "--set",
@@ -426,9 +434,27 @@ def _grid_options(function):
         click.option("--storage", default=None, help="Queue database URL for several machines (postgresql://...)."),
         click.option("--progress/--no-progress", default=None, help="A bar over the runs (default: on a terminal)."),
     ]
+
+    @functools.wraps(function)
+    def command(*, data, out_dir, overrides, seeds, workers, threads, storage, progress, **own):
+        from mdrchca.experiments import plans
+        from mdrchca.experiments.grid import GridOptions
+        from mdrchca.experiments.runner import Experiment
+
+        show = sys.stderr.isatty() if progress is None else progress
+        experiment = Experiment(
+            out=out_dir,
+            datasets=_datasets(data),
+            seeds=plans.parse_seeds(seeds),
+            overrides=overrides,
+            grid=GridOptions(workers=workers, threads=threads, storage=storage, progress=show),
+            command=click.get_current_context().meta.get("command_line"),
+        )
+        _report_experiment(function(experiment, **own))
+
     for option in reversed(options):
-        function = option(function)
-    return function
+        command = option(command)
+    return command
 
 
 def _datasets(text: tuple[str, ...]) -> list[str | None]:
@@ -441,13 +467,6 @@ def _names(text: str) -> list[str]:
     return [part.strip().lower() for part in text.split(",") if part.strip()]
 
 
-def _run_options(workers: int, threads: int, storage: str | None, progress: bool | None):
-    from mdrchca.experiments.grid import GridOptions
-
-    show = sys.stderr.isatty() if progress is None else progress
-    return GridOptions(workers=workers, threads=threads, storage=storage, progress=show)
-
-
 def _report_experiment(result) -> None:
     for path in result.files:
         click.echo(str(path))
@@ -456,11 +475,6 @@ def _report_experiment(result) -> None:
         for key, error in result.failed.items():
             click.echo(f"failed: {key}: {error}", err=True)
         raise MdrchcaError(f"{len(result.failed)} run(s) failed; fix the cause and run the same command again")
-
-
-_DATA_LIST = click.option(
-    "--data", "data", multiple=True, help="Dataset folder(s), comma-separated or repeated; 'bundled' for the demo one."
-)
 
 
 @cli.command()
@@ -509,100 +523,54 @@ def tune(
 
 
 @cli.command()
-@_DATA_LIST
 @click.option("--models", required=True, help="Comma-separated models, e.g. lightgcn,vbpr,freedom,mdrchca.")
 @click.option("--tuned", type=click.Path(path_type=Path), default=None, help="Folder of mdrchca tune's studies.")
 @click.option("--target", default="mdrchca", show_default=True, help="The model whose gain the Improv. row gives.")
 @_grid_options
-def compare(data, models, tuned, target, out_dir, overrides, seeds, workers, threads, storage, progress) -> None:
+def compare(experiment, models, tuned, target):
     """The paper's Table 2: every model on every dataset, several seeds, with paired significance tests.
 
     Writes OUT/results.csv, results.md, results.tex and breakdown.csv; finished runs are reused.
     """
-    from mdrchca.experiments import plans, runner
+    from mdrchca.experiments import runner
 
-    result = runner.compare(
-        datasets=_datasets(data),
-        models=_names(models),
-        seeds=plans.parse_seeds(seeds),
-        out=out_dir,
-        overrides=overrides,
-        tuned=tuned,
-        options=_run_options(workers, threads, storage, progress),
-        target=target.lower(),
-        command=click.get_current_context().meta.get("command_line"),
-    )
-    _report_experiment(result)
+    return runner.compare(experiment, _names(models), tuned=tuned, target=target.lower())
 
 
 @cli.command()
 @click.option("--model", "model_name", default="mdrchca", show_default=True, help="Model to sweep.")
-@_DATA_LIST
 @click.option(
     "--param", "params", multiple=True, required=True, help="name=v1,v2,... (repeatable), e.g. k_r=5,10,15,20."
 )
 @_grid_options
-def sweep(model_name, data, params, out_dir, overrides, seeds, workers, threads, storage, progress) -> None:
+def sweep(experiment, model_name, params):
     """Figures 4-5: one parameter at a time around the defaults; writes a table and sweep-<param>.png/.svg."""
     from mdrchca.experiments import plans, runner
 
-    result = runner.sweep(
-        model=model_name.lower(),
-        datasets=_datasets(data),
-        params=[plans.parse_param(p) for p in params],
-        seeds=plans.parse_seeds(seeds),
-        out=out_dir,
-        overrides=overrides,
-        options=_run_options(workers, threads, storage, progress),
-        command=click.get_current_context().meta.get("command_line"),
-    )
-    _report_experiment(result)
+    return runner.sweep(experiment, model_name.lower(), [plans.parse_param(p) for p in params])
 
 
 @cli.command()
 @click.option("--model", "model_name", default="mdrchca", show_default=True, help="Model whose variants to compare.")
-@_DATA_LIST
 @_grid_options
-def ablate(model_name, data, out_dir, overrides, seeds, workers, threads, storage, progress) -> None:
+def ablate(experiment, model_name):
     """Figure 3: the full model and its registered variants (A, B); writes a table and ablation.png/.svg."""
-    from mdrchca.experiments import plans, runner
+    from mdrchca.experiments import runner
 
-    result = runner.ablate(
-        model=model_name.lower(),
-        datasets=_datasets(data),
-        seeds=plans.parse_seeds(seeds),
-        out=out_dir,
-        overrides=overrides,
-        options=_run_options(workers, threads, storage, progress),
-        command=click.get_current_context().meta.get("command_line"),
-    )
-    _report_experiment(result)
+    return runner.ablate(experiment, model_name.lower())
 
 
 @cli.command()
-@_DATA_LIST
 @click.option("--models", required=True, help="Comma-separated models.")
 @click.option("--noise", type=click.Choice(["swap", "gauss", "drop"]), default="swap", show_default=True)
 @click.option("--levels", default="0,0.1,0.2,0.4", show_default=True, help="Shares of items corrupted.")
 @click.option("--modality", default="image", show_default=True, help="Which modality's features to corrupt.")
 @_grid_options
-def robustness(data, models, noise, levels, modality, out_dir, overrides, seeds, workers, threads, storage, progress):
+def robustness(experiment, models, noise, levels, modality):
     """Retrain on catalogues with a share of items' features corrupted; plot test R@20 against the share."""
     from mdrchca.experiments import plans, runner
 
-    result = runner.robustness(
-        datasets=_datasets(data),
-        models=_names(models),
-        noise=noise,
-        levels=plans.parse_levels(levels),
-        seeds=plans.parse_seeds(seeds),
-        out=out_dir,
-        modality=modality,
-        overrides=overrides,
-        options=_run_options(workers, threads, storage, progress),
-        command=click.get_current_context().meta.get("command_line"),
-    )
-    _report_experiment(result)
+    return runner.robustness(experiment, _names(models), noise, plans.parse_levels(levels), modality)
 
 
 # -- data ----------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ initialisation, sampling), the split stays the dataset's.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Integral
 from pathlib import Path
 
 import yaml
@@ -55,14 +56,22 @@ def parse_seeds(text: str | int) -> list[int]:
             seeds = list(range(DEFAULT_FIRST_SEED, DEFAULT_FIRST_SEED + int(raw)))
     except ValueError:
         raise ConfigError(f"--seeds {raw!r}: give a count (5) or a list of seeds (1,2,3)") from None
+    return check_seeds(seeds, raw)
+
+
+def check_seeds(seeds: Sequence[int], shown: str | None = None) -> list[int]:
+    """The seeds, each once, at most :data:`MAX_SEEDS`, each a valid training seed; ``shown``: what the user
+    typed, for the error line."""
+    seeds = list(seeds)
+    shown = shown if shown is not None else ",".join(map(str, seeds))
     if not seeds or len(set(seeds)) != len(seeds):
-        raise ConfigError(f"--seeds {raw!r}: give at least one seed, each once")
+        raise ConfigError(f"--seeds {shown!r}: give at least one seed, each once")
     if len(seeds) > MAX_SEEDS:
-        raise ConfigError(f"--seeds {raw!r}: {len(seeds)} runs of every setting; give at most {MAX_SEEDS}")
-    bad = [s for s in seeds if not SEED.contains(s)]
+        raise ConfigError(f"--seeds {shown!r}: {len(seeds)} runs of every setting; give at most {MAX_SEEDS}")
+    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, Integral) or not SEED.contains(s)]
     if bad:
-        raise ConfigError(f"--seeds {raw!r}: seed {bad[0]} is outside {SEED.low:.0f}..{SEED.high:.0f}")
-    return seeds
+        raise ConfigError(f"--seeds {shown!r}: seed {bad[0]} is outside {SEED.low:.0f}..{SEED.high:.0f}")
+    return [int(s) for s in seeds]
 
 
 def parse_levels(text: str) -> list[float]:

@@ -41,9 +41,35 @@ class ExperimentResult:
     seconds: float = 0.0
 
 
-def _grid(specs: list[RunSpec], out: Path, options: GridOptions | None, command: str | None) -> GridResult:
-    check_results_folder(out)
-    result = run_grid(specs, out, options, command)
+@dataclass(frozen=True)
+class Experiment:
+    """What every experiment command shares (``--data``, ``--seeds``, ``--set``, ``--out`` and the grid's
+    options), built once by the CLI or by a Python caller and handed to :func:`compare`, :func:`sweep`,
+    :func:`ablate` and :func:`robustness`."""
+
+    out: Path
+    """The experiment folder: its runs, ``grid.db``, ``results.*`` and figures."""
+    datasets: Sequence[str | None] = (None,)
+    """Dataset folders; ``None`` is the bundled catalogue."""
+    seeds: Sequence[int] = field(default_factory=lambda: plans.parse_seeds(5))
+    """Training seeds of every run (:func:`plans.parse_seeds`)."""
+    overrides: Sequence[str] = ()
+    """``KEY=VALUE`` (or ``MODEL:KEY=VALUE``) options of every run."""
+    grid: GridOptions | None = None
+    """Workers, threads and queue storage; ``None``: one local worker."""
+    command: str | None = None
+    """The command line recorded in ``results.md`` (``None`` from Python)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "out", Path(self.out))
+        object.__setattr__(self, "seeds", tuple(plans.check_seeds(self.seeds)))
+        object.__setattr__(self, "datasets", tuple(self.datasets))
+        object.__setattr__(self, "overrides", tuple(self.overrides))
+
+
+def _grid(experiment: Experiment, specs: list[RunSpec]) -> GridResult:
+    check_results_folder(experiment.out)
+    result = run_grid(specs, experiment.out, experiment.grid, experiment.command)
     for key, error in result.failed.items():
         log.error("run %s failed: %s", key, error)
     return result
@@ -104,20 +130,13 @@ def _empty(result: GridResult, out: Path) -> ExperimentResult | None:
 
 
 def compare(
-    datasets: Sequence[str | None],
-    models: Sequence[str],
-    seeds: Sequence[int],
-    out: str | Path,
-    overrides: Sequence[str] = (),
-    tuned: str | Path | None = None,
-    options: GridOptions | None = None,
-    target: str = "mdrchca",
-    command: str | None = None,
+    experiment: Experiment, models: Sequence[str], tuned: str | Path | None = None, target: str = "mdrchca"
 ) -> ExperimentResult:
-    """Table 2: every model on every dataset with ``seeds``, tested against each other (see :mod:`tables`)."""
-    out = Path(out)
-    specs = plans.compare_plan(datasets, models, seeds, overrides, tuned)
-    result = _grid(specs, out, options, command)
+    """Table 2: every model on every dataset with every seed, tested against each other (see :mod:`tables`);
+    ``tuned``: a folder of ``mdrchca tune`` studies whose best settings each model takes."""
+    out, overrides = experiment.out, experiment.overrides
+    specs = plans.compare_plan(experiment.datasets, models, experiment.seeds, overrides, tuned)
+    result = _grid(experiment, specs)
     if (empty := _empty(result, out)) is not None:
         return empty
     frame = result.frame
@@ -135,7 +154,7 @@ def compare(
     valid = tables.summarize(frame, ["dataset", "model"], ["recall@20", "ndcg@20"], split="valid")
     selection = "Validation (what selection saw), mean and std over seeds:\n\n" + to_markdown(valid) + "\n\n"
     body = tuning + tables.to_markdown(table) + "\n" + selection + _breakdown_markdown(breakdown)
-    files = _write_common(out, frame, "Comparison", body, command) + [tex, out / BREAKDOWN_CSV]
+    files = _write_common(out, frame, "Comparison", body, experiment.command) + [tex, out / BREAKDOWN_CSV]
     return ExperimentResult(out, frame, files, result.failed, result.seconds)
 
 
@@ -169,41 +188,25 @@ def _breakdown_markdown(breakdown: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def sweep(
-    model: str,
-    datasets: Sequence[str | None],
-    params: Sequence[tuple[str, Sequence[str]]],
-    seeds: Sequence[int],
-    out: str | Path,
-    overrides: Sequence[str] = (),
-    options: GridOptions | None = None,
-    command: str | None = None,
-) -> ExperimentResult:
-    """Figures 4-5: one parameter at a time; a table and a figure per parameter."""
-    out = Path(out)
-    result = _grid(plans.sweep_plan(model, datasets, params, seeds, overrides), out, options, command)
+def sweep(experiment: Experiment, model: str, params: Sequence[tuple[str, Sequence[str]]]) -> ExperimentResult:
+    """Figures 4-5: one parameter at a time (``params``: name and values); a table and a figure per parameter."""
+    out = experiment.out
+    specs = plans.sweep_plan(model, experiment.datasets, params, experiment.seeds, experiment.overrides)
+    result = _grid(experiment, specs)
     if (empty := _empty(result, out)) is not None:
         return empty
     frame = result.frame
     summary = tables.summarize(frame, ["param", "value", "dataset"], figures.FIGURE_METRICS)
     body = to_markdown(summary) + "\n"
-    files = _write_common(out, frame, f"Parameter sweep of {model}", body, command)
+    files = _write_common(out, frame, f"Parameter sweep of {model}", body, experiment.command)
     files += figures.sweep_figures(frame, out)
     return ExperimentResult(out, frame, files, result.failed, result.seconds)
 
 
-def ablate(
-    model: str,
-    datasets: Sequence[str | None],
-    seeds: Sequence[int],
-    out: str | Path,
-    overrides: Sequence[str] = (),
-    options: GridOptions | None = None,
-    command: str | None = None,
-) -> ExperimentResult:
+def ablate(experiment: Experiment, model: str = "mdrchca") -> ExperimentResult:
     """Figure 3: the full model and its registered variants, as a table and a grouped bar chart."""
-    out = Path(out)
-    result = _grid(plans.ablation_plan(model, datasets, seeds, overrides), out, options, command)
+    out = experiment.out
+    result = _grid(experiment, plans.ablation_plan(model, experiment.datasets, experiment.seeds, experiment.overrides))
     if (empty := _empty(result, out)) is not None:
         return empty
     frame = result.frame
@@ -216,28 +219,21 @@ def ablate(
     ]
     body = to_markdown(summary) + "\n\nThe full model against each variant, paired tests on per-user test R@20:\n\n"
     body += tables.tests_markdown(tests)
-    files = _write_common(out, frame, f"Ablation of {model}", body, command)
+    files = _write_common(out, frame, f"Ablation of {model}", body, experiment.command)
     files += figures.ablation_figure(frame, out)
     return ExperimentResult(out, frame, files, result.failed, result.seconds)
 
 
 def robustness(
-    datasets: Sequence[str | None],
-    models: Sequence[str],
-    noise: str,
-    levels: Sequence[float],
-    seeds: Sequence[int],
-    out: str | Path,
-    modality: str = "image",
-    overrides: Sequence[str] = (),
-    options: GridOptions | None = None,
-    command: str | None = None,
+    experiment: Experiment, models: Sequence[str], noise: str, levels: Sequence[float], modality: str = "image"
 ) -> ExperimentResult:
-    """Test accuracy against the share of items with corrupted ``modality`` features, per model; the table
-    gives each model's relative drop from the clean catalogue to the largest level."""
-    out = Path(out)
-    specs = plans.robustness_plan(datasets, models, noise, levels, seeds, modality, overrides)
-    result = _grid(specs, out, options, command)
+    """Test accuracy against the share (``levels``) of items whose ``modality`` features get ``noise``, per
+    model; the table gives each model's relative drop from the clean catalogue to the largest level."""
+    out = experiment.out
+    specs = plans.robustness_plan(
+        experiment.datasets, models, noise, levels, experiment.seeds, modality, experiment.overrides
+    )
+    result = _grid(experiment, specs)
     if (empty := _empty(result, out)) is not None:
         return empty
     frame = result.frame
@@ -275,6 +271,6 @@ def robustness(
             body += f"\nAt level {level:g}, {names[0]} against each other model, paired tests on per-user "
             body += "test R@20:\n\n"
             body += tables.tests_markdown(tests)
-    files = _write_common(out, frame, f"Robustness to {noise} noise", body, command)
+    files = _write_common(out, frame, f"Robustness to {noise} noise", body, experiment.command)
     files += figures.robustness_figure(frame, out)
     return ExperimentResult(out, frame, files, result.failed, result.seconds)
