@@ -21,7 +21,7 @@ import time
 
 import torch
 
-from mdrchca.models.mdrchca.alignment import CrossModalAttention, align
+from mdrchca.models.mdrchca.alignment import AlignmentPlan, CrossModalAttention, Positions, align
 
 D, HEADS, K_R, K_S, K_P, PHRASE = 64, 4, 10, 5, 3, 8
 
@@ -43,9 +43,8 @@ GATHERED = False  # --image-side gathered: the regions' side gathered too (no to
 
 def step(inputs, hierarchical: bool) -> None:
     (text_attn, region_attn), tokens, token_mask, phrase_ids, regions, region_mask = inputs
-    out = align(
-        text_attn, region_attn, tokens, token_mask, phrase_ids, regions, region_mask, K_R, K_P, hierarchical, GATHERED
-    )
+    positions = Positions(tokens, token_mask, phrase_ids, regions, region_mask)
+    out = align(text_attn, region_attn, positions, AlignmentPlan(K_R, K_P, hierarchical, GATHERED))
     (out.text.aligned.square().mean() + out.region.aligned.square().mean()).backward()
 
 

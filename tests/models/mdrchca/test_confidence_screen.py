@@ -8,7 +8,7 @@ from mdrchca.models.mdrchca.confidence import (
     region_column_max,
     text_confidence,
 )
-from mdrchca.models.mdrchca.losses import confidence_weighted_infonce, sample_other_items
+from mdrchca.models.mdrchca.losses import Similarities, confidence_weighted_infonce, sample_other_items
 from mdrchca.models.mdrchca.screen import AdaptiveThresholds, hard_negative_mask, positive_mask
 
 
@@ -71,7 +71,9 @@ def test_weighted_infonce_by_hand() -> None:
     s_hard, c_hard = torch.tensor([[0.6, 0.9]]), torch.tensor([[0.4, 1.0]])
     hard_mask = torch.tensor([[True, False]])
     s_rand, rand_mask = torch.tensor([[0.1, -0.2]]), torch.tensor([[True, True]])
-    loss = confidence_weighted_infonce(s_pos, c_pos, s_hard, c_hard, hard_mask, s_rand, rand_mask, tau)
+    loss = confidence_weighted_infonce(
+        Similarities(s_pos, c_pos), Similarities(s_rand, mask=rand_mask), tau, Similarities(s_hard, c_hard, hard_mask)
+    )
     pos = math.exp(0.5 * 0.8 / tau)
     denom = pos + math.exp(0.4 * 0.6 / tau) + math.exp(0.1 / tau) + math.exp(-0.2 / tau)
     assert math.isclose(loss.item(), -math.log(pos / denom), rel_tol=1e-6)
@@ -81,16 +83,14 @@ def test_weighted_infonce_reduces_to_plain_infonce_and_has_gradient() -> None:
     s_pos = torch.tensor([0.3, 0.7], dtype=torch.float64, requires_grad=True)
     s_rand = torch.tensor([[0.1, 0.2], [0.0, -0.1]], dtype=torch.float64, requires_grad=True)
     ones = torch.ones(2, dtype=torch.float64)
-    none = torch.zeros(2, 1, dtype=torch.bool)
-    args = (ones, ones.unsqueeze(1), ones.unsqueeze(1), none)
+    no_hard = Similarities(ones.unsqueeze(1), ones.unsqueeze(1), torch.zeros(2, 1, dtype=torch.bool))
     plain = -(torch.log_softmax(torch.cat([s_pos.unsqueeze(1), s_rand], 1) / 0.2, 1)[:, 0]).mean()
-    ours = confidence_weighted_infonce(
-        s_pos, args[0], args[1], args[2], args[3], s_rand, torch.ones(2, 2, dtype=torch.bool), 0.2
-    )
-    torch.testing.assert_close(ours, plain)
+    torch.testing.assert_close(confidence_weighted_infonce(Similarities(s_pos), Similarities(s_rand), 0.2), plain)
+    every_hard_masked = confidence_weighted_infonce(Similarities(s_pos, ones), Similarities(s_rand), 0.2, no_hard)
+    torch.testing.assert_close(every_hard_masked, plain)
 
     def f(p: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
-        return confidence_weighted_infonce(p, *args, r, torch.ones(2, 2, dtype=torch.bool), 0.2)
+        return confidence_weighted_infonce(Similarities(p, ones), Similarities(r), 0.2, no_hard)
 
     assert torch.autograd.gradcheck(f, (s_pos, s_rand))
 
@@ -108,7 +108,13 @@ def test_loss_weighted_infonce_by_hand() -> None:
     s_hard, c_hard = torch.tensor([[0.6], [0.3]]), torch.tensor([[0.4], [0.9]])
     hard_mask = torch.tensor([[True], [False]])
     s_rand, rand_mask = torch.tensor([[0.1], [-0.2]]), torch.tensor([[True], [True]])
-    loss = confidence_weighted_infonce(s_pos, c_pos, s_hard, c_hard, hard_mask, s_rand, rand_mask, tau, "loss")
+    loss = confidence_weighted_infonce(
+        Similarities(s_pos, c_pos),
+        Similarities(s_rand, mask=rand_mask),
+        tau,
+        Similarities(s_hard, c_hard, hard_mask),
+        weighting="loss",
+    )
     # confidences weight the terms; the logits are the plain similarities
     first = -math.log(math.exp(0.8 / tau) / (math.exp(0.8 / tau) + math.exp(0.6 / tau) + math.exp(0.1 / tau)))
     second = -math.log(math.exp(0.2 / tau) / (math.exp(0.2 / tau) + math.exp(-0.2 / tau)))
@@ -118,13 +124,14 @@ def test_loss_weighted_infonce_by_hand() -> None:
 def test_logit_weighting_prefers_the_collapsed_solution_and_loss_weighting_does_not() -> None:
     """With c < 1 the literal form scores 'every cosine -1' below real alignment (what training found)."""
     c = torch.tensor([0.1])
-    no_hard = (torch.zeros(1, 1), torch.ones(1, 1), torch.zeros(1, 1, dtype=torch.bool))
-    rand_ok = torch.ones(1, 16, dtype=torch.bool)
+    no_hard = Similarities(torch.zeros(1, 1), torch.ones(1, 1), torch.zeros(1, 1, dtype=torch.bool))
     aligned = (torch.tensor([1.0]), torch.zeros(1, 16))  # positive at 1, negatives orthogonal
     collapsed = (torch.tensor([-1.0]), torch.full((1, 16), -1.0))  # everything anti-aligned
 
     def loss(pair: tuple[torch.Tensor, torch.Tensor], weighting: str) -> float:
-        return confidence_weighted_infonce(pair[0], c, *no_hard, pair[1], rand_ok, 0.5, weighting).item()
+        return confidence_weighted_infonce(
+            Similarities(pair[0], c), Similarities(pair[1]), 0.5, no_hard, weighting=weighting
+        ).item()
 
     assert loss(collapsed, "logit") < loss(aligned, "logit")
     assert loss(aligned, "loss") < loss(collapsed, "loss")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -326,20 +327,36 @@ class AlignmentOutput:
     phrase_mask: torch.Tensor  # [B, P]
 
 
+class Positions(NamedTuple):
+    """A batch of items' positions: ``tokens [B, L, d]`` with ``token_mask [B, L]`` and ``phrase_ids [B, L]``
+    (the phrase of each token, -1 for padding), ``regions [B, R, d]`` with ``region_mask [B, R]``."""
+
+    tokens: torch.Tensor
+    token_mask: torch.Tensor
+    phrase_ids: torch.Tensor
+    regions: torch.Tensor
+    region_mask: torch.Tensor
+
+
+@dataclass(frozen=True)
+class AlignmentPlan:
+    """How :func:`align` aligns: the paper's hierarchy (``hierarchical``: top-``k_r`` regions per phrase, then
+    each region over the tokens of its top-``k_p`` phrases) or variant A's dense attention, and whether the
+    image side gathers its candidates (``gathered_image_side``) or masks one region x token score tensor."""
+
+    k_r: int
+    k_p: int
+    hierarchical: bool = True
+    gathered_image_side: bool = False
+
+
 def align(
     text_attention: CrossModalAttention,
     region_attention: CrossModalAttention,
-    tokens: torch.Tensor,
-    token_mask: torch.Tensor,
-    phrase_ids: torch.Tensor,
-    regions: torch.Tensor,
-    region_mask: torch.Tensor,
-    k_r: int,
-    k_p: int,
-    hierarchical: bool = True,
-    gathered_image_side: bool = False,
+    positions: Positions,
+    plan: AlignmentPlan,
 ) -> AlignmentOutput:
-    """Phrase-region then token-region alignment (``hierarchical``), or variant A's dense cross-attention.
+    """Phrase-region then token-region alignment (``plan.hierarchical``), or variant A's dense cross-attention.
 
     Hierarchical: phrases p_k pooled from the tokens, s_kp = cos(p_k, v_p), M^t2v = top-k_r regions per
     phrase, tokens attend over their phrase's gathered candidates; regions attend over the tokens of their
@@ -349,10 +366,12 @@ def align(
     tensor per head, the faster on the CPU at these sizes: docs/benchmarks.md). Dense (variant A): every
     token against every region and back.
     """
+    tokens, token_mask, phrase_ids, regions, region_mask = positions
+    k_r, k_p = plan.k_r, plan.k_p
     n_phrases = max(1, int(phrase_ids.max().item()) + 1) if phrase_ids.numel() else 1
     phrases, phrase_mask = phrase_pool(tokens, phrase_ids, n_phrases)
     similarity = cosine_similarity_matrix(phrases, regions)
-    if hierarchical:
+    if plan.hierarchical:
         phrase_regions, phrase_regions_ok = topk_candidates(similarity, region_mask, k_r)
         text_out = text_attention.grouped(
             tokens,
@@ -363,7 +382,7 @@ def align(
             phrase_regions,
             phrase_regions_ok & phrase_mask.unsqueeze(-1),
         )
-        if gathered_image_side:
+        if plan.gathered_image_side:
             region_tokens, region_ok = region_candidates(similarity, phrase_mask, phrase_ids, k_p)
             region_out = region_attention.gathered(regions, region_mask, tokens, token_mask, region_tokens, region_ok)
         else:

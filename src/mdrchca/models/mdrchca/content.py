@@ -14,7 +14,7 @@ from torch import nn
 from mdrchca.data.features import ModalityFeatures
 from mdrchca.data.graph import to_torch_sparse
 from mdrchca.models.components.knn_graph import ModalityGraphConv, knn_adjacency, token_knn_adjacency
-from mdrchca.models.mdrchca.alignment import AlignmentOutput, CrossModalAttention, align
+from mdrchca.models.mdrchca.alignment import AlignmentOutput, AlignmentPlan, CrossModalAttention, Positions, align
 from mdrchca.models.mdrchca.confidence import (
     candidate_cosine,
     image_confidence,
@@ -189,19 +189,10 @@ class ContentBranch(nn.Module):
         ones of the config when None), read by ``confidence_fusion=screen`` and ``confidence_gate``."""
         cfg = self.config
         inputs = self._denoised_inputs(items, context)
-        aligned = align(
-            self.text_to_region,
-            self.region_to_text,
-            inputs.tokens,
-            inputs.token_mask,
-            inputs.phrase_ids,
-            inputs.regions,
-            inputs.region_mask,
-            cfg.k_r,
-            cfg.k_p,
-            hierarchical=cfg.alignment == "hierarchical",
-            gathered_image_side=cfg.image_side == "gathered",
+        plan = AlignmentPlan(
+            cfg.k_r, cfg.k_p, cfg.alignment == "hierarchical", gathered_image_side=cfg.image_side == "gathered"
         )
+        aligned = align(self.text_to_region, self.region_to_text, inputs.positions(), plan)
         c_text, c_region = self._confidences(inputs, aligned)
         z_text, z_region = self._pooled(inputs, aligned, c_text, c_region, thresholds)
         fused, gate = self._fused(inputs, aligned, z_text, z_region, c_text, c_region, thresholds)
@@ -344,6 +335,9 @@ class _DenoisedInputs(NamedTuple):
     phrase_ids: torch.Tensor
     text_ctx: torch.Tensor | None
     region_ctx: torch.Tensor | None
+
+    def positions(self) -> Positions:
+        return Positions(self.tokens, self.token_mask, self.phrase_ids, self.regions, self.region_mask)
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

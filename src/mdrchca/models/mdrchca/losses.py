@@ -3,18 +3,26 @@ negatives."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 
+class Similarities(NamedTuple):
+    """One group of :func:`confidence_weighted_infonce`'s terms: ``similarity`` s ([N] for the positives,
+    [N, K] for negatives), its ``confidence`` c (None: 1) and the ``mask`` of the entries that count (None:
+    all)."""
+
+    similarity: torch.Tensor
+    confidence: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
+
+
 def confidence_weighted_infonce(
-    s_pos: torch.Tensor,
-    c_pos: torch.Tensor,
-    s_hard: torch.Tensor,
-    c_hard: torch.Tensor,
-    hard_mask: torch.Tensor,
-    s_rand: torch.Tensor,
-    rand_mask: torch.Tensor,
+    positive: Similarities,
+    random: Similarities,
     tau: float,
+    hard: Similarities | None = None,
     weighting: str = "logit",
 ) -> torch.Tensor:
     r"""Confidence-weighted InfoNCE (the paper's *Confidence-Weighted Contrastive Loss Function*).
@@ -34,23 +42,34 @@ def confidence_weighted_infonce(
     -c/tau still beats the negatives' -1/tau by (1 - c)/tau, a lower loss than true alignment gives; training
     found it (every query-key cosine -1 after 30 epochs, docs/model.md).
 
-    ``s_pos, c_pos [N]``; ``s_hard, c_hard, hard_mask [N, H]``; ``s_rand, rand_mask [N, M]``. Masked entries
-    are left out of the sums. With all confidences 1 and no hard negative both are plain InfoNCE.
+    ``positive``: s, c [N]; ``hard``: s, c, mask [N, H] (None: no hard negatives); ``random``: s, mask [N, M]
+    (its confidences are not read). With all confidences 1 and no hard negative both are plain InfoNCE.
     """
+    s_pos = positive.similarity
     if s_pos.numel() == 0:
         return s_pos.sum() * 0.0
-    if weighting == "loss":
-        weights, c_pos, c_hard = c_pos, torch.ones_like(c_pos), torch.ones_like(c_hard)
-    elif weighting != "logit":
+    c_pos = _confidence(positive)
+    if weighting not in ("logit", "loss"):
         raise ValueError(f"unknown confidence weighting {weighting!r}")
-    pos = (c_pos * s_pos / tau).unsqueeze(1)
-    hard = (c_hard * s_hard / tau).masked_fill(~hard_mask, -torch.inf)
-    rand = (s_rand / tau).masked_fill(~rand_mask, -torch.inf)
-    logits = torch.cat([pos, hard, rand], dim=1)
-    per_anchor = -(pos.squeeze(1) - torch.logsumexp(logits, dim=1))
-    if weighting == "loss":
-        return (weights * per_anchor).sum() / weights.sum().clamp_min(1e-12)
-    return per_anchor.mean()
+    literal = weighting == "logit"
+    pos = ((c_pos if literal else 1.0) * s_pos / tau).unsqueeze(1)
+    terms = [pos]
+    if hard is not None:
+        c_hard = _confidence(hard) if literal else 1.0
+        terms.append((c_hard * hard.similarity / tau).masked_fill(~_mask(hard), -torch.inf))
+    terms.append((random.similarity / tau).masked_fill(~_mask(random), -torch.inf))
+    per_anchor = -(pos.squeeze(1) - torch.logsumexp(torch.cat(terms, dim=1), dim=1))
+    if literal:
+        return per_anchor.mean()
+    return (c_pos * per_anchor).sum() / c_pos.sum().clamp_min(1e-12)
+
+
+def _confidence(group: Similarities) -> torch.Tensor:
+    return group.confidence if group.confidence is not None else torch.ones_like(group.similarity)
+
+
+def _mask(group: Similarities) -> torch.Tensor:
+    return group.mask if group.mask is not None else torch.ones_like(group.similarity, dtype=torch.bool)
 
 
 def sample_other_items(

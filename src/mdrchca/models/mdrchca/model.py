@@ -19,6 +19,7 @@ from mdrchca.models.mdrchca.config import MDRCHCAConfig
 from mdrchca.models.mdrchca.content import ContentBranch, ContentOutput, ModalityInput, masked_mean
 from mdrchca.models.mdrchca.diagnostics import probes_for
 from mdrchca.models.mdrchca.losses import (
+    Similarities,
     best_regions_of_other_items,
     confidence_weighted_infonce,
     sample_other_items,
@@ -483,13 +484,13 @@ class MDRCHCA(Recommender):
             s_hard = torch.einsum("nd,nrd->nr", anchor, all_regions[item])
             c_hard = (c_t[anchors].unsqueeze(1) * out.region_confidence[item]).detach()
             return confidence_weighted_infonce(
-                s_pos, c_anchor, s_hard, c_hard, hard, s_rand, rand_ok, cfg.tau, cfg.confidence_weighting
+                Similarities(s_pos, c_anchor),
+                Similarities(s_rand, mask=rand_ok),
+                cfg.tau,
+                hard=Similarities(s_hard, c_hard, hard),
+                weighting=cfg.confidence_weighting,
             )
-        none = torch.zeros(len(anchors), 1, dtype=torch.bool, device=anchor.device)
-        ones = torch.ones_like(s_pos)
-        return confidence_weighted_infonce(
-            s_pos, ones, ones.unsqueeze(1), ones.unsqueeze(1), none, s_rand, rand_ok, cfg.tau
-        )
+        return confidence_weighted_infonce(Similarities(s_pos), Similarities(s_rand, mask=rand_ok), cfg.tau)
 
     def after_step(self) -> None:
         self._cache_fresh = False  # the parameters have moved
