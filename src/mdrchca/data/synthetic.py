@@ -163,10 +163,22 @@ def generate(out_dir: str | Path, spec: SyntheticSpec | None = None) -> Path:
     """Write the catalogue to ``out_dir`` (atomically: built in a temporary folder, then renamed)."""
     spec = spec or SyntheticSpec()
     out_dir = Path(out_dir)
+    if out_dir.is_file() or (out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "SPEC.json").is_file()):
+        raise DataError(
+            f"{out_dir}: exists and is not a generated catalogue (no SPEC.json); choose a new or empty --out folder"
+        )
     rng = np.random.default_rng(spec.seed)
     items = _item_attributes(rng, spec.n_items)
+    mismatched, image_attrs = _mismatched_images(rng, spec, items)
+    inter = _interactions(rng, spec, items)
+    with atomic_folder(out_dir, replace=True) as tmp:
+        _write_catalogue(tmp, out_dir.name, rng, spec, items, image_attrs, mismatched, inter)
+    return out_dir
 
-    # Mismatched items: the image shows another colour and another shape than the text says.
+
+def _mismatched_images(rng: np.random.Generator, spec: SyntheticSpec, items: pd.DataFrame):
+    """Which items are mismatched (their image shows another colour and another shape than the text says) and
+    the attributes each image shows."""
     n_mismatch = int(round(spec.mismatch_rate * spec.n_items))
     mismatched = np.zeros(spec.n_items, dtype=bool)
     mismatched[rng.choice(spec.n_items, size=n_mismatch, replace=False)] = True
@@ -174,8 +186,13 @@ def generate(out_dir: str | Path, spec: SyntheticSpec | None = None) -> Path:
     for i in np.flatnonzero(mismatched):
         image_attrs.loc[i, "colour"] = rng.choice([c for c in COLOURS if c != items["colour"][i]])
         image_attrs.loc[i, "shape"] = rng.choice([s for s in SHAPES if s != items["shape"][i]])
+    return mismatched, image_attrs
 
-    # Users: preference weights over each attribute value (sparse: a few favourites each).
+
+def _interactions(rng: np.random.Generator, spec: SyntheticSpec, items: pd.DataFrame) -> pd.DataFrame:
+    """Each user's interactions, drawn without replacement by utility (sparse preference weights over each
+    attribute value: a few favourites each) plus log popularity and Gumbel noise; split 8:1:1 per user."""
+
     def preferences(values: tuple[str, ...] | list[str], n_fav: int) -> np.ndarray:
         weights = np.full((spec.n_users, len(values)), -0.5)
         for u in range(spec.n_users):
@@ -201,41 +218,45 @@ def generate(out_dir: str | Path, spec: SyntheticSpec | None = None) -> Path:
     users = np.repeat(np.arange(spec.n_users), n_per_user)
     chosen = np.concatenate([ranked[u, : n_per_user[u]] for u in range(spec.n_users)])
     labels = random_split(users, (0.8, 0.1, 0.1), seed=spec.seed)
-    inter = pd.DataFrame({"userID": users, "itemID": chosen, "x_label": labels}).sort_values(["userID", "itemID"])
+    return pd.DataFrame({"userID": users, "itemID": chosen, "x_label": labels}).sort_values(["userID", "itemID"])
 
-    if out_dir.is_file() or (out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "SPEC.json").is_file()):
-        raise DataError(
-            f"{out_dir}: exists and is not a generated catalogue (no SPEC.json); choose a new or empty --out folder"
-        )
-    with atomic_folder(out_dir, replace=True) as tmp:
-        (tmp / "images").mkdir()
-        titles, texts, paths = [], [], []
-        for i in range(spec.n_items):
-            title, text = _describe(rng, *items.loc[i, ["colour", "shape", "pattern", "material"]])
-            titles.append(title)
-            texts.append(text)
-            img = draw_item_image(*image_attrs.loc[i, ["colour", "shape", "pattern"]], spec.image_size, rng)
-            rel = f"images/{i}.png"
-            img.save(tmp / rel, optimize=False)
-            paths.append(rel)
-        name = out_dir.name
-        inter.to_csv(tmp / f"{name}.inter", sep="\t", index=False)
-        pd.DataFrame({"itemID": np.arange(spec.n_items), "title": titles, "text": texts, "image": paths}).to_csv(
-            tmp / "items.tsv", sep="\t", index=False
-        )
-        truth = items.assign(
-            itemID=np.arange(spec.n_items),
-            image_colour=image_attrs["colour"],
-            image_shape=image_attrs["shape"],
-            image_pattern=image_attrs["pattern"],
-            mismatched=mismatched.astype(int),
-        )
-        columns = ["itemID", "colour", "shape", "pattern", "material", "image_colour", "image_shape", "image_pattern"]
-        truth = truth[[*columns, "mismatched"]]
-        truth.to_csv(tmp / "ground_truth.tsv", sep="\t", index=False)
-        manifest = {**asdict(spec), "version": GENERATOR_VERSION, "fingerprint": spec.fingerprint()}
-        (tmp / "SPEC.json").write_text(json.dumps(manifest, indent=2))
-    return out_dir
+
+def _write_catalogue(
+    tmp: Path,
+    name: str,
+    rng: np.random.Generator,
+    spec: SyntheticSpec,
+    items: pd.DataFrame,
+    image_attrs: pd.DataFrame,
+    mismatched: np.ndarray,
+    inter: pd.DataFrame,
+) -> None:
+    """Images, ``<name>.inter``, ``items.tsv``, ``ground_truth.tsv`` and ``SPEC.json`` into ``tmp``."""
+    (tmp / "images").mkdir()
+    titles, texts, paths = [], [], []
+    for i in range(spec.n_items):
+        title, text = _describe(rng, *items.loc[i, ["colour", "shape", "pattern", "material"]])
+        titles.append(title)
+        texts.append(text)
+        img = draw_item_image(*image_attrs.loc[i, ["colour", "shape", "pattern"]], spec.image_size, rng)
+        rel = f"images/{i}.png"
+        img.save(tmp / rel, optimize=False)
+        paths.append(rel)
+    inter.to_csv(tmp / f"{name}.inter", sep="\t", index=False)
+    pd.DataFrame({"itemID": np.arange(spec.n_items), "title": titles, "text": texts, "image": paths}).to_csv(
+        tmp / "items.tsv", sep="\t", index=False
+    )
+    truth = items.assign(
+        itemID=np.arange(spec.n_items),
+        image_colour=image_attrs["colour"],
+        image_shape=image_attrs["shape"],
+        image_pattern=image_attrs["pattern"],
+        mismatched=mismatched.astype(int),
+    )
+    columns = ["itemID", "colour", "shape", "pattern", "material", "image_colour", "image_shape", "image_pattern"]
+    truth[[*columns, "mismatched"]].to_csv(tmp / "ground_truth.tsv", sep="\t", index=False)
+    manifest = {**asdict(spec), "version": GENERATOR_VERSION, "fingerprint": spec.fingerprint()}
+    (tmp / "SPEC.json").write_text(json.dumps(manifest, indent=2))
 
 
 def data_home() -> Path:

@@ -87,43 +87,46 @@ def explain_item(model, dataset: RecDataset, item: int, out_file: Path, max_phra
     ax.set_title(f"item {item}", fontsize=9)
     ax.axis("off")
     for col, k in enumerate(phrases, start=1):
-        sim = similarity[k].masked_fill(~region_mask, -torch.inf)
-        top = sim.topk(k_r)
-        heat = torch.zeros(n_regions)
-        heat[top.indices] = (top.values - top.values.min() + 1e-3).clamp_min(0)
-        heat = (heat / heat.max().clamp_min(1e-9)).view(side, side).numpy()
-        ax = fig.add_subplot(grid[0, col])
-        ax.imshow(image)
-        ax.imshow(
-            heat, cmap="inferno", alpha=0.55, extent=(0, image.shape[1], image.shape[0], 0), interpolation="nearest"
-        )
+        heat = _phrase_heat(similarity[k], region_mask, k_r, side)
         words = " ".join(strings[w] for w in range(len(strings)) if token_mask[w] and phrase_ids[w] == k)
-        ax.set_title(words.replace(" ##", "")[:28], fontsize=8)
-        ax.axis("off")
-    ax = fig.add_subplot(grid[1, :])
-    ax.axis("off")
-    cmap = plt.get_cmap("RdYlGn")
-    conf = out.text_confidence
-    x, y = 0.0, 0.8
-    for w in range(len(strings)):
-        if not token_mask[w] or not strings[w]:
-            continue
-        label = strings[w]
-        ax.text(
-            x,
-            y,
-            label,
-            fontsize=8,
-            transform=ax.transAxes,
-            bbox={"facecolor": cmap(float(conf[w])), "edgecolor": "none", "pad": 1.5},
-        )
-        x += 0.012 * (len(label) + 2)
-        if x > 0.95:
-            x, y = 0.0, y - 0.3
-    ax.set_title("tokens coloured by text confidence (red low, green high)", fontsize=8, loc="left")
+        _draw_heat(fig.add_subplot(grid[0, col]), image, heat, words.replace(" ##", "")[:28])
+    confidence_axes = fig.add_subplot(grid[1, :])
+    _draw_token_confidence(confidence_axes, strings, token_mask, out.text_confidence, plt.get_cmap("RdYlGn"))
     out_file = Path(out_file)
     try:
         write_with(out_file, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight"))
     finally:
         plt.close(fig)
     return out_file
+
+
+def _phrase_heat(similarity: torch.Tensor, region_mask: torch.Tensor, k_r: int, side: int) -> np.ndarray:
+    """One phrase's heat map on the ``side`` x ``side`` region grid: its top-``k_r`` regions weighted by their
+    similarity above the weakest of them, scaled to [0, 1]; every other region 0."""
+    top = similarity.masked_fill(~region_mask, -torch.inf).topk(k_r)
+    heat = torch.zeros(region_mask.shape[0])
+    heat[top.indices] = (top.values - top.values.min() + 1e-3).clamp_min(0)
+    return (heat / heat.max().clamp_min(1e-9)).view(side, side).numpy()
+
+
+def _draw_heat(ax, image: np.ndarray, heat: np.ndarray, title: str) -> None:
+    ax.imshow(image)
+    ax.imshow(heat, cmap="inferno", alpha=0.55, extent=(0, image.shape[1], image.shape[0], 0), interpolation="nearest")
+    ax.set_title(title, fontsize=8)
+    ax.axis("off")
+
+
+def _draw_token_confidence(ax, strings: list[str], token_mask: torch.Tensor, confidence: torch.Tensor, cmap) -> None:
+    """The item's tokens in reading order, each on a box coloured by its text confidence."""
+    ax.axis("off")
+    x, y = 0.0, 0.8
+    for w in range(len(strings)):
+        if not token_mask[w] or not strings[w]:
+            continue
+        label = strings[w]
+        box = {"facecolor": cmap(float(confidence[w])), "edgecolor": "none", "pad": 1.5}
+        ax.text(x, y, label, fontsize=8, transform=ax.transAxes, bbox=box)
+        x += 0.012 * (len(label) + 2)
+        if x > 0.95:
+            x, y = 0.0, y - 0.3
+    ax.set_title("tokens coloured by text confidence (red low, green high)", fontsize=8, loc="left")
