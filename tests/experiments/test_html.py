@@ -82,3 +82,18 @@ def test_no_script_runs_when_a_browser_opens_the_hostile_page(tmp_path: Path, he
     assert headless_browser.find_elements("tag name", "table")  # the page rendered
     assert headless_browser.execute_script("return typeof window.pwned") == "undefined"
     assert headless_browser.execute_script("return document.scripts.length") == 0
+
+
+def test_the_python_writers_refuse_an_output_inside_a_run_folder(tmp_path: Path) -> None:
+    """The guard sits in the functions that write, so a Python caller gets it as well as the CLI."""
+    from mdrchca.experiments.explain import explain_item
+    from mdrchca.training.run_folder import RunFolderError
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("model: lightgcn\n")
+    with pytest.raises(RunFolderError, match="inside the run folder"):
+        write_html_report([run], run / "page.html")
+    with pytest.raises(RunFolderError, match="inside the run folder"):
+        explain_item(None, None, 0, run / "item.png")
+    assert sorted(p.name for p in run.iterdir()) == ["config.yaml"]

@@ -268,7 +268,6 @@ def features(
 @_DATA_OPTION
 def explain(run_dir: Path, item: int, out_file: Path, data_path: Path | None) -> None:
     """Picture of one item: per phrase its selected regions as a heat map, tokens coloured by confidence."""
-    guard_output(out_file, "the picture")
     from mdrchca.experiments.explain import explain_item
 
     run = _load_run(run_dir, data_path)
@@ -383,10 +382,8 @@ def report(
     """A Markdown results table over finished run folders; with --html, a page over experiment folders
     (written by compare, sweep, ablate, robustness) and run folders; with --screen-plot, the confidence
     screen's curves of MDR-CHCA runs."""
-    for target, what in ((html_file, "the page"), (screen_plot, "the figure")):
-        if target is not None:
-            guard_output(target, what)
     if screen_plot is not None:
+        guard_output(screen_plot, "the figure")
         from mdrchca.experiments.figures import screen_figure
         from mdrchca.experiments.report import screen_logs
 

@@ -13,6 +13,7 @@ from mdrchca.data.dataset import RecDataset
 from mdrchca.errors import MdrchcaError
 from mdrchca.io import write_with
 from mdrchca.models.mdrchca.readout import CrossModalReadout
+from mdrchca.training.run_folder import guard_output
 
 
 def _catalogue_entry(dataset: RecDataset, text_name: str, item: int) -> tuple[str | None, Path | None, dict]:
@@ -54,7 +55,8 @@ def token_strings(text: str | None, manifest: dict, n_positions: int) -> list[st
 
 def explain_item(model, dataset: RecDataset, item: int, out_file: Path, max_phrases: int = 6) -> Path:
     """Draw the item's image, one heat map per phrase (its top-k_r regions weighted by similarity) and the
-    tokens coloured by text confidence; writes ``out_file`` (PNG)."""
+    tokens coloured by text confidence; writes ``out_file`` (PNG), never inside a run or dataset folder."""
+    guard_output(out_file, "the picture")
     import matplotlib
 
     matplotlib.use("Agg")

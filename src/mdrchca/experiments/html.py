@@ -24,7 +24,7 @@ import nh3
 from mdrchca.errors import MdrchcaError
 from mdrchca.experiments.report import DEFAULT_COLUMNS, results_table
 from mdrchca.io import write_text
-from mdrchca.training.run_folder import METRICS_FILE, PROVENANCE_FILE
+from mdrchca.training.run_folder import METRICS_FILE, PROVENANCE_FILE, guard_output
 
 RESULTS_MD = "results.md"
 
@@ -92,7 +92,9 @@ def _runs_section(runs: Sequence[Path]) -> str:
 
 def write_html_report(folders: Sequence[str | Path], out: str | Path, title: str = "mdrchca report") -> Path:
     """Write ``out``: a section per experiment folder (with ``results.md``), one table over run folders (with
-    ``metrics.json``). Anything else is refused with one line naming it."""
+    ``metrics.json``). Anything else is refused with one line naming it, and so is an ``out`` inside a run or
+    dataset folder."""
+    guard_output(out, "the page")
     experiments, runs = [], []
     for item in map(Path, folders):
         if (item / RESULTS_MD).is_file():
