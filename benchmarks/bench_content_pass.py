@@ -8,7 +8,8 @@ budget on ML-100K's 64 + 64 slots is 32), and times the content branch on them: 
 part). ``torch.utils.flop_counter`` counts the matrix FLOPs of each pass (matmuls, batched matmuls,
 attention; elementwise work is not counted), and the *limit* is the time one dense square matmul of the same
 FLOPs takes on the same thread. The distance is measured time / limit. ``--profile`` prints the ten
-operators that take the most self time in the forward + backward pass.
+operators that take the most self time in the forward + backward pass. ``--compile`` times the branch
+compiled by ``torch.compile`` (inductor, static shapes) as well, with the seconds its first call took.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--set", action="append", default=[], help="an MDR-CHCA option, e.g. k_r=10")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile's branch")
     args = parser.parse_args()
     torch.set_num_threads(1)
     config = Config.load("mdrchca", overrides=["device=cpu", "num_threads=1", *args.set])
@@ -69,13 +71,15 @@ def main() -> None:
     context = model.content_branch.graph_context()
     context = tuple(c.detach() if c is not None else None for c in context)
 
+    branch = model.content_branch.forward
+
     def forward() -> None:
         with torch.no_grad():
-            model.content(items, context)
+            branch(items, context, model.thresholds)
 
     def forward_backward() -> None:
         model.zero_grad(set_to_none=True)
-        model.content(items, context).fused.sum().backward()
+        branch(items, context, model.thresholds).fused.sum().backward()
 
     row = {"items": args.items, "positions_per_item": model.content_branch.positions_per_item}
     for name, work in (("forward", forward), ("forward_backward", forward_backward)):
@@ -86,6 +90,16 @@ def main() -> None:
         row[f"{name}_mflop_per_item"] = round(flops / args.items / 1e6, 3)
         row[f"{name}_limit_ms_per_item"] = round(1e3 * limit / args.items, 4)
         row[f"{name}_distance"] = round(seconds / limit, 1)
+    if args.compile:
+        branch = torch.compile(model.content_branch.forward, dynamic=False)
+        start = time.perf_counter()
+        forward_backward()
+        row["compile_first_call_s"] = round(time.perf_counter() - start, 1)
+        for name, work in (("forward", forward), ("forward_backward", forward_backward)):
+            compiled = median_seconds(work, args.repeats)
+            row[f"{name}_compiled_ms_per_item"] = round(1e3 * compiled / args.items, 4)
+            row[f"{name}_compiled_speedup"] = round(row[f"{name}_ms_per_item"] / row[f"{name}_compiled_ms_per_item"], 2)
+        branch = model.content_branch.forward
     print(json.dumps(row))
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
