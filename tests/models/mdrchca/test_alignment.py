@@ -1,3 +1,6 @@
+import math
+
+import pytest
 import torch
 
 from mdrchca.models.mdrchca.alignment import (
@@ -5,6 +8,7 @@ from mdrchca.models.mdrchca.alignment import (
     cosine_similarity_matrix,
     dense_topk_mask,
     group_members,
+    masked_softmax,
     phrase_pool,
     token_candidates,
     topk_candidates,
@@ -155,3 +159,33 @@ def test_attention_gradcheck() -> None:
         return attention.grouped(t, mask, r, rmask, ids, cands, ok).aligned
 
     assert torch.autograd.gradcheck(f, (tokens.double().requires_grad_(), regions.double().requires_grad_()))
+
+
+def test_masked_softmax_by_hand_both_forms() -> None:
+    inf = float("inf")
+    logits = torch.tensor([[0.0, math.log(3.0), -inf], [-inf, -inf, -inf], [5.0, 5.0, 5.0]])
+    expected = torch.tensor([[0.25, 0.75, 0.0], [0.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3]])
+    for written_out in (True, False):
+        torch.testing.assert_close(masked_softmax(logits, written_out), expected)
+
+
+@pytest.mark.parametrize("length", [3, 10, 15, 16, 40])
+def test_masked_softmax_written_out_equals_the_kernel_with_its_gradient(length: int) -> None:
+    """Both forms as the alignment uses them: masked by ``masked_fill``, whose backward zeroes the masked
+    entries (the kernel's NaN gradient on a row with every candidate masked included)."""
+    torch.manual_seed(0)
+    raw = torch.randn(6, 4, length, dtype=torch.float64)
+    valid = torch.rand_like(raw) > 0.3
+    valid[0, 0] = False  # a row with every candidate masked
+    weights = torch.randn_like(raw)
+    results = []
+    for written_out in (True, False):
+        x = raw.clone().requires_grad_()
+        out = masked_softmax(x.masked_fill(~valid, -torch.inf), written_out)
+        (out * weights).sum().backward()
+        assert torch.isfinite(x.grad).all() and (x.grad[0, 0] == 0).all() and (out[0, 0] == 0).all()
+        results.append((out.detach(), x.grad))
+    torch.testing.assert_close(results[0][0], results[1][0])
+    torch.testing.assert_close(results[0][1], results[1][1])
+    finite = torch.randn(3, length, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: masked_softmax(x, True), (finite,))

@@ -99,6 +99,28 @@ class AttentionOutput:
     cross: torch.Tensor  # the aggregated sources alone, sum_p A^s_wp v_p W_V, without the residual [B, Q, d]
 
 
+SHORT_ROW = 16
+"""Row length below which :func:`masked_softmax` writes the softmax out on the CPU (measured crossover)."""
+
+
+def masked_softmax(logits: torch.Tensor, written_out: bool | None = None) -> torch.Tensor:
+    r"""Softmax over the last dim of ``logits`` whose masked entries are -inf; a row with every entry masked
+    gives zeros (where ``torch.softmax`` gives NaN).
+
+    ``written_out`` computes it as :math:`e^{x - m} / \sum e^{x - m}` with the row maximum m held constant (the
+    result does not depend on m, so its gradient is the softmax's). By default it does so on the CPU for rows
+    shorter than :data:`SHORT_ROW`: PyTorch's CPU kernel vectorises along the row, and rows shorter than one
+    AVX-512 register (the hierarchical path's k_r = 10 candidates of a phrase) take it 2-4x longer than these
+    five whole-tensor operations, while longer rows are 3-4x faster in the kernel (``benchmarks/bench_softmax.py``)."""
+    if written_out is None:
+        written_out = logits.device.type == "cpu" and logits.shape[-1] < SHORT_ROW
+    if not written_out:
+        return torch.softmax(logits, dim=-1).nan_to_num(0.0)
+    shift = logits.detach().amax(dim=-1, keepdim=True).clamp_min(torch.finfo(logits.dtype).min)
+    exp = (logits - shift).exp()
+    return exp / exp.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(logits.dtype).tiny)
+
+
 def _head_cosine(q: torch.Tensor, k: torch.Tensor, equation: str) -> torch.Tensor:
     """Head-averaged cosine of queries and keys (last dim = head dim), contracted by ``equation``."""
     return torch.einsum(equation, nn.functional.normalize(q, dim=-1), nn.functional.normalize(k, dim=-1))
@@ -155,7 +177,7 @@ class CrossModalAttention(nn.Module):
         ``logits [..., H, C]``, ``valid [..., C]`` -> weights, sparse weights and mean logits, ``[..., C]``.
         """
         logits = logits.masked_fill(~valid.unsqueeze(-2), -torch.inf)
-        weights = torch.softmax(logits, dim=-1).nan_to_num(0.0).mean(dim=-2)
+        weights = masked_softmax(logits).mean(dim=-2)
         mean_logits = logits.mean(dim=-2)
         k_s = min(self.k_s, weights.shape[-1])
         if k_s < weights.shape[-1]:
