@@ -87,6 +87,68 @@ def test_a_step_on_unequal_shares_has_the_whole_batch_gradient(tmp_path: Path) -
             torch.testing.assert_close(shared["after"][name], value, rtol=1e-5, atol=1e-7)
 
 
+CONTENT_SCRIPT = """
+import sys, torch
+import mdrchca.models
+from mdrchca.config import Config
+from mdrchca.data.dataset import load_dataset
+from mdrchca.training.trainer import Trainer
+config = Config.load("mdrchca", overrides=["num_threads=1", "content_chunk=7"])
+trainer = Trainer(config, load_dataset(sys.argv[2], config.data), progress=False)
+calls = []
+if trainer.model._gather is not None:
+    gather = trainer.model._gather
+    trainer.model._gather = lambda rows, total: calls.append(len(rows)) or gather(rows, total)
+fused = trainer.model.all_fused_content()
+torch.save({"fused": fused, "rows": calls}, sys.argv[1])
+"""
+
+
+def _two_ranks_and_one(script: str, tmp_path: Path, *arguments: str) -> tuple[list[dict], dict]:
+    """Run ``script`` as two gloo ranks and as one process; each saves a dict to its first argument."""
+    import socket
+
+    import torch
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ranks = []
+    for rank in range(2):
+        env = ONE_THREAD | {
+            "WORLD_SIZE": "2",
+            "RANK": str(rank),
+            "LOCAL_RANK": str(rank),
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+        }
+        command = [sys.executable, "-c", script, str(tmp_path / f"rank{rank}.pt"), *arguments]
+        ranks.append(subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True))
+    for process in ranks:
+        assert process.wait(timeout=300) == 0, process.stderr.read()[-3000:]
+    alone = ONE_THREAD | {"WORLD_SIZE": "1"}
+    command = [sys.executable, "-c", script, str(tmp_path / "one.pt"), *arguments]
+    done = subprocess.run(command, env=alone, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    shared = [torch.load(tmp_path / f"rank{rank}.pt", weights_only=True) for rank in range(2)]
+    return shared, torch.load(tmp_path / "one.pt", weights_only=True)
+
+
+def test_mdrchca_splits_its_content_pass_across_ranks_and_gathers_every_item(
+    small_featured: Path, tmp_path: Path
+) -> None:
+    """Scoring needs every item's content: each of two ranks computes half of the items (the strided rows
+    rank, rank + 2, ...) and every rank ends with all of them, in order, equal to one process's."""
+    import torch
+
+    shared, one = _two_ranks_and_one(CONTENT_SCRIPT, tmp_path, str(small_featured))
+    n_items = len(one["fused"])
+    assert one["rows"] == []  # one process: no gather
+    assert [s["rows"] for s in shared] == [[(n_items + 1) // 2], [n_items // 2]]
+    for rank in range(2):
+        torch.testing.assert_close(shared[rank]["fused"], one["fused"], rtol=1e-5, atol=1e-6)
+
+
 def _train(out: Path, nproc: int, *options: str) -> None:
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
     command = [*launcher, "-m", "mdrchca", "train", "--no-progress", "--out", str(out), *options]

@@ -15,6 +15,9 @@ from mdrchca.data.dataset import RecDataset
 from mdrchca.data.graph import degree_sensitive_dropout_adjacency, symmetric_normalized_adjacency, to_torch_sparse
 from mdrchca.errors import ConfigError, DataError
 
+RowGather = Callable[[torch.Tensor, int], torch.Tensor]
+"""``gather(rows, total)``: every rank's strided rows ``rank, rank + N, ...`` put back in one-process order."""
+
 
 class Batch(NamedTuple):
     """One training step's triples: ``users[k]`` prefers ``pos_items[k]`` over ``neg_items[k]``."""
@@ -140,9 +143,12 @@ class Recommender(nn.Module):
     def after_step(self) -> None:
         """Called by the trainer after each optimiser step."""
 
-    def share_batch(self, rank: int, world_size: int) -> None:
+    def share_batch(self, rank: int, world_size: int, gather: RowGather | None = None) -> None:
         """Called once by a training on ``world_size`` processes: this rank steps on its share of every batch
-        (a model with a per-step budget divides it here); nothing by default."""
+        (a model with a per-step budget divides it here). ``gather(rows, total)`` returns, on every rank, the
+        ``total`` rows in one-process order from each rank's rows ``rank, rank + N, ...``: a model may split
+        work without gradients (e.g. every item's content for scoring) by it, provided every rank calls it at
+        the same point. Nothing by default."""
 
     def probes(self) -> list[Probe]:
         """The model's mechanisms that ``mdrchca probe`` can switch off one at a time (none by default)."""

@@ -148,7 +148,10 @@ class Trainer:
         self.model = build_model(config, dataset).to(self.device)
         self._step_module: torch.nn.Module = _BatchLoss(self.model)
         if self.ranks.distributed:
-            self.model.share_batch(self.ranks.rank, self.ranks.world_size)
+            ranks = self.ranks
+            self.model.share_batch(
+                ranks.rank, ranks.world_size, lambda rows, total: gather_strided_rows(rows, total, ranks)
+            )
             self._step_module = _data_parallel(self._step_module, self.device)
             if not type(self.model).batch_separable and self.ranks.is_main:
                 log.warning(

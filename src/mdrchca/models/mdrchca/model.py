@@ -12,7 +12,7 @@ from mdrchca.config import float_range, int_range, log_range
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.features import ModalityFeatures
 from mdrchca.errors import DataError
-from mdrchca.models.base import Batch, Probe, Recommender, bpr_on_embeddings, embedding_l2, register
+from mdrchca.models.base import Batch, Probe, Recommender, RowGather, bpr_on_embeddings, embedding_l2, register
 from mdrchca.models.components.contrastive import in_batch_infonce
 from mdrchca.models.components.propagation import collaborative_embeddings
 from mdrchca.models.mdrchca.config import MDRCHCAConfig
@@ -162,6 +162,8 @@ class MDRCHCA(Recommender):
         self.register_buffer("content_cache", torch.zeros(self.n_items, d))
         self._cache_fresh = False  # the cache holds every item's content at the current parameters
         self._world_size = 1  # processes sharing each batch (share_batch)
+        self._rank = 0
+        self._gather: RowGather | None = None  # splits the content passes without gradients across ranks
         self._epoch = 0
 
     # -- content branch ---------------------------------------------------------------------------------
@@ -220,15 +222,16 @@ class MDRCHCA(Recommender):
         self._cache_fresh = True
 
     def _all_fused(self) -> torch.Tensor:
+        """Every item's f_i in chunks of ``content_chunk``. On several processes, when no gradient is needed
+        (scoring, the cache refresh), each rank computes the items ``rank, rank + N, ...`` and the rows are
+        gathered: every rank calls this at the same points (evaluation, epoch start)."""
         context = self._graph_context()
-        return torch.cat(
-            [
-                self.content(chunk, context).fused
-                for chunk in torch.arange(self.n_items, device=self.item_embedding.device).split(
-                    self.config.content_chunk
-                )
-            ]
-        )
+        items = torch.arange(self.n_items, device=self.item_embedding.device)
+        split = self._gather is not None and self._world_size > 1 and not torch.is_grad_enabled()
+        if split:
+            items = items[self._rank :: self._world_size]
+        fused = torch.cat([self.content(chunk, context).fused for chunk in items.split(self.config.content_chunk)])
+        return self._gather(fused, self.n_items) if split else fused
 
     def step_item_budget(self) -> int:
         """Items whose content a step recomputes with gradients: ``content_grad_items``, lowered to
@@ -241,8 +244,8 @@ class MDRCHCA(Recommender):
             budget = max(1, min(budget, cfg.content_grad_positions // positions))
         return max(1, -(-budget // self._world_size)) if budget else 0
 
-    def share_batch(self, rank: int, world_size: int) -> None:
-        self._world_size = world_size
+    def share_batch(self, rank: int, world_size: int, gather: RowGather | None = None) -> None:
+        self._rank, self._world_size, self._gather = rank, world_size, gather
 
     def _step_items(self, batch: Batch) -> torch.Tensor:
         """The items whose content is recomputed with gradients this step: the batch's positives, then its
