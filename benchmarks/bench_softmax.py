@@ -16,25 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 
 import torch
 
 import mdrchca.models  # noqa: F401  (registers the models)
+from bench_content_pass import median_seconds  # a script beside this one
 from mdrchca.config import Config
 from mdrchca.data.dataset import load_dataset
 from mdrchca.models.mdrchca import alignment
 from mdrchca.training.trainer import build_model
-
-
-def median_seconds(work, repeats: int = 11) -> float:
-    work()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def row_lengths() -> dict[int, float]:
@@ -42,8 +32,8 @@ def row_lengths() -> dict[int, float]:
     for length in (4, 8, 10, 12, 15, 16, 20, 32, 64):
         x = torch.randn(4_000_000 // length, length)
         x[torch.rand_like(x) < 0.2] = -torch.inf
-        kernel = median_seconds(lambda x=x: alignment.masked_softmax(x, written_out=False))
-        written = median_seconds(lambda x=x: alignment.masked_softmax(x, written_out=True))
+        kernel = median_seconds(lambda x=x: alignment.masked_softmax(x, written_out=False), 11)
+        written = median_seconds(lambda x=x: alignment.masked_softmax(x, written_out=True), 11)
         ratios[length] = round(kernel / written, 2)
     return ratios
 

@@ -52,39 +52,15 @@ torch.save({"loss": loss, "grads": grads, "after": trainer.model.state_dict()}, 
 def test_a_step_on_unequal_shares_has_the_whole_batch_gradient(tmp_path: Path) -> None:
     """Five triples on two ranks (shares of 3 and 2): the reduced gradient, the reported loss and the weights
     after the step equal one process's on all five. Without the share scaling the gradient is off by 20%."""
-    import socket
-
     import torch
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    ranks = []
+    shared, one = _two_ranks_and_one(STEP_SCRIPT, tmp_path)
     for rank in range(2):
-        env = ONE_THREAD | {
-            "WORLD_SIZE": "2",
-            "RANK": str(rank),
-            "LOCAL_RANK": str(rank),
-            "MASTER_ADDR": "127.0.0.1",
-            "MASTER_PORT": str(port),
-        }
-        command = [sys.executable, "-c", STEP_SCRIPT, str(tmp_path / f"rank{rank}.pt")]
-        ranks.append(subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True))
-    for process in ranks:
-        assert process.wait(timeout=300) == 0, process.stderr.read()[-3000:]
-    alone = ONE_THREAD | {"WORLD_SIZE": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", STEP_SCRIPT, str(tmp_path / "one.pt")], env=alone, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    one = torch.load(tmp_path / "one.pt", weights_only=True)
-    for rank in range(2):
-        shared = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
-        assert shared["loss"] == pytest.approx(one["loss"], rel=1e-6)
+        assert shared[rank]["loss"] == pytest.approx(one["loss"], rel=1e-6)
         for name, grad in one["grads"].items():
-            torch.testing.assert_close(shared["grads"][name], grad, rtol=1e-5, atol=1e-9)
+            torch.testing.assert_close(shared[rank]["grads"][name], grad, rtol=1e-5, atol=1e-9)
         for name, value in one["after"].items():
-            torch.testing.assert_close(shared["after"][name], value, rtol=1e-5, atol=1e-7)
+            torch.testing.assert_close(shared[rank]["after"][name], value, rtol=1e-5, atol=1e-7)
 
 
 CONTENT_SCRIPT = """
