@@ -110,8 +110,8 @@ def masked_softmax(logits: torch.Tensor, written_out: bool | None = None) -> tor
     ``written_out`` computes it as :math:`e^{x - m} / \sum e^{x - m}` with the row maximum m held constant (the
     result does not depend on m, so its gradient is the softmax's). By default it does so on the CPU for rows
     shorter than :data:`SHORT_ROW`: PyTorch's CPU kernel vectorises along the row, and rows shorter than one
-    AVX-512 register (the hierarchical path's k_r = 10 candidates of a phrase) take it 2-4x longer than these
-    five whole-tensor operations, while longer rows are 3-4x faster in the kernel (``benchmarks/bench_softmax.py``)."""
+    AVX-512 register (the hierarchical path's k_r = 10 candidates of a phrase) take it longer than these five
+    whole-tensor operations, while longer rows are faster in the kernel (``benchmarks/bench_softmax.py``)."""
     if written_out is None:
         written_out = logits.device.type == "cpu" and logits.shape[-1] < SHORT_ROW
     if not written_out:
