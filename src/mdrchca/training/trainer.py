@@ -148,10 +148,7 @@ class Trainer:
         self.model = build_model(config, dataset).to(self.device)
         self._step_module: torch.nn.Module = _BatchLoss(self.model)
         if self.ranks.distributed:
-            ranks = self.ranks
-            self.model.share_batch(
-                ranks.rank, ranks.world_size, lambda rows, total: gather_strided_rows(rows, total, ranks)
-            )
+            self.model.share_batch(self.ranks.rank, self.ranks.world_size, self._gather_rows)
             self._step_module = _data_parallel(self._step_module, self.device)
             if not type(self.model).batch_separable and self.ranks.is_main:
                 log.warning(
@@ -280,12 +277,13 @@ class Trainer:
         """The evaluator's metrics of ``split``; on several processes each ranks its share of the users."""
         if not self.ranks.distributed:
             return self.evaluator.evaluate(self.model, split, per_user=per_user)
-
-        def gather(rows: torch.Tensor, total: int) -> torch.Tensor:
-            return gather_strided_rows(rows.to(self.device), total, self.ranks)
-
         share = (self.ranks.rank, self.ranks.world_size)
-        return self.evaluator.evaluate(self.model, split, per_user=per_user, gather=gather, share=share)
+        return self.evaluator.evaluate(self.model, split, per_user=per_user, gather=self._gather_rows, share=share)
+
+    def _gather_rows(self, rows: torch.Tensor, total: int) -> torch.Tensor:
+        """Every rank's strided rows ``rank, rank + N, ...`` in one-process order, on every rank (what the
+        evaluator and a model's split passes without gradients gather with)."""
+        return gather_strided_rows(rows.to(self.device), total, self.ranks)
 
     def fit(self) -> TrainResult:
         tc = self.config.train

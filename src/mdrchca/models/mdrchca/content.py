@@ -192,18 +192,19 @@ class ContentBranch(nn.Module):
         plan = AlignmentPlan(
             cfg.k_r, cfg.k_p, cfg.alignment == "hierarchical", gathered_image_side=cfg.image_side == "gathered"
         )
-        aligned = align(self.text_to_region, self.region_to_text, inputs.positions(), plan)
-        c_text, c_region = self._confidences(inputs, aligned)
+        positions = inputs.positions
+        aligned = align(self.text_to_region, self.region_to_text, positions, plan)
+        c_text, c_region = self._confidences(positions, aligned)
         z_text, z_region = self._pooled(inputs, aligned, c_text, c_region, thresholds)
-        fused, gate = self._fused(inputs, aligned, z_text, z_region, c_text, c_region, thresholds)
+        fused, gate = self._fused(positions, aligned, z_text, z_region, c_text, c_region, thresholds)
         return ContentOutput(
             fused=fused,
             gate=gate,
-            tokens=inputs.tokens,
-            regions=inputs.regions,
-            token_mask=inputs.token_mask,
-            region_mask=inputs.region_mask,
-            phrase_ids=inputs.phrase_ids,
+            tokens=positions.tokens,
+            regions=positions.regions,
+            token_mask=positions.token_mask,
+            region_mask=positions.region_mask,
+            phrase_ids=positions.phrase_ids,
             similarity=aligned.similarity,
             phrase_mask=aligned.phrase_mask,
             text_aligned=aligned.text.aligned,
@@ -230,27 +231,27 @@ class ContentBranch(nn.Module):
             regions = self._contextualise(regions, region_mask, region_ctx, self.region_graph)
         tokens = self.text_denoiser(tokens, token_mask)  # T~
         regions = self.region_denoiser(regions, region_mask)  # V~
-        return _DenoisedInputs(tokens, token_mask, regions, region_mask, phrase_ids, text_ctx, region_ctx)
+        return _DenoisedInputs(Positions(tokens, token_mask, phrase_ids, regions, region_mask), text_ctx, region_ctx)
 
-    def _confidences(self, inputs: _DenoisedInputs, aligned: AlignmentOutput) -> tuple[torch.Tensor, torch.Tensor]:
+    def _confidences(self, positions: Positions, aligned: AlignmentOutput) -> tuple[torch.Tensor, torch.Tensor]:
         """c^t ``[B, L]`` and c^v ``[B, R]`` from what ``confidence_source`` reads of the alignment."""
         cfg = self.config
         text_out, region_out = aligned.text, aligned.region
         read = cfg.confidence_source
         if read == "denoised":  # cos(t~_w, v~_p) over the attention's candidates
-            tokens, regions = inputs.tokens, inputs.regions
+            tokens, regions = positions.tokens, positions.regions
             text_read = candidate_cosine(tokens, regions, text_out.candidates, torch.isfinite(text_out.cosine))
             region_read = candidate_cosine(regions, tokens, region_out.candidates, torch.isfinite(region_out.cosine))
         else:  # the attention's cosine, logits or weights
             text_read, region_read = getattr(text_out, read), getattr(region_out, read)
         if cfg.image_fine == "token":  # the region's column of the token-region attention
-            region_read = region_column_max(text_read, text_out.candidates, inputs.regions.shape[1])
+            region_read = region_column_max(text_read, text_out.candidates, positions.regions.shape[1])
         scale = cfg.tau if read in ("cosine", "denoised") else 1.0
-        c_text = text_confidence(text_read / scale, inputs.token_mask)
+        c_text = text_confidence(text_read / scale, positions.token_mask)
         c_region = image_confidence(
             aligned.similarity,
             aligned.phrase_mask,
-            inputs.region_mask,
+            positions.region_mask,
             region_read / scale,
             cfg.tau,
             cfg.image_confidence,
@@ -269,7 +270,8 @@ class ContentBranch(nn.Module):
         ``confidence_fusion=none``, then the graph context added when it enters at the item level."""
         cfg = self.config
         text_out, region_out = aligned.text, aligned.region
-        token_mask, region_mask = inputs.token_mask, inputs.region_mask
+        positions = inputs.positions
+        token_mask, region_mask = positions.token_mask, positions.region_mask
         if cfg.confidence_fusion == "none":
             z_text = masked_mean(text_out.aligned, token_mask)
             z_region = masked_mean(region_out.aligned, region_mask)
@@ -284,9 +286,9 @@ class ContentBranch(nn.Module):
                 text_noisy = torch.minimum(c_text, best_region_conf) < theta_neg
                 region_noisy = c_region < theta_neg
             residual = cfg.aligned_residual
-            z_text = confidence_pooling(inputs.tokens, text_out.cross, w_text, token_mask, text_noisy, residual)
+            z_text = confidence_pooling(positions.tokens, text_out.cross, w_text, token_mask, text_noisy, residual)
             z_region = confidence_pooling(
-                inputs.regions, region_out.cross, w_region, region_mask, region_noisy, residual
+                positions.regions, region_out.cross, w_region, region_mask, region_noisy, residual
             )
         if cfg.graph_context == "fused" and inputs.text_ctx is not None:  # the neighbourhood enters at item level
             z_text = z_text + inputs.text_ctx * token_mask.any(1, keepdim=True)
@@ -295,7 +297,7 @@ class ContentBranch(nn.Module):
 
     def _fused(
         self,
-        inputs: _DenoisedInputs,
+        positions: Positions,
         aligned: AlignmentOutput,
         z_text: torch.Tensor,
         z_region: torch.Tensor,
@@ -306,7 +308,7 @@ class ContentBranch(nn.Module):
         """f_i = b_t z^t + b_v kappa_i z^v (``confidence_gate=image``; the gate on all of f with ``item``), and
         kappa_i ``[B]`` from the pair confidences m_w the screen tests."""
         cfg = self.config
-        token_mask, region_mask = inputs.token_mask, inputs.region_mask
+        token_mask, region_mask = positions.token_mask, positions.region_mask
         has_both = token_mask.any(1) & region_mask.any(1)
         gate = torch.ones_like(z_text[:, 0])
         if cfg.confidence_gate != "none":
@@ -326,18 +328,11 @@ class ContentBranch(nn.Module):
 
 
 class _DenoisedInputs(NamedTuple):
-    """The denoised positions of a batch of items and what travels with them through the branch."""
+    """The denoised positions of a batch of items and the items' graph context, which travels with them."""
 
-    tokens: torch.Tensor
-    token_mask: torch.Tensor
-    regions: torch.Tensor
-    region_mask: torch.Tensor
-    phrase_ids: torch.Tensor
+    positions: Positions
     text_ctx: torch.Tensor | None
     region_ctx: torch.Tensor | None
-
-    def positions(self) -> Positions:
-        return Positions(self.tokens, self.token_mask, self.phrase_ids, self.regions, self.region_mask)
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

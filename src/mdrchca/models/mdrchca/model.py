@@ -227,7 +227,7 @@ class MDRCHCA(Recommender):
         gathered: every rank calls this at the same points (evaluation, epoch start)."""
         context = self._graph_context()
         items = torch.arange(self.n_items, device=self.item_embedding.device)
-        split = self._gather is not None and self._world_size > 1 and not torch.is_grad_enabled()
+        split = self._gather is not None and not torch.is_grad_enabled()  # given only on several processes
         if split:
             items = items[self._rank :: self._world_size]
         fused = torch.cat([self.content(chunk, context).fused for chunk in items.split(self.config.content_chunk)])
