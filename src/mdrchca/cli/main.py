@@ -92,7 +92,7 @@ def train(
     """
     from mdrchca.training import api, distributed
 
-    show = sys.stderr.isatty() if progress is None else progress
+    show = _show_progress(progress)
     command = click.get_current_context().meta.get("command_line")
     if resume:
         if config_file is not None:
@@ -105,6 +105,11 @@ def train(
         run = api.train(config, run_dir, progress=show, command=command)
     if distributed.environment_rank() == 0:
         click.echo(json.dumps(run.metrics, indent=2))
+
+
+def _show_progress(progress: bool | None) -> bool:
+    """``--progress/--no-progress``; unset: a bar when standard error is a terminal."""
+    return sys.stderr.isatty() if progress is None else progress
 
 
 def _load_run(run_dir: Path, data_path: Path | None = None):
@@ -254,9 +259,7 @@ def features(
         from mdrchca.data.synthetic import bundled_dataset_path
 
         catalogue_dir = bundled_dataset_path()
-    states = extract_features(
-        catalogue_dir, out_dir, config, shard, sys.stderr.isatty() if progress is None else progress
-    )
+    states = extract_features(catalogue_dir, out_dir, config, shard, _show_progress(progress))
     click.echo(json.dumps(states))
 
 
@@ -438,7 +441,7 @@ def _grid_options(function):
         from mdrchca.experiments.grid import GridOptions
         from mdrchca.experiments.runner import Experiment
 
-        show = sys.stderr.isatty() if progress is None else progress
+        show = _show_progress(progress)
         experiment = Experiment(
             out=out_dir,
             datasets=_datasets(data),
@@ -660,7 +663,7 @@ def amazon(
         inter_file,
         k,
         split_seed,
-        sys.stderr.isatty() if progress is None else progress,
+        _show_progress(progress),
     )
     click.echo(json.dumps(report.to_dict(), indent=2))
 
@@ -682,7 +685,7 @@ def fetch_images(
     from mdrchca.data.fetch import fetch_images as fetch
 
     options = FetchOptions(workers=workers, retries=retries, timeout=timeout, deadline=deadline, max_bytes=max_bytes)
-    report = fetch(catalogue, options, sys.stderr.isatty() if progress is None else progress)
+    report = fetch(catalogue, options, _show_progress(progress))
     summary = {k: v for k, v in report.to_dict().items() if k != "failures"}
     click.echo(json.dumps(summary))
 
