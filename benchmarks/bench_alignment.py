@@ -1,9 +1,9 @@
 """Hierarchical alignment vs variant A (dense cross-attention): time and peak memory, same batch, same run.
 
 Usage: python benchmarks/bench_alignment.py [--device cpu|cuda] [--items 32] [--repeats 5] [--threads 1]
-       [--image-side masked|gathered]
+       [--image-side masked|gathered] [--text-side auto|grouped|masked]
 
-For every n_t in {32, 64, 128} tokens and n_p in {64, 256, 1024} regions, both paths run forward and
+For every n_t in {32, 64, 128} tokens and n_p in {16, 64, 128, 256, 1024} regions, both paths run forward and
 backward on the same random batch (d = 64, 4 heads, k_r = 10, k_s = 5, k_p = 3, phrases of 8 tokens).
 Time is the median of ``repeats`` runs after a warm-up. Peak memory: on CUDA, the allocator's peak; on
 CPU, the rise of a fresh process's resident high-water mark during one forward and backward (Linux).
@@ -21,7 +21,13 @@ import time
 
 import torch
 
-from mdrchca.models.mdrchca.alignment import AlignmentPlan, CrossModalAttention, Positions, align
+from mdrchca.models.mdrchca.alignment import (
+    MASKED_TEXT_SIDE_UP_TO,
+    AlignmentPlan,
+    CrossModalAttention,
+    Positions,
+    align,
+)
 
 D, HEADS, K_R, K_S, K_P, PHRASE = 64, 4, 10, 5, 3, 8
 
@@ -39,12 +45,14 @@ def make_inputs(items: int, n_t: int, n_p: int, device: str, seed: int = 0):
 
 
 GATHERED = False  # --image-side gathered: the regions' side gathered too (no token x region tensor)
+TEXT_SIDE = "auto"  # --text-side: the tokens' side grouped, masked, or as the model's default picks by n_p
 
 
 def step(inputs, hierarchical: bool) -> None:
     (text_attn, region_attn), tokens, token_mask, phrase_ids, regions, region_mask = inputs
     positions = Positions(tokens, token_mask, phrase_ids, regions, region_mask)
-    out = align(text_attn, region_attn, positions, AlignmentPlan(K_R, K_P, hierarchical, GATHERED))
+    masked_text = TEXT_SIDE == "masked" or (TEXT_SIDE == "auto" and regions.shape[1] <= MASKED_TEXT_SIDE_UP_TO)
+    out = align(text_attn, region_attn, positions, AlignmentPlan(K_R, K_P, hierarchical, GATHERED, masked_text))
     (out.text.aligned.square().mean() + out.region.aligned.square().mean()).backward()
 
 
@@ -93,7 +101,7 @@ def cpu_peak(items: int, n_t: int, n_p: int, hierarchical: bool, threads: int = 
     """:func:`cpu_peak_here` in a fresh process, so no memory cached by an earlier step hides the peak."""
     code = (
         f"import sys, torch; torch.set_num_threads({threads}); sys.path[:0] = {sys.path[:1]!r}; "
-        f"import bench_alignment as b; b.GATHERED = {GATHERED}; "
+        f"import bench_alignment as b; b.GATHERED = {GATHERED}; b.TEXT_SIDE = {TEXT_SIDE!r}; "
         f"print(b.cpu_peak_here(b.make_inputs({items}, {n_t}, {n_p}, 'cpu'), {hierarchical}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -108,9 +116,10 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="Also write the rows to this JSON file.")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of every timed process (pinned).")
     parser.add_argument("--image-side", choices=["masked", "gathered"], default="masked")
+    parser.add_argument("--text-side", choices=["auto", "grouped", "masked"], default="auto")
     args = parser.parse_args()
-    global GATHERED
-    GATHERED = args.image_side == "gathered"
+    global GATHERED, TEXT_SIDE
+    GATHERED, TEXT_SIDE = args.image_side == "gathered", args.text_side
     torch.set_num_threads(args.threads)
     rows = []
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else f"cpu x{torch.get_num_threads()} threads"
@@ -118,7 +127,7 @@ def main() -> None:
     header = ("n_t", "n_p", "hier ms", "dense ms", "time ratio", "hier MiB", "dense MiB", "mem ratio")
     print("{:>4} {:>5} | {:>8} {:>9} {:>10} | {:>9} {:>9} {:>9}".format(*header))
     for n_t in (32, 64, 128):
-        for n_p in (64, 256, 1024):
+        for n_p in (16, 64, 128, 256, 1024):
             inputs = make_inputs(args.items, n_t, n_p, args.device)
             t_h = time_step(inputs, True, args.repeats, args.device)
             t_d = time_step(inputs, False, args.repeats, args.device)

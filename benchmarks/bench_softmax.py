@@ -1,9 +1,9 @@
-"""The masked softmax of the alignment: PyTorch's kernel against the written-out form, by row length and in
-MDR-CHCA's content branch.
+"""The softmax of the alignment (``alignment.row_softmax``): PyTorch's kernel against the written-out form, by
+row length and in MDR-CHCA's content branch.
 
 Usage: python benchmarks/bench_softmax.py [--data data/ml100k-64] [--rounds 5]
 
-One thread. Part 1: a tensor of about four million logits (a fifth masked to -inf) in rows of C = 4 ... 64;
+One thread. Part 1: a tensor of about four million logits (a fifth masked to the lowest float) in rows of C = 4 ... 64;
 the ratio is the kernel's time over the written-out form's (above 1: writing it out pays). Part 2 (with
 ``--data``): the content branch of MDR-CHCA with its defaults on the dataset, forward (no gradients) and
 forward + backward of 32 and 256 items, with ``alignment.SHORT_ROW`` at 0 (every softmax in the kernel: the
@@ -31,9 +31,9 @@ def row_lengths() -> dict[int, float]:
     ratios = {}
     for length in (4, 8, 10, 12, 15, 16, 20, 32, 64):
         x = torch.randn(4_000_000 // length, length)
-        x[torch.rand_like(x) < 0.2] = -torch.inf
-        kernel = median_seconds(lambda x=x: alignment.masked_softmax(x, written_out=False), 11)
-        written = median_seconds(lambda x=x: alignment.masked_softmax(x, written_out=True), 11)
+        x[torch.rand_like(x) < 0.2] = torch.finfo(x.dtype).min
+        kernel = median_seconds(lambda x=x: alignment.row_softmax(x, written_out=False), 11)
+        written = median_seconds(lambda x=x: alignment.row_softmax(x, written_out=True), 11)
         ratios[length] = round(kernel / written, 2)
     return ratios
 

@@ -4,12 +4,15 @@ import pytest
 import torch
 
 from mdrchca.models.mdrchca.alignment import (
+    AlignmentPlan,
     CrossModalAttention,
+    Positions,
+    align,
     cosine_similarity_matrix,
     dense_topk_mask,
     group_members,
-    masked_softmax,
     phrase_pool,
+    row_softmax,
     token_candidates,
     topk_candidates,
 )
@@ -161,18 +164,18 @@ def test_attention_gradcheck() -> None:
     assert torch.autograd.gradcheck(f, (tokens.double().requires_grad_(), regions.double().requires_grad_()))
 
 
-def test_masked_softmax_by_hand_both_forms() -> None:
-    inf = float("inf")
-    logits = torch.tensor([[0.0, math.log(3.0), -inf], [-inf, -inf, -inf], [5.0, 5.0, 5.0]])
-    expected = torch.tensor([[0.25, 0.75, 0.0], [0.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3]])
+def test_row_softmax_by_hand_both_forms() -> None:
+    lowest = torch.finfo(torch.float32).min  # what the alignment gives a masked candidate
+    scores = torch.tensor([[0.0, math.log(3.0), lowest], [lowest, lowest, lowest], [5.0, 5.0, 5.0]])
+    expected = torch.tensor([[0.25, 0.75, 0.0], [1 / 3, 1 / 3, 1 / 3], [1 / 3, 1 / 3, 1 / 3]])
     for written_out in (True, False):
-        torch.testing.assert_close(masked_softmax(logits, written_out), expected)
+        torch.testing.assert_close(row_softmax(scores, written_out), expected)
 
 
 @pytest.mark.parametrize("length", [3, 10, 15, 16, 40])
-def test_masked_softmax_written_out_equals_the_kernel_with_its_gradient(length: int) -> None:
-    """Both forms as the alignment uses them: masked by ``masked_fill``, whose backward zeroes the masked
-    entries (the kernel's NaN gradient on a row with every candidate masked included)."""
+def test_row_softmax_written_out_equals_the_kernel_with_its_gradient(length: int) -> None:
+    """Both forms as the alignment uses them: masked to the lowest value by ``masked_fill``, whose backward
+    zeroes the masked entries (a row with every candidate masked included)."""
     torch.manual_seed(0)
     raw = torch.randn(6, 4, length, dtype=torch.float64)
     valid = torch.rand_like(raw) > 0.3
@@ -181,11 +184,49 @@ def test_masked_softmax_written_out_equals_the_kernel_with_its_gradient(length: 
     results = []
     for written_out in (True, False):
         x = raw.clone().requires_grad_()
-        out = masked_softmax(x.masked_fill(~valid, -torch.inf), written_out)
+        out = row_softmax(x.masked_fill(~valid, torch.finfo(x.dtype).min), written_out)
         (out * weights).sum().backward()
-        assert torch.isfinite(x.grad).all() and (x.grad[0, 0] == 0).all() and (out[0, 0] == 0).all()
+        assert torch.isfinite(out).all() and torch.isfinite(x.grad).all() and (x.grad[0, 0] == 0).all()
+        assert (out[~valid & valid.any(-1, keepdim=True)] == 0).all()
         results.append((out.detach(), x.grad))
     torch.testing.assert_close(results[0][0], results[1][0])
     torch.testing.assert_close(results[0][1], results[1][1])
     finite = torch.randn(3, length, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda x: masked_softmax(x, True), (finite,))
+    assert torch.autograd.gradcheck(lambda x: row_softmax(x, True), (finite,))
+
+
+@pytest.mark.parametrize("regions", [9, 20])  # candidate rows shorter and longer than SHORT_ROW
+def test_a_query_without_candidates_gets_zero_weights_and_no_gradient(regions: int) -> None:
+    tokens, token_mask, sources, source_mask, _ = _random_item(R=regions)
+    tokens.requires_grad_()
+    allowed = torch.ones(3, 7, regions, dtype=torch.bool)
+    allowed[0, 1] = False  # token 1 of item 0 may attend to no region
+    attention = CrossModalAttention(8, heads=2, k_s=3, residual=False)
+    out = attention.dense(tokens, token_mask, sources, source_mask, allowed)
+    assert torch.isfinite(out.weights).all() and torch.isfinite(out.aligned).all()
+    assert (out.weights[0, 1] == 0).all() and (out.aligned[0, 1] == 0).all()
+    assert torch.isinf(out.logits[0, 1]).all() and torch.isinf(out.cosine[0, 1]).all()
+    out.aligned.sum().backward()
+    assert torch.isfinite(tokens.grad).all() and (tokens.grad[0, 1] == 0).all() and tokens.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_masked_token_side_computes_what_the_grouped_one_does(seed: int) -> None:
+    """The two ways of the token side (``AlignmentPlan.masked_text_side``) give the same aligned features,
+    weights (placed at their region), best regions, cosine reads and gradients, padding included."""
+    tokens, token_mask, regions, region_mask, ids = _random_item(seed=seed)
+    results = []
+    for masked in (False, True):
+        torch.manual_seed(seed)
+        attentions = CrossModalAttention(8, heads=2, k_s=2), CrossModalAttention(8, heads=2, k_s=2)
+        t, r = tokens.clone().requires_grad_(), regions.clone().requires_grad_()
+        plan = AlignmentPlan(k_r=4, k_p=2, masked_text_side=masked)
+        out = align(*attentions, Positions(t, token_mask, ids, r, region_mask), plan)
+        text = out.text
+        at_region = torch.zeros(3, 7, 9).scatter_add(-1, text.candidates, text.weights)
+        best_cosine = text.cosine.amax(-1)
+        (text.aligned.square().sum() + torch.where(token_mask, best_cosine, 0).sum()).backward()
+        results.append((text.aligned, at_region, text.best[token_mask], best_cosine, t.grad, r.grad))
+    assert results[1][1].shape == (3, 7, 9)  # the masked side's candidates are every region
+    for grouped, masked in zip(*results, strict=True):
+        torch.testing.assert_close(grouped, masked)

@@ -5,7 +5,6 @@ Shapes: B items, L tokens, P phrases, R regions, d dims, H heads, C candidates p
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -99,26 +98,29 @@ class AttentionOutput:
     cross: torch.Tensor  # the aggregated sources alone, sum_p A^s_wp v_p W_V, without the residual [B, Q, d]
 
 
+MASKED_TEXT_SIDE_UP_TO = 64
+"""Most regions per item for which ``text_side=auto`` scores the token side as one masked product: faster than
+grouping up to here on the CPU, slower from 96 regions (``benchmarks/bench_alignment.py --text-side``)."""
+
 SHORT_ROW = 16
-"""Row length below which :func:`masked_softmax` writes the softmax out on the CPU (measured crossover)."""
+"""Row length below which :func:`row_softmax` writes the softmax out on the CPU (measured crossover)."""
 
 
-def masked_softmax(logits: torch.Tensor, written_out: bool | None = None) -> torch.Tensor:
-    r"""Softmax over the last dim of ``logits`` whose masked entries are -inf; a row with every entry masked
-    gives zeros (where ``torch.softmax`` gives NaN).
+def row_softmax(scores: torch.Tensor, written_out: bool | None = None) -> torch.Tensor:
+    r"""Softmax over the last dim of finite ``scores`` (the alignment gives masked candidates the dtype's lowest
+    value, so a row with every candidate masked gives no NaN; the caller zeroes its weights).
 
     ``written_out`` computes it as :math:`e^{x - m} / \sum e^{x - m}` with the row maximum m held constant (the
     result does not depend on m, so its gradient is the softmax's). By default it does so on the CPU for rows
     shorter than :data:`SHORT_ROW`: PyTorch's CPU kernel vectorises along the row, and rows shorter than one
-    AVX-512 register (the hierarchical path's k_r = 10 candidates of a phrase) take it longer than these five
+    AVX-512 register (the hierarchical path's k_r = 10 candidates of a phrase) take it longer than these four
     whole-tensor operations, while longer rows are faster in the kernel (``benchmarks/bench_softmax.py``)."""
     if written_out is None:
-        written_out = logits.device.type == "cpu" and logits.shape[-1] < SHORT_ROW
+        written_out = scores.device.type == "cpu" and scores.shape[-1] < SHORT_ROW
     if not written_out:
-        return torch.softmax(logits, dim=-1).nan_to_num(0.0)
-    shift = logits.detach().amax(dim=-1, keepdim=True).clamp_min(torch.finfo(logits.dtype).min)
-    exp = (logits - shift).exp()
-    return exp / exp.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(logits.dtype).tiny)
+        return torch.softmax(scores, dim=-1)
+    exp = (scores - scores.detach().amax(dim=-1, keepdim=True)).exp()
+    return exp / exp.sum(dim=-1, keepdim=True)
 
 
 def _head_cosine(q: torch.Tensor, k: torch.Tensor, equation: str) -> torch.Tensor:
@@ -171,14 +173,22 @@ class CrossModalAttention(nn.Module):
         this attention reports as ``cosine`` (what the default confidences read)."""
         return head_units(self.query(queries), self.heads), head_units(self.key(sources), self.heads)
 
-    def _screen(self, logits: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _screen(
+        self, logits: torch.Tensor, valid: torch.Tensor, heads_dim: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Softmax over candidates per head (last dim), head average, top-k_s zeroing.
 
-        ``logits [..., H, C]``, ``valid [..., C]`` -> weights, sparse weights and mean logits, ``[..., C]``.
+        ``logits`` holds the scaled scores with the heads at ``heads_dim`` (overwritten), ``valid`` the candidates' mask
+        without that dim -> weights, sparse weights and mean logits (``-inf`` off the mask), shaped as ``valid``.
         """
-        logits = logits.masked_fill(~valid.unsqueeze(-2), -torch.inf)
-        weights = masked_softmax(logits).mean(dim=-2)
-        mean_logits = logits.mean(dim=-2)
+        heads = logits.shape[heads_dim]
+        # sums over the heads divided afterwards (= mean), so that the backward divides [..., C], not [..., H, C]
+        mean_logits = (logits.sum(dim=heads_dim) / heads).masked_fill(~valid, -torch.inf)
+        # masked scores at the lowest finite value: exp(lowest - max) = 0 beside any real candidate, and a row
+        # with none gives uniform weights that the mask then zeroes (on [..., C], after the head average). In
+        # place: the scores are the product's fresh output, which its backward does not read.
+        filled = logits.masked_fill_(~valid.unsqueeze(heads_dim), torch.finfo(logits.dtype).min)
+        weights = row_softmax(filled).sum(dim=heads_dim) / heads * valid
         k_s = min(self.k_s, weights.shape[-1])
         if k_s < weights.shape[-1]:
             kth = weights.topk(k_s, dim=-1).values[..., -1:]
@@ -206,12 +216,13 @@ class CrossModalAttention(nn.Module):
         H, dh = self.heads, d // self.heads
         q = self.query(queries).view(B, Q, H, dh).transpose(1, 2)  # [B, H, Q, dh]
         k = self.key(sources).view(B, S, H, dh).transpose(1, 2)
-        logits = (q @ k.transpose(-1, -2) / math.sqrt(dh)).permute(0, 2, 1, 3)  # [B, Q, H, S]
+        # heads first, as the product leaves them, and the scale on q: no pass over [B, H, Q, S] for either
+        logits = (q * dh**-0.5) @ k.transpose(-1, -2)  # [B, H, Q, S]
         valid = source_mask.unsqueeze(1) & query_mask.unsqueeze(-1)
         if allowed is not None:
             valid = valid & allowed
         valid = valid.expand(B, Q, S)
-        weights, sparse, mean_logits = self._screen(logits, valid)
+        weights, sparse, mean_logits = self._screen(logits, valid, heads_dim=1)
         aligned = sparse @ self.value(sources)
         candidates = torch.arange(S, device=sources.device).expand(B, Q, S)
         cosine = _head_cosine(q, k, "bhqe,bhse->bqs") / H
@@ -237,9 +248,9 @@ class CrossModalAttention(nn.Module):
         q = self.query(queries).view(B, Q, H, dh)
         k_g = self.key(sources).gather(1, flat).view(B, Q, C, H, dh)
         v_g = self.value(sources).gather(1, flat).view(B, Q, C, d)
-        logits = torch.einsum("bqhe,bqche->bqhc", q, k_g) / math.sqrt(dh)  # [B, Q, H, C]
+        logits = torch.einsum("bqhe,bqche->bqhc", q * dh**-0.5, k_g)  # [B, Q, H, C]
         valid = candidate_ok & query_mask.unsqueeze(-1) & source_mask.gather(1, candidates.view(B, -1)).view(B, Q, C)
-        weights, sparse, mean_logits = self._screen(logits, valid)
+        weights, sparse, mean_logits = self._screen(logits, valid, heads_dim=-2)
         aligned = torch.einsum("bqc,bqcd->bqd", sparse, v_g)
         cosine = _head_cosine(q, k_g, "bqhe,bqche->bqc") / H
         return self._finish(
@@ -269,11 +280,11 @@ class CrossModalAttention(nn.Module):
         flat = group_candidates.reshape(B, G * C, 1).expand(-1, -1, d)
         k_g = self.key(sources).gather(1, flat).view(B, G, C, H, dh)
         v_g = self.value(sources).gather(1, flat).view(B, G, C, d)
-        logits = torch.einsum("bgmhe,bgche->bgmhc", q_g, k_g) / math.sqrt(dh)  # [B, G, M, H, C]
+        logits = torch.einsum("bgmhe,bgche->bgmhc", q_g * dh**-0.5, k_g)  # [B, G, M, H, C]
         cosine_g = _head_cosine(q_g, k_g, "bgmhe,bgche->bgmc") / H
         cand_ok = group_valid & source_mask.gather(1, group_candidates.view(B, -1)).view(B, G, C)
         valid = member_ok.unsqueeze(-1) & cand_ok.unsqueeze(2)  # [B, G, M, C]
-        weights_g, sparse_g, logits_g = self._screen(logits, valid)
+        weights_g, sparse_g, logits_g = self._screen(logits, valid, heads_dim=-2)
         aligned_g = sparse_g @ v_g  # [B, G, M, d]
         # scatter the per-group results back to query positions
         aligned = queries.new_zeros(B, Q, d)
@@ -363,13 +374,16 @@ class Positions(NamedTuple):
 @dataclass(frozen=True)
 class AlignmentPlan:
     """How :func:`align` aligns: the paper's hierarchy (``hierarchical``: top-``k_r`` regions per phrase, then
-    each region over the tokens of its top-``k_p`` phrases) or variant A's dense attention, and whether the
-    image side gathers its candidates (``gathered_image_side``) or masks one region x token score tensor."""
+    each region over the tokens of its top-``k_p`` phrases) or variant A's dense attention; whether the
+    image side gathers its candidates (``gathered_image_side``) or masks one region x token score tensor, and
+    whether the token side masks one token x region score tensor (``masked_text_side``) or groups each phrase's
+    tokens over its gathered candidates."""
 
     k_r: int
     k_p: int
     hierarchical: bool = True
     gathered_image_side: bool = False
+    masked_text_side: bool = False
 
 
 def align(
@@ -381,12 +395,13 @@ def align(
     """Phrase-region then token-region alignment (``plan.hierarchical``), or variant A's dense cross-attention.
 
     Hierarchical: phrases p_k pooled from the tokens, s_kp = cos(p_k, v_p), M^t2v = top-k_r regions per
-    phrase, tokens attend over their phrase's gathered candidates; regions attend over the tokens of their
-    top-k_p phrases (M^v2t): with ``gathered_image_side`` their keys and values are gathered per region (no
-    token x region tensor on either side, O(P R + L k_r + R k_p M) scores, but k_p M d-dimensional keys copied
-    per region), otherwise scored against every token as one matrix product and masked (one [R, L] score
-    tensor per head, the faster on the CPU at these sizes: docs/benchmarks.md). Dense (variant A): every
-    token against every region and back.
+    phrase, tokens attend over their phrase's gathered candidates (with ``masked_text_side``: scored against
+    every region as one product and masked to those candidates, one [L, R] score tensor per head); regions
+    attend over the tokens of their top-k_p phrases (M^v2t): with ``gathered_image_side`` their keys and values
+    are gathered per region (no token x region tensor on either side, O(P R + L k_r + R k_p M) scores, but
+    k_p M d-dimensional keys copied per region), otherwise scored against every token as one matrix product
+    and masked (one [R, L] score tensor per head, the faster on the CPU at these sizes: docs/benchmarks.md).
+    Dense (variant A): every token against every region and back.
     """
     tokens, token_mask, phrase_ids, regions, region_mask = positions
     k_r, k_p = plan.k_r, plan.k_p
@@ -394,25 +409,35 @@ def align(
     phrases, phrase_mask = phrase_pool(tokens, phrase_ids, n_phrases)
     similarity = cosine_similarity_matrix(phrases, regions)
     if plan.hierarchical:
-        phrase_regions, phrase_regions_ok = topk_candidates(similarity, region_mask, k_r)
-        text_out = text_attention.grouped(
-            tokens,
-            token_mask,
-            regions,
-            region_mask,
-            phrase_ids,
-            phrase_regions,
-            phrase_regions_ok & phrase_mask.unsqueeze(-1),
-        )
+        if plan.masked_text_side:
+            phrase_region_mask = dense_topk_mask(similarity, region_mask, k_r) & phrase_mask.unsqueeze(-1)
+            allowed = _members_inherit(phrase_region_mask, phrase_ids)  # [B, L, R]
+            text_out = text_attention.dense(tokens, token_mask, regions, region_mask, allowed)
+        else:
+            phrase_regions, phrase_regions_ok = topk_candidates(similarity, region_mask, k_r)
+            text_out = text_attention.grouped(
+                tokens,
+                token_mask,
+                regions,
+                region_mask,
+                phrase_ids,
+                phrase_regions,
+                phrase_regions_ok & phrase_mask.unsqueeze(-1),
+            )
         if plan.gathered_image_side:
             region_tokens, region_ok = region_candidates(similarity, phrase_mask, phrase_ids, k_p)
             region_out = region_attention.gathered(regions, region_mask, tokens, token_mask, region_tokens, region_ok)
         else:
             region_phrase_mask = dense_topk_mask(similarity.transpose(1, 2), phrase_mask, k_p)  # [B, R, P]
-            index = phrase_ids.clamp_min(0).unsqueeze(1).expand(-1, region_phrase_mask.shape[1], -1)
-            allowed = region_phrase_mask.gather(2, index) & (phrase_ids >= 0).unsqueeze(1)  # [B, R, L]
+            allowed = _members_inherit(region_phrase_mask.transpose(1, 2), phrase_ids).transpose(1, 2)  # [B, R, L]
             region_out = region_attention.dense(regions, region_mask, tokens, token_mask, allowed)
     else:
         text_out = text_attention.dense(tokens, token_mask, regions, region_mask)
         region_out = region_attention.dense(regions, region_mask, tokens, token_mask)
     return AlignmentOutput(text_out, region_out, similarity, phrase_mask)
+
+
+def _members_inherit(phrase_mask: torch.Tensor, phrase_ids: torch.Tensor) -> torch.Tensor:
+    """A phrase x region mask ``[B, P, R]`` given to each token of the phrase: ``[B, L, R]``, False on padding."""
+    index = phrase_ids.clamp_min(0).unsqueeze(-1).expand(-1, -1, phrase_mask.shape[-1])
+    return phrase_mask.gather(1, index) & (phrase_ids >= 0).unsqueeze(-1)

@@ -32,9 +32,12 @@ class SelfAttentionDenoiser(nn.Module):
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``tokens [B, L, d]``, ``mask [B, L]`` (True = real) -> denoised ``[B, L, d]``."""
         q, k, v = self.query(tokens), self.key(tokens), self.value(tokens)
-        logits = q @ k.transpose(1, 2) / math.sqrt(tokens.shape[-1])
-        logits = logits.masked_fill(~mask.unsqueeze(1), -torch.inf)
-        weights = torch.softmax(logits, dim=-1).nan_to_num(0.0)  # rows of an empty item are all -inf
+        # the scale on q and the mask in place on the product's fresh output: no extra pass over [B, L, L]
+        logits = (q / math.sqrt(tokens.shape[-1])) @ k.transpose(1, 2)
+        # padding keys at the lowest finite value: weight exactly 0 beside any real key; an empty item's rows
+        # are uniform instead of NaN, and its output is zeroed by the mask below
+        logits = logits.masked_fill_(~mask.unsqueeze(1), torch.finfo(logits.dtype).min)
+        weights = torch.softmax(logits, dim=-1)
         a = torch.sigmoid(self.alpha)
         out = a * (weights @ v) + (1 - a) * tokens
         return out * mask.unsqueeze(-1)
