@@ -1,6 +1,7 @@
 """MDR-CHCA's content pass against its arithmetic cost: ms per item, FLOPs per item, and the matmul limit.
 
 Usage: python benchmarks/bench_content_pass.py --data data/ml100k-64 [--items 32] [--repeats 20] [--profile]
+       python benchmarks/bench_content_pass.py --data data/ml100k-64 --compare text_side=grouped,auto [--rounds 5]
 
 One thread. Builds MDR-CHCA with its defaults on the dataset, takes ``--items`` random items (a step's
 budget on ML-100K's 64 + 64 slots is 32), and times the content branch on them: forward without gradients
@@ -10,11 +11,17 @@ attention; elementwise work is not counted), and the *limit* is the time one den
 FLOPs takes on the same thread. The distance is measured time / limit. ``--profile`` prints the ten
 operators that take the most self time in the forward + backward pass. ``--compile`` times the branch
 compiled by ``torch.compile`` (inductor, static shapes) as well, with the seconds its first call took.
+
+``--compare KEY=A,B`` times instead one option of the content branch at two values, alternated ``--rounds``
+times in this one process on the same model and items (each round draws new items), so that the machine's
+drift falls on both: ms per item forward and forward + backward of 32 and 256 items, the medians over rounds,
+and the speed-up of B over A round by round.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import time
@@ -51,6 +58,46 @@ def count_flops(work) -> int:
     return counter.get_total_flops()
 
 
+def compare(model, key: str, values: list[str], rounds: int, repeats: int, seed: int = 1) -> dict:
+    """``--compare``: the content branch with ``key`` at each of ``values``, alternated round by round."""
+    branch = model.content_branch
+    base = branch.config
+    configs = [
+        dataclasses.replace(base, **{key: getattr(Config.load("mdrchca", overrides=[f"{key}={v}"]).model_params, key)})
+        for v in values
+    ]
+    context = tuple(c.detach() if c is not None else None for c in branch.graph_context())
+    generator = torch.Generator().manual_seed(seed)
+    times: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for n in (32, 256):
+            items = torch.randperm(model.n_items, generator=generator)[:n]
+            for value, config in zip(values, configs, strict=True):
+                branch.config = config
+
+                def forward(items: torch.Tensor = items) -> None:
+                    with torch.no_grad():
+                        branch(items, context, model.thresholds)
+
+                def forward_backward(items: torch.Tensor = items) -> None:
+                    model.zero_grad(set_to_none=True)
+                    branch(items, context, model.thresholds).fused.sum().backward()
+
+                for name, work in (("forward", forward), ("forward_backward", forward_backward)):
+                    ms = 1e3 * median_seconds(work, repeats) / n
+                    times.setdefault(f"{name}_{n}_{key}={value}_ms_per_item", []).append(round(ms, 4))
+    branch.config = base
+    row: dict = {"compare": key, "values": values, "rounds": rounds}
+    for name in ("forward", "forward_backward"):
+        for n in (32, 256):
+            a, b = (times[f"{name}_{n}_{key}={v}_ms_per_item"] for v in values)
+            row[f"{name}_{n}_{key}={values[0]}_ms_per_item"] = round(statistics.median(a), 4)
+            row[f"{name}_{n}_{key}={values[1]}_ms_per_item"] = round(statistics.median(b), 4)
+            row[f"{name}_{n}_speedup_by_round"] = [round(x / y, 2) for x, y in zip(a, b, strict=True)]
+            row[f"{name}_{n}_speedup_median"] = round(statistics.median(x / y for x, y in zip(a, b, strict=True)), 2)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True)
@@ -59,6 +106,8 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="an MDR-CHCA option, e.g. k_r=10")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile's branch")
+    parser.add_argument("--compare", default=None, help="KEY=A,B: an option of the branch at A and at B, alternated")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of --compare")
     args = parser.parse_args()
     torch.set_num_threads(1)
     config = Config.load("mdrchca", overrides=["device=cpu", "num_threads=1", *args.set])
@@ -67,6 +116,12 @@ def main() -> None:
     torch.manual_seed(0)
     model = build_model(config, dataset)
     model.train()
+    if args.compare:
+        key, _, values = args.compare.partition("=")
+        if len(values.split(",")) != 2:
+            parser.error(f"--compare {args.compare!r}: give one option and two values, e.g. text_side=grouped,auto")
+        print(json.dumps(compare(model, key, values.split(","), args.rounds, max(3, args.repeats // 4))))
+        return
     items = torch.randperm(dataset.n_items)[: args.items]
     context = model.content_branch.graph_context()
     context = tuple(c.detach() if c is not None else None for c in context)

@@ -56,7 +56,7 @@ class MDRCHCAConfig(ModelConfig):
     claim taken literally); ``masked`` scores each region against every token in one matrix product and masks
     the rest (an [R, L] score tensor per head). ``gathered`` moves d times more memory than the product and was
     the slower one on the CPU (docs/benchmarks.md)."""
-    text_side: Literal["auto", "grouped", "masked"] = "grouped"
+    text_side: Literal["auto", "grouped", "masked"] = "auto"
     """How tokens attend to their phrase's top-k_r regions in the hierarchical path (the same weights either
     way): ``grouped`` gathers each phrase's k_r regions' keys and values and scores the phrase's tokens against
     those alone (O(L k_r d), padded to the longest phrase); ``masked`` scores every token against every region
