@@ -191,11 +191,9 @@ class CrossModalAttention(nn.Module):
         weights = row_softmax(filled).sum(dim=heads_dim) / heads * valid
         k_s = min(self.k_s, weights.shape[-1])
         if k_s < weights.shape[-1]:
-            kth = weights.topk(k_s, dim=-1).values[..., -1:]
-            # ties at the k-th weight keep the lower candidate index, so exactly k_s survive
-            above = weights > kth
-            tie = (weights == kth) & (torch.cumsum((weights == kth).int(), -1) <= k_s - above.sum(-1, keepdim=True))
-            sparse = torch.where(above | tie, weights, torch.zeros_like(weights))
+            # exactly k_s survive; among weights tied at the k-th, the ones topk returns
+            top = weights.topk(k_s, dim=-1)
+            sparse = torch.zeros_like(weights).scatter(-1, top.indices, top.values)
         else:
             sparse = weights
         if self.renormalize:
