@@ -212,8 +212,9 @@ class CrossModalAttention(nn.Module):
         B, Q, d = queries.shape
         S = sources.shape[1]
         H, dh = self.heads, d // self.heads
-        q = self.query(queries).view(B, Q, H, dh).transpose(1, 2)  # [B, H, Q, dh]
-        k = self.key(sources).view(B, S, H, dh).transpose(1, 2)
+        q_all, k_all = self.query(queries), self.key(sources)
+        q = q_all.view(B, Q, H, dh).transpose(1, 2)  # [B, H, Q, dh]
+        k = k_all.view(B, S, H, dh).transpose(1, 2)
         # heads first, as the product leaves them, and the scale on q: no pass over [B, H, Q, S] for either
         logits = (q * dh**-0.5) @ k.transpose(-1, -2)  # [B, H, Q, S]
         valid = source_mask.unsqueeze(1) & query_mask.unsqueeze(-1)
@@ -223,10 +224,9 @@ class CrossModalAttention(nn.Module):
         weights, sparse, mean_logits = self._screen(logits, valid, heads_dim=1)
         aligned = sparse @ self.value(sources)
         candidates = torch.arange(S, device=sources.device).expand(B, Q, S)
-        cosine = _head_cosine(q, k, "bhqe,bhse->bqs") / H
-        return self._finish(
-            aligned, queries, query_mask, weights, mean_logits, candidates, cosine.masked_fill(~valid, -torch.inf)
-        )
+        # the head-averaged cosine as one product of head-normalised rows (no permuted copies of q and k)
+        cosine = (head_units(q_all, H) @ head_units(k_all, H).transpose(1, 2)).masked_fill_(~valid, -torch.inf)
+        return self._finish(aligned, queries, query_mask, weights, mean_logits, candidates, cosine)
 
     def gathered(
         self,
@@ -309,10 +309,10 @@ class CrossModalAttention(nn.Module):
         candidates: torch.Tensor,
         cosine: torch.Tensor,
     ) -> AttentionOutput:
-        cross = aligned * query_mask.unsqueeze(-1)
+        # every path leaves a padding query's aggregation at zero (its candidates are all invalid)
+        cross = aligned
         if self.residual:
-            aligned = aligned + queries
-        aligned = aligned * query_mask.unsqueeze(-1)
+            aligned = (aligned + queries) * query_mask.unsqueeze(-1)
         best = candidates.gather(-1, weights.argmax(-1, keepdim=True)).squeeze(-1)
         return AttentionOutput(aligned, weights, mean_logits, candidates, best, cosine, cross)
 
