@@ -99,8 +99,11 @@ class AttentionOutput:
 
 
 MASKED_TEXT_SIDE_UP_TO = 64
-"""Most regions per item for which ``text_side=auto`` scores the token side as one masked product: faster than
-grouping up to here on the CPU, slower from 96 regions (``benchmarks/bench_alignment.py --text-side``)."""
+"""Most regions per item for which ``text_side=auto`` scores the token side as one masked product: the largest
+size where that was measured faster than grouping (the content branch on ML-100K's 64 + 64 and the bundled
+32 + 16 positions, ``bench_content_pass.py --compare text_side=grouped,auto``). Above it the product's cost grows
+with L x R while the grouped side's does not (docs/benchmarks.md); the crossover between 64 and 256 regions is
+not pinned down."""
 
 SHORT_ROW = 16
 """Row length below which :func:`row_softmax` writes the softmax out on the CPU (measured crossover)."""
