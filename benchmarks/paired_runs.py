@@ -64,4 +64,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except MdrchcaError as error:  # a wrong folder or option: one line, no traceback
+        raise SystemExit(f"error: {error}") from None

@@ -118,6 +118,36 @@ def test_contrastive_gradient_reaches_the_alignment(variant: str) -> None:
         assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0, layer
 
 
+def test_pair_input_grad_scales_what_reaches_the_features_and_nothing_else() -> None:
+    """With ``detach_pair_inputs=false``, ``pair_input_grad`` keeps L_conf's value and W_Q, W_K's gradient and
+    multiplies the gradient that reaches the denoised features (and so the denoiser and the projection)."""
+    data = _dataset()
+    grads, losses = {}, {}
+    for share in (1.0, 0.25):
+        model = _model("mdrchca", data, theta_pos=0.0, detach_pair_inputs=False, pair_input_grad=share)
+        out = model.content(torch.arange(data.n_items))
+        torch.manual_seed(3)  # the same anchors and negatives for both
+        loss = model.contrastive_loss(out)
+        loss.backward()
+        losses[share] = loss.item()
+        branch = model.content_branch
+        grads[share] = {
+            name: layer.weight.grad.clone()
+            for name, layer in (
+                ("W_Q", branch.text_to_region.query),
+                ("W_K", branch.text_to_region.key),
+                ("denoiser", branch.text_denoiser.query),
+                ("projection", branch.text.projection),
+            )
+        }
+    assert losses[0.25] == pytest.approx(losses[1.0], rel=1e-6)
+    for name in ("W_Q", "W_K"):
+        torch.testing.assert_close(grads[0.25][name], grads[1.0][name])
+    for name in ("denoiser", "projection"):
+        assert grads[1.0][name].abs().sum() > 0
+        torch.testing.assert_close(grads[0.25][name], 0.25 * grads[1.0][name], rtol=1e-4, atol=1e-8)
+
+
 def test_thresholds_update_after_steps_and_are_checkpointed() -> None:
     data = _dataset()
     model = _model(dataset=data, theta_pos=0.9, theta_neg=0.5, eta_1=0.5, eta_2=0.5)
