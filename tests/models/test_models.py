@@ -19,9 +19,12 @@ def test_every_model_trains_two_epochs(name: str, small_featured: Path) -> None:
     cfg.train.device = "cpu"
     data = load_dataset(small_featured, cfg.data)
     result = Trainer(cfg, data, run_dir=None, progress=False).fit()
-    losses = [row["loss"] for row in result.history]
-    assert all(np.isfinite(losses))
-    assert losses[1] < losses[0]
+    assert all(np.isfinite(row["loss"]) for row in result.history)
+    # the ranking loss where a model logs it apart: an auxiliary loss over a set of pairs that changes between
+    # epochs (MDR-CHCA's screen admits more positives as its thresholds adapt) is not comparable across them
+    key = "loss_bpr" if "loss_bpr" in result.history[0] else "loss"
+    losses = [row[key] for row in result.history]
+    assert losses[1] < losses[0], key
     for split in (result.valid, result.test):
         for key, value in split.items():
             assert 0.0 <= value <= 1.0, key

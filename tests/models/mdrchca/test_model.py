@@ -90,20 +90,23 @@ def test_loss_decreases_on_a_tiny_dataset() -> None:
 @pytest.mark.parametrize("variant", ["mdrchca", "mdrchca_b"])
 def test_contrastive_gradient_reaches_the_alignment(variant: str) -> None:
     data = _dataset()
-    # default: the InfoNCE compares the attention's queries and keys of detached denoised features
-    model = _model(variant, data, theta_pos=0.0)
-    out = model.content(torch.arange(data.n_items))
-    loss = model.contrastive_loss(out)
-    assert loss.item() > 0
-    loss.backward()
-    for layer in (model.content_branch.text_to_region.query, model.content_branch.text_to_region.key):
-        assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0, layer
-    for layer in (
-        model.content_branch.text_to_region.value,
-        model.content_branch.text_denoiser.query,
-        model.content_branch.text.projection,
-    ):
-        assert layer.weight.grad is None, layer  # detach_pair_inputs: the content is left to the ranking loss
+    # the InfoNCE compares the attention's queries and keys of the denoised features: detached, it trains
+    # W_Q, W_K alone; by default a share of its gradient reaches the features, the denoiser and the projection
+    for detach in (True, False):
+        overrides = {"detach_pair_inputs": True} if detach else {}
+        model = _model(variant, data, theta_pos=0.0, **overrides)
+        out = model.content(torch.arange(data.n_items))
+        loss = model.contrastive_loss(out)
+        assert loss.item() > 0
+        loss.backward()
+        for layer in (model.content_branch.text_to_region.query, model.content_branch.text_to_region.key):
+            assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0, layer
+        assert model.content_branch.text_to_region.value.weight.grad is None  # values are not compared
+        for layer in (model.content_branch.text_denoiser.query, model.content_branch.text.projection):
+            if detach:
+                assert layer.weight.grad is None, layer  # the content is left to the ranking loss
+            else:
+                assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0, layer
 
     model = _model(variant, data, theta_pos=0.0, pair_features="aligned")
     out = model.content(torch.arange(data.n_items))
