@@ -28,7 +28,7 @@ import torch
 
 import mdrchca.models  # noqa: F401  (registers the models)
 import mdrchca.models.mdrchca.content as content
-from bench_content_pass import median_seconds  # a script beside this one
+from bench_content_pass import branch_ms_per_item  # a script beside this one
 from mdrchca.config import Config
 from mdrchca.data.dataset import load_dataset
 from mdrchca.models.mdrchca import alignment as current
@@ -87,17 +87,7 @@ def main() -> None:
         items = torch.randperm(dataset.n_items, generator=generator)[: args.items]
         for label, module in modules.items():
             use(module, branch)
-
-            def forward(items: torch.Tensor = items) -> None:
-                with torch.no_grad():
-                    branch(items, context, model.thresholds)
-
-            def forward_backward(items: torch.Tensor = items) -> None:
-                model.zero_grad(set_to_none=True)
-                branch(items, context, model.thresholds).fused.sum().backward()
-
-            for name, work in (("forward", forward), ("forward_backward", forward_backward)):
-                ms = 1e3 * median_seconds(work, args.repeats) / args.items
+            for name, ms in branch_ms_per_item(model, context, items, args.repeats).items():
                 times.setdefault(f"{name}_{label}", []).append(ms)
     outputs = {}
     for label, module in modules.items():

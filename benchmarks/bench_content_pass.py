@@ -58,6 +58,29 @@ def count_flops(work) -> int:
     return counter.get_total_flops()
 
 
+def branch_passes(model, context, items: torch.Tensor, branch=None) -> dict:
+    """The two passes of MDR-CHCA's content branch (``branch``: the module's forward unless given, e.g.
+    compiled) on ``items``: ``forward`` without gradients (the cache refresh, validation) and
+    ``forward_backward`` of ``fused.sum()`` (a training step's content part)."""
+    branch = branch or model.content_branch.forward
+
+    def forward() -> None:
+        with torch.no_grad():
+            branch(items, context, model.thresholds)
+
+    def forward_backward() -> None:
+        model.zero_grad(set_to_none=True)
+        branch(items, context, model.thresholds).fused.sum().backward()
+
+    return {"forward": forward, "forward_backward": forward_backward}
+
+
+def branch_ms_per_item(model, context, items: torch.Tensor, repeats: int) -> dict[str, float]:
+    """ms per item of each of :func:`branch_passes`."""
+    passes = branch_passes(model, context, items)
+    return {name: 1e3 * median_seconds(work, repeats) / len(items) for name, work in passes.items()}
+
+
 def compare(model, key: str, values: list[str], rounds: int, repeats: int, seed: int = 1) -> dict:
     """``--compare``: the content branch with ``key`` at each of ``values``, alternated round by round."""
     branch = model.content_branch
@@ -74,17 +97,7 @@ def compare(model, key: str, values: list[str], rounds: int, repeats: int, seed:
             items = torch.randperm(model.n_items, generator=generator)[:n]
             for value, config in zip(values, configs, strict=True):
                 branch.config = config
-
-                def forward(items: torch.Tensor = items) -> None:
-                    with torch.no_grad():
-                        branch(items, context, model.thresholds)
-
-                def forward_backward(items: torch.Tensor = items) -> None:
-                    model.zero_grad(set_to_none=True)
-                    branch(items, context, model.thresholds).fused.sum().backward()
-
-                for name, work in (("forward", forward), ("forward_backward", forward_backward)):
-                    ms = 1e3 * median_seconds(work, repeats) / n
+                for name, ms in branch_ms_per_item(model, context, items, repeats).items():
                     times.setdefault(f"{name}_{n}_{key}={value}_ms_per_item", []).append(round(ms, 4))
     branch.config = base
     row: dict = {"compare": key, "values": values, "rounds": rounds}
@@ -126,18 +139,9 @@ def main() -> None:
     context = model.content_branch.graph_context()
     context = tuple(c.detach() if c is not None else None for c in context)
 
-    branch = model.content_branch.forward
-
-    def forward() -> None:
-        with torch.no_grad():
-            branch(items, context, model.thresholds)
-
-    def forward_backward() -> None:
-        model.zero_grad(set_to_none=True)
-        branch(items, context, model.thresholds).fused.sum().backward()
-
+    passes = branch_passes(model, context, items)
     row = {"items": args.items, "positions_per_item": model.content_branch.positions_per_item}
-    for name, work in (("forward", forward), ("forward_backward", forward_backward)):
+    for name, work in passes.items():
         seconds = median_seconds(work, args.repeats)
         flops = count_flops(work)
         limit = matmul_limit(flops, args.repeats)
@@ -146,22 +150,23 @@ def main() -> None:
         row[f"{name}_limit_ms_per_item"] = round(1e3 * limit / args.items, 4)
         row[f"{name}_distance"] = round(seconds / limit, 1)
     if args.compile:
-        branch = torch.compile(model.content_branch.forward, dynamic=False)
+        compiled_passes = branch_passes(
+            model, context, items, torch.compile(model.content_branch.forward, dynamic=False)
+        )
         start = time.perf_counter()
-        forward_backward()
+        compiled_passes["forward_backward"]()
         row["compile_first_call_s"] = round(time.perf_counter() - start, 1)
-        for name, work in (("forward", forward), ("forward_backward", forward_backward)):
+        for name, work in compiled_passes.items():
             compiled = median_seconds(work, args.repeats)
             row[f"{name}_compiled_ms_per_item"] = round(1e3 * compiled / args.items, 4)
             row[f"{name}_compiled_speedup"] = round(row[f"{name}_ms_per_item"] / row[f"{name}_compiled_ms_per_item"], 2)
-        branch = model.content_branch.forward
     print(json.dumps(row))
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
 
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             for _ in range(5):
-                forward_backward()
+                passes["forward_backward"]()
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=10))
 
 

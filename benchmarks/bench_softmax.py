@@ -20,7 +20,7 @@ import statistics
 import torch
 
 import mdrchca.models  # noqa: F401  (registers the models)
-from bench_content_pass import median_seconds  # a script beside this one
+from bench_content_pass import branch_ms_per_item, median_seconds  # a script beside this one
 from mdrchca.config import Config
 from mdrchca.data.dataset import load_dataset
 from mdrchca.models.mdrchca import alignment
@@ -52,18 +52,7 @@ def content_branch(data: str, rounds: int) -> dict[str, float]:
         for label, short_row in (("kernel", 0), ("written", default)):
             alignment.SHORT_ROW = short_row
             for n in (32, 256):
-                items = torch.arange(n)
-
-                def forward(items: torch.Tensor = items) -> None:
-                    with torch.no_grad():
-                        branch(items, context, model.thresholds)
-
-                def forward_backward(items: torch.Tensor = items) -> None:
-                    model.zero_grad(set_to_none=True)
-                    branch(items, context, model.thresholds).fused.sum().backward()
-
-                for name, work in (("forward", forward), ("forward_backward", forward_backward)):
-                    ms = 1e3 * median_seconds(work, 5) / n
+                for name, ms in branch_ms_per_item(model, context, torch.arange(n), 5).items():
                     times.setdefault(f"{name}_{n}_{label}_ms_per_item", []).append(ms)
     alignment.SHORT_ROW = default
     row = {key: round(statistics.median(values), 4) for key, values in times.items()}
