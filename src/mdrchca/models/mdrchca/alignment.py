@@ -146,14 +146,16 @@ class CrossModalAttention(nn.Module):
             \Big(\frac{q^h_w \cdot k^h_p}{\sqrt{d_h}}\Big), \qquad
         \hat t_w = \sum_{p \in \mathrm{Top}\text{-}k_s(\mathrm{Attn}_w)} \mathrm{Attn}_{wp}\, \tilde v_p W_V
 
-    Two ways to compute it:
+    Three ways to compute it:
 
-    * :meth:`grouped`, the hierarchical path: queries come in groups (tokens of a phrase) that share one
-      candidate set (the phrase's top-:math:`k_r` regions). Keys and values are *gathered* per group,
-      :math:`O(P k_r d)`, and each query attends over its group's :math:`k_r` candidates, :math:`O(n_t k_r d)`;
-      no score outside the candidates is ever computed.
-    * :meth:`dense`: scores against every source, :math:`O(Q S d)`, optionally restricted to an ``allowed``
-      mask afterwards (variant A's full cross-attention uses no mask).
+    * :meth:`grouped`: queries come in groups (tokens of a phrase) that share one candidate set (the phrase's
+      top-:math:`k_r` regions). Keys and values are *gathered* per group, :math:`O(P k_r d)`, and each query
+      attends over its group's :math:`k_r` candidates, :math:`O(n_t k_r d)`; no score outside the candidates is
+      ever computed (the hierarchical token side above ``MASKED_TEXT_SIDE_UP_TO`` regions).
+    * :meth:`gathered`: each query over its own candidates, their keys and values gathered per query (the
+      image side with ``image_side=gathered``).
+    * :meth:`dense`: scores against every source, :math:`O(Q S d)`, restricted to an ``allowed`` mask (both
+      hierarchical sides at the default sizes) or not (variant A's full cross-attention).
 
     With ``residual`` the query's own feature is added, :math:`\hat t_w \mathrel{+}= \tilde t_w`.
     """
