@@ -21,13 +21,7 @@ import time
 
 import torch
 
-from mdrchca.models.mdrchca.alignment import (
-    MASKED_TEXT_SIDE_UP_TO,
-    AlignmentPlan,
-    CrossModalAttention,
-    Positions,
-    align,
-)
+from mdrchca.models.mdrchca.alignment import AlignmentPlan, CrossModalAttention, Positions, align
 
 D, HEADS, K_R, K_S, K_P, PHRASE = 64, 4, 10, 5, 3, 8
 
@@ -51,8 +45,7 @@ TEXT_SIDE = "auto"  # --text-side: the tokens' side grouped, masked, or as the m
 def step(inputs, hierarchical: bool) -> None:
     (text_attn, region_attn), tokens, token_mask, phrase_ids, regions, region_mask = inputs
     positions = Positions(tokens, token_mask, phrase_ids, regions, region_mask)
-    masked_text = TEXT_SIDE == "masked" or (TEXT_SIDE == "auto" and regions.shape[1] <= MASKED_TEXT_SIDE_UP_TO)
-    out = align(text_attn, region_attn, positions, AlignmentPlan(K_R, K_P, hierarchical, GATHERED, masked_text))
+    out = align(text_attn, region_attn, positions, AlignmentPlan(K_R, K_P, hierarchical, GATHERED, TEXT_SIDE))
     (out.text.aligned.square().mean() + out.region.aligned.square().mean()).backward()
 
 

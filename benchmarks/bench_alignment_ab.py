@@ -7,7 +7,7 @@ the installed one, builds MDR-CHCA with its defaults on the dataset, and times t
 gradients) and forward + backward of ``fused.sum()`` with each module in turn, alternated ``--rounds`` times
 on new random items each round, so that the machine's drift falls on both. The attention modules keep their
 weights; only their class and :func:`align` are swapped (a commit whose ``AlignmentPlan`` has no
-``masked_text_side`` field gets the grouped token side, as its code did). Prints the largest differences of
+``text_side`` field gets the grouped token side, as its code did). Prints the largest differences of
 the fused content, the confidences and the parameter gradients between the two, the medians in ms per item
 and the speed-up of this tree over ``--before`` round by round.
 """

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from mdrchca.models.mdrchca.alignment import (
+    MASKED_TEXT_SIDE_UP_TO,
     AlignmentPlan,
     CrossModalAttention,
     Positions,
@@ -212,15 +213,15 @@ def test_a_query_without_candidates_gets_zero_weights_and_no_gradient(regions: i
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_masked_token_side_computes_what_the_grouped_one_does(seed: int) -> None:
-    """The two ways of the token side (``AlignmentPlan.masked_text_side``) give the same aligned features,
+    """The two ways of the token side (``AlignmentPlan.text_side``) give the same aligned features,
     weights (placed at their region), best regions, cosine reads and gradients, padding included."""
     tokens, token_mask, regions, region_mask, ids = _random_item(seed=seed)
     results = []
-    for masked in (False, True):
+    for side in ("grouped", "masked"):
         torch.manual_seed(seed)
         attentions = CrossModalAttention(8, heads=2, k_s=2), CrossModalAttention(8, heads=2, k_s=2)
         t, r = tokens.clone().requires_grad_(), regions.clone().requires_grad_()
-        plan = AlignmentPlan(k_r=4, k_p=2, masked_text_side=masked)
+        plan = AlignmentPlan(k_r=4, k_p=2, text_side=side)
         out = align(*attentions, Positions(t, token_mask, ids, r, region_mask), plan)
         text = out.text
         at_region = torch.zeros(3, 7, 9).scatter_add(-1, text.candidates, text.weights)
@@ -230,3 +231,10 @@ def test_the_masked_token_side_computes_what_the_grouped_one_does(seed: int) -> 
     assert results[1][1].shape == (3, 7, 9)  # the masked side's candidates are every region
     for grouped, masked in zip(*results, strict=True):
         torch.testing.assert_close(grouped, masked)
+
+
+def test_the_token_side_is_masked_up_to_its_region_bound_in_auto() -> None:
+    bound = MASKED_TEXT_SIDE_UP_TO
+    auto, grouped, masked = (AlignmentPlan(3, 2, text_side=side) for side in ("auto", "grouped", "masked"))
+    assert auto.masked_text_side(bound) and not auto.masked_text_side(bound + 1)
+    assert not grouped.masked_text_side(1) and masked.masked_text_side(4 * bound)

@@ -188,11 +188,12 @@ class CrossModalAttention(nn.Module):
         """
         heads = logits.shape[heads_dim]
         # sums over the heads divided afterwards (= mean), so that the backward divides [..., C], not [..., H, C]
-        mean_logits = (logits.sum(dim=heads_dim) / heads).masked_fill(~valid, -torch.inf)
+        invalid = ~valid
+        mean_logits = (logits.sum(dim=heads_dim) / heads).masked_fill(invalid, -torch.inf)
         # masked scores at the lowest finite value: exp(lowest - max) = 0 beside any real candidate, and a row
         # with none gives uniform weights that the mask then zeroes (on [..., C], after the head average). In
         # place: the scores are the product's fresh output, which its backward does not read.
-        filled = logits.masked_fill_(~valid.unsqueeze(heads_dim), torch.finfo(logits.dtype).min)
+        filled = logits.masked_fill_(invalid.unsqueeze(heads_dim), torch.finfo(logits.dtype).min)
         weights = row_softmax(filled).sum(dim=heads_dim) / heads * valid
         k_s = min(self.k_s, weights.shape[-1])
         if k_s < weights.shape[-1]:
@@ -322,18 +323,24 @@ class CrossModalAttention(nn.Module):
         return AttentionOutput(aligned, weights, mean_logits, candidates, best, cosine, cross)
 
 
+def phrase_rows(phrase_values: torch.Tensor, phrase_ids: torch.Tensor) -> torch.Tensor:
+    """Each token's row of a per-phrase tensor ``[B, P, X]``: ``[B, L, X]`` (a padding token gets phrase 0's)."""
+    index = phrase_ids.clamp_min(0).unsqueeze(-1).expand(-1, -1, phrase_values.shape[-1])
+    return phrase_values.gather(1, index)
+
+
+def tokens_inherit(phrase_mask: torch.Tensor, phrase_ids: torch.Tensor) -> torch.Tensor:
+    """A per-phrase mask ``[B, P, X]`` given to each token of the phrase: ``[B, L, X]``, False on padding."""
+    return phrase_rows(phrase_mask, phrase_ids) & (phrase_ids >= 0).unsqueeze(-1)
+
+
 def token_candidates(
     phrase_candidates: torch.Tensor, phrase_valid: torch.Tensor, phrase_ids: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Token-level mask inherited from the phrase (the paper's *Token-Image Region Alignment*):
     :math:`M^{tok}_{wp} = M^{t2v}_{k(w)p}`, as candidate indices ``[B, L, k_r]`` (padding tokens get phrase 0's
     row, marked invalid)."""
-    B, L = phrase_ids.shape
-    k_r = phrase_candidates.shape[-1]
-    index = phrase_ids.clamp_min(0).unsqueeze(-1).expand(B, L, k_r)
-    cand = phrase_candidates.gather(1, index)
-    ok = phrase_valid.gather(1, index) & (phrase_ids >= 0).unsqueeze(-1)
-    return cand, ok
+    return phrase_rows(phrase_candidates, phrase_ids), tokens_inherit(phrase_valid, phrase_ids)
 
 
 def region_candidates(
@@ -379,14 +386,19 @@ class AlignmentPlan:
     """How :func:`align` aligns: the paper's hierarchy (``hierarchical``: top-``k_r`` regions per phrase, then
     each region over the tokens of its top-``k_p`` phrases) or variant A's dense attention; whether the
     image side gathers its candidates (``gathered_image_side``) or masks one region x token score tensor, and
-    whether the token side masks one token x region score tensor (``masked_text_side``) or groups each phrase's
-    tokens over its gathered candidates."""
+    whether the token side (``text_side``) masks one token x region score tensor (``masked``), groups each
+    phrase's tokens over its gathered candidates (``grouped``), or masks up to :data:`MASKED_TEXT_SIDE_UP_TO`
+    regions per item and groups above (``auto``)."""
 
     k_r: int
     k_p: int
     hierarchical: bool = True
     gathered_image_side: bool = False
-    masked_text_side: bool = False
+    text_side: str = "auto"
+
+    def masked_text_side(self, n_regions: int) -> bool:
+        """Whether the token side is one masked product for items of ``n_regions`` region slots."""
+        return self.text_side == "masked" or (self.text_side == "auto" and n_regions <= MASKED_TEXT_SIDE_UP_TO)
 
 
 def align(
@@ -398,7 +410,7 @@ def align(
     """Phrase-region then token-region alignment (``plan.hierarchical``), or variant A's dense cross-attention.
 
     Hierarchical: phrases p_k pooled from the tokens, s_kp = cos(p_k, v_p), M^t2v = top-k_r regions per
-    phrase, tokens attend over their phrase's gathered candidates (with ``masked_text_side``: scored against
+    phrase, tokens attend over their phrase's gathered candidates (with a masked ``text_side``: scored against
     every region as one product and masked to those candidates, one [L, R] score tensor per head); regions
     attend over the tokens of their top-k_p phrases (M^v2t): with ``gathered_image_side`` their keys and values
     are gathered per region (no token x region tensor on either side, O(P R + L k_r + R k_p M) scores, but
@@ -412,9 +424,9 @@ def align(
     phrases, phrase_mask = phrase_pool(tokens, phrase_ids, n_phrases)
     similarity = cosine_similarity_matrix(phrases, regions)
     if plan.hierarchical:
-        if plan.masked_text_side:
+        if plan.masked_text_side(regions.shape[1]):
             phrase_region_mask = dense_topk_mask(similarity, region_mask, k_r) & phrase_mask.unsqueeze(-1)
-            allowed = _members_inherit(phrase_region_mask, phrase_ids)  # [B, L, R]
+            allowed = tokens_inherit(phrase_region_mask, phrase_ids)  # [B, L, R]
             text_out = text_attention.dense(tokens, token_mask, regions, region_mask, allowed)
         else:
             phrase_regions, phrase_regions_ok = topk_candidates(similarity, region_mask, k_r)
@@ -432,15 +444,9 @@ def align(
             region_out = region_attention.gathered(regions, region_mask, tokens, token_mask, region_tokens, region_ok)
         else:
             region_phrase_mask = dense_topk_mask(similarity.transpose(1, 2), phrase_mask, k_p)  # [B, R, P]
-            allowed = _members_inherit(region_phrase_mask.transpose(1, 2), phrase_ids).transpose(1, 2)  # [B, R, L]
+            allowed = tokens_inherit(region_phrase_mask.transpose(1, 2), phrase_ids).transpose(1, 2)  # [B, R, L]
             region_out = region_attention.dense(regions, region_mask, tokens, token_mask, allowed)
     else:
         text_out = text_attention.dense(tokens, token_mask, regions, region_mask)
         region_out = region_attention.dense(regions, region_mask, tokens, token_mask)
     return AlignmentOutput(text_out, region_out, similarity, phrase_mask)
-
-
-def _members_inherit(phrase_mask: torch.Tensor, phrase_ids: torch.Tensor) -> torch.Tensor:
-    """A phrase x region mask ``[B, P, R]`` given to each token of the phrase: ``[B, L, R]``, False on padding."""
-    index = phrase_ids.clamp_min(0).unsqueeze(-1).expand(-1, -1, phrase_mask.shape[-1])
-    return phrase_mask.gather(1, index) & (phrase_ids >= 0).unsqueeze(-1)

@@ -14,14 +14,7 @@ from torch import nn
 from mdrchca.data.features import ModalityFeatures
 from mdrchca.data.graph import to_torch_sparse
 from mdrchca.models.components.knn_graph import ModalityGraphConv, knn_adjacency, token_knn_adjacency
-from mdrchca.models.mdrchca.alignment import (
-    MASKED_TEXT_SIDE_UP_TO,
-    AlignmentOutput,
-    AlignmentPlan,
-    CrossModalAttention,
-    Positions,
-    align,
-)
+from mdrchca.models.mdrchca.alignment import AlignmentOutput, AlignmentPlan, CrossModalAttention, Positions, align
 from mdrchca.models.mdrchca.confidence import (
     candidate_cosine,
     image_confidence,
@@ -197,15 +190,12 @@ class ContentBranch(nn.Module):
         cfg = self.config
         inputs = self._denoised_inputs(items, context)
         positions = inputs.positions
-        masked_text_side = cfg.text_side == "masked" or (
-            cfg.text_side == "auto" and positions.regions.shape[1] <= MASKED_TEXT_SIDE_UP_TO
-        )
         plan = AlignmentPlan(
             cfg.k_r,
             cfg.k_p,
             cfg.alignment == "hierarchical",
             gathered_image_side=cfg.image_side == "gathered",
-            masked_text_side=masked_text_side,
+            text_side=cfg.text_side,
         )
         aligned = align(self.text_to_region, self.region_to_text, positions, plan)
         c_text, c_region = self._confidences(positions, aligned)
