@@ -56,3 +56,15 @@ def test_degree_sensitive_dropout_adjacency_is_the_normalised_graph_of_kept_trai
     users, items = np.nonzero(kept_block)
     kept = sp.csr_matrix((np.ones(len(users)), (users, items)), shape=(6, 5))
     np.testing.assert_allclose(pruned, symmetric_normalized_adjacency(kept).toarray(), rtol=1e-6)
+
+
+def test_normalised_graphs_are_exactly_symmetric() -> None:
+    # propagation's backward uses A G for A^T G (models.components.propagation.SymmetricSparseProduct)
+    from mdrchca.data.graph import pruned_adjacency
+
+    R = sp.random(40, 30, density=0.2, random_state=5, format="csr")
+    A = symmetric_normalized_adjacency(R)
+    assert (A != A.T).nnz == 0
+    rows, cols = R.nonzero()
+    pruned = pruned_adjacency(rows[::2], cols[::2], 40, 30).to_dense()
+    assert torch.equal(pruned, pruned.T)

@@ -81,7 +81,7 @@ class BM3(Recommender):
 
     def _online(self) -> tuple[torch.Tensor, torch.Tensor]:
         users, items = collaborative_embeddings(
-            self.adjacency, self.user_embedding, self.item_embedding, self.config.n_layers
+            self.adjacency, self.user_embedding, self.item_embedding, self.config.n_layers, symmetric=True
         )
         return users, items + self.item_embedding
 

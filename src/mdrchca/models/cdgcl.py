@@ -144,9 +144,11 @@ class CDGCL(Recommender):
         self, adjacency: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
         n_layers = self.config.n_ui_layers
-        views = [collaborative_embeddings(adjacency, self.user_embedding, self.item_embedding, n_layers)]
+        views = [
+            collaborative_embeddings(adjacency, self.user_embedding, self.item_embedding, n_layers, symmetric=True)
+        ]
         for h in self.modality_items().values():
-            views.append(collaborative_embeddings(adjacency, self.user_embedding, h, n_layers))
+            views.append(collaborative_embeddings(adjacency, self.user_embedding, h, n_layers, symmetric=True))
         users = views[0][0] + torch.stack([u for u, _ in views[1:]]).mean(0)
         items = views[0][1] + torch.stack([i for _, i in views[1:]]).mean(0)
         return users, items, views

@@ -120,7 +120,7 @@ class FREEDOM(Recommender):
         for _ in range(self.config.n_mm_layers):
             h = torch.sparse.mm(self.item_graph, h)
         users, items = collaborative_embeddings(
-            adjacency, self.user_embedding, self.item_embedding, self.config.n_ui_layers
+            adjacency, self.user_embedding, self.item_embedding, self.config.n_ui_layers, symmetric=True
         )
         return users, items + h
 

@@ -52,11 +52,13 @@ class LightGCN(Recommender):
         self.draw_training_graph()
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return collaborative_embeddings(self.adjacency, self.user_embedding, self.item_embedding, self.config.n_layers)
+        return collaborative_embeddings(
+            self.adjacency, self.user_embedding, self.item_embedding, self.config.n_layers, symmetric=True
+        )
 
     def loss(self, batch: Batch) -> torch.Tensor:
         user_emb, item_emb = collaborative_embeddings(
-            self.user_item_graph(), self.user_embedding, self.item_embedding, self.config.n_layers
+            self.user_item_graph(), self.user_embedding, self.item_embedding, self.config.n_layers, symmetric=True
         )
         u, i, j = user_emb[batch.users], item_emb[batch.pos_items], item_emb[batch.neg_items]
         ranking = bpr_on_embeddings(u, i, j)

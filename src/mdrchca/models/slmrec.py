@@ -82,7 +82,10 @@ class SLMRec(Recommender):
     def views(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """The ID view then one view per modality, each (users, items) after LightGCN."""
         items = [self.item_embedding] + [self.dense[m](getattr(self, f"feat_{m}")) for m in self.names]
-        return [collaborative_embeddings(self.adjacency, self.user_embedding, i, self.config.n_layers) for i in items]
+        return [
+            collaborative_embeddings(self.adjacency, self.user_embedding, i, self.config.n_layers, symmetric=True)
+            for i in items
+        ]
 
     def _fused(self, views: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
         users = self.fuse_users(torch.cat([u for u, _ in views], dim=1))

@@ -178,7 +178,7 @@ class MDRCHCA(Recommender):
     # -- recommender contract --------------------------------------------------------------------------
     def _collaborative(self) -> tuple[torch.Tensor, torch.Tensor]:
         return collaborative_embeddings(
-            self.user_item_graph(), self.user_embedding, self._item_ids(), self.config.n_layers
+            self.user_item_graph(), self.user_embedding, self._item_ids(), self.config.n_layers, symmetric=True
         )
 
     def on_epoch_start(self, epoch: int) -> None:
@@ -350,7 +350,7 @@ class MDRCHCA(Recommender):
         user_weight = 2.0 if cfg.content_propagation == "view" else 1.0
         layer0_items = self._item_ids() + self._scaled(fused)
         users, items = collaborative_embeddings(
-            self.user_item_graph(), user_weight * self.user_embedding, layer0_items, cfg.n_layers
+            self.user_item_graph(), user_weight * self.user_embedding, layer0_items, cfg.n_layers, symmetric=True
         )
         return users, self._with_item_graph(items)
 
@@ -363,7 +363,7 @@ class MDRCHCA(Recommender):
         (U^0, I^0) = LightGCN(E_u, E_i) and (U^f, I^f) = LightGCN(E_u, f)."""
         users_c, items_c = self._collaborative()
         users_f, items_f = collaborative_embeddings(
-            self.user_item_graph(), self.user_embedding, self._scaled(fused), self.config.n_layers
+            self.user_item_graph(), self.user_embedding, self._scaled(fused), self.config.n_layers, symmetric=True
         )
         return users_c, items_c, users_f, items_f
 
