@@ -1,6 +1,10 @@
 """One training on 2 processes x 1 thread against 1 process x 1 thread: epoch seconds, speed-up, memory per rank.
 
 Usage: python benchmarks/bench_distributed.py [--cases small,clothing] [--models lightgcn,mdrchca] [--nproc 2]
+       [--parallel batch|columns]
+
+``--parallel`` is the trainer's option for the ``--nproc`` processes (``batch``: DDP over each rank's share of
+the batch; ``columns``: each rank its columns of the embedding tables, models with ``column_parallel``).
 
 Each case is started twice with ``torch.distributed.run --standalone`` (gloo): once with one process, once with
 ``--nproc``, every process pinned to one thread (``OMP_NUM_THREADS=1``, ``num_threads=1``), one after the other
@@ -31,7 +35,7 @@ CASES = {
 }
 
 
-def rank_main(case: str, model: str) -> None:
+def rank_main(case: str, model: str, parallel: str = "batch") -> None:
     """One rank: build the case, time a warm-up and a timed epoch and one validation, print rank 0's JSON."""
     import torch
     import torch.distributed as dist
@@ -44,7 +48,7 @@ def rank_main(case: str, model: str) -> None:
 
     torch.set_num_threads(1)
     data = synthetic(*CASES[case])
-    config = Config.load(model, overrides=["device=cpu", "num_threads=1", "epochs=2"])
+    config = Config.load(model, overrides=["device=cpu", "num_threads=1", "epochs=2", f"parallel={parallel}"])
     trainer = Trainer(config, data, progress=False)
     seconds = {}
     for epoch in (1, 2):
@@ -64,7 +68,7 @@ def rank_main(case: str, model: str) -> None:
         print("RESULT " + json.dumps({**seconds, "peak_rss_gib_per_rank": [round(p, 3) for p in peaks]}))
 
 
-def launch(case: str, model: str, nproc: int) -> dict:
+def launch(case: str, model: str, nproc: int, parallel: str = "batch") -> dict:
     command = [
         sys.executable,
         "-m",
@@ -75,6 +79,7 @@ def launch(case: str, model: str, nproc: int) -> dict:
         "--rank-of",
         case,
         model,
+        parallel,
     ]
     env = os.environ | {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
@@ -89,19 +94,25 @@ def main() -> None:
     parser.add_argument("--cases", default="small,clothing")
     parser.add_argument("--models", default="lightgcn,mdrchca")
     parser.add_argument("--nproc", type=int, default=2)
-    parser.add_argument("--rank-of", nargs=2, metavar=("CASE", "MODEL"), help=argparse.SUPPRESS)
+    parser.add_argument("--parallel", choices=("batch", "columns"), default="batch")
+    parser.add_argument("--rank-of", nargs=3, metavar=("CASE", "MODEL", "PARALLEL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rank_of:
         rank_main(*args.rank_of)
         return
-    print(f"# cpus: {os.cpu_count()}; every process one thread; {args.nproc} processes against 1", flush=True)
+    print(
+        f"# cpus: {os.cpu_count()}; every process one thread; {args.nproc} processes (parallel={args.parallel})"
+        " against 1",
+        flush=True,
+    )
     for case in args.cases.split(","):
         for model in args.models.split(","):
             one = launch(case, model, 1)
-            many = launch(case, model, args.nproc)
+            many = launch(case, model, args.nproc, args.parallel)
             row = {
                 "case": case,
                 "model": model,
+                "parallel": args.parallel,
                 "train_s_1": round(one["train_s"], 3),
                 f"train_s_{args.nproc}": round(many["train_s"], 3),
                 "train_speedup": round(one["train_s"] / many["train_s"], 2),

@@ -172,3 +172,36 @@ def test_two_processes_train_what_one_does_and_resume_on_one(tmp_path: Path) -> 
     _train(tmp_path / "two-then-one", 2, *options, "--set", "epochs=2")
     _train(tmp_path / "two-then-one", 1, "--resume", "--set", "epochs=4")
     _same_training(tmp_path / "one", tmp_path / "two-then-one")
+
+
+def test_two_processes_split_by_columns_train_what_one_does_and_resume_on_any_number(tmp_path: Path) -> None:
+    """``parallel=columns``: each of two ranks holds half of LightGCN's embedding columns and scores the whole
+    batch on them; the losses and metrics are one process's (the scores are summed in two halves), the run
+    folder holds the same files, and checkpoints hold whole tables: a run begun on two processes resumes on one
+    and a run begun on one resumes on two, each ending where four epochs on one process end."""
+    options = ("--model", "lightgcn", "--set", "num_threads=1", "--set", f"batch_size={BATCH}")
+    columns = ("--set", "parallel=columns")
+    _train(tmp_path / "one", 1, *options, "--set", "epochs=4")
+    _train(tmp_path / "two", 2, *options, *columns, "--set", "epochs=4")
+    _same_training(tmp_path / "one", tmp_path / "two")
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
+
+    _train(tmp_path / "two-then-one", 2, *options, *columns, "--set", "epochs=2")
+    _train(tmp_path / "two-then-one", 1, "--resume", "--set", "epochs=4")
+    _same_training(tmp_path / "one", tmp_path / "two-then-one")
+    _train(tmp_path / "one-then-two", 1, *options, "--set", "epochs=2")
+    _train(tmp_path / "one-then-two", 2, "--resume", *columns, "--set", "epochs=4")
+    _same_training(tmp_path / "one", tmp_path / "one-then-two")
+
+
+def test_column_split_of_a_model_with_other_parameters_is_one_error_naming_the_option(
+    tmp_path: Path, small_featured: Path
+) -> None:
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    command = [*launcher, "-m", "mdrchca", "train", "--no-progress", "--model", "vbpr", "--out", str(tmp_path / "r")]
+    command += ["--data", str(small_featured), "--set", "parallel=columns", "--set", "epochs=1"]
+    done = subprocess.run(command, env=ONE_THREAD, capture_output=True, text=True, timeout=600)
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error") or "parallel=columns:" in line]
+    assert errors and "vbpr cannot split" in errors[0] and "use parallel=batch" in errors[0], done.stderr[-2000:]
+    assert not (tmp_path / "r").exists()  # refused before the run folder was made

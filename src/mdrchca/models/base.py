@@ -53,6 +53,28 @@ def norm_penalty(*embeddings: torch.Tensor) -> torch.Tensor:
     return sum(e.norm(p=2) for e in embeddings) / embeddings[-1].shape[0]
 
 
+class ColumnCollectives(NamedTuple):
+    """What a training with ``parallel=columns`` hands a model (:meth:`Recommender.share_columns`):
+    ``sum_over_ranks(partial)``, the element-wise sum of every rank's tensor with the identity as its gradient,
+    and ``gather(local)``, the whole ``[rows, width]`` tensor from every rank's columns (no gradient)."""
+
+    sum_over_ranks: Callable[[torch.Tensor], torch.Tensor]
+    gather: Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class ColumnShare:
+    """This rank's ``columns`` of tables ``width`` wide, and the collectives that join the ranks' shares."""
+
+    columns: slice
+    width: int
+    collectives: ColumnCollectives
+
+    def of(self, table: torch.Tensor) -> torch.Tensor:
+        """This rank's columns of a whole ``[rows, width]`` table (a no-op on a table already split)."""
+        return table[:, self.columns].clone() if table.shape[1] == self.width else table
+
+
 @dataclass(frozen=True)
 class Probe:
     """One of a model's mechanisms switched off with its trained weights otherwise kept (``mdrchca probe``):
@@ -92,6 +114,10 @@ class Recommender(nn.Module):
     training on several processes (each on its share of the batch) follows the one-process gradients exactly.
     False for a loss that compares the triples of a batch with each other (in-batch contrastive negatives, a
     norm over the batch)."""
+    column_parallel: ClassVar[tuple[str, ...]] = ()
+    """The parameters (``[rows, width]`` tables) a model splits by columns across the ranks of a training with
+    ``parallel=columns`` (:meth:`share_columns`); empty for a model that cannot (it has other parameters, or a
+    loss that is not a sum over columns of the tables' inner products)."""
     rank_local_buffers: ClassVar[tuple[str, ...]] = ()
     """Persistent buffers each rank of a several-process training keeps as its own instead of taking rank 0's
     before every step (a cache each rank updates for the items of its share)."""
@@ -103,6 +129,7 @@ class Recommender(nn.Module):
         self.n_users = dataset.n_users
         self.n_items = dataset.n_items
         self._scoring_cache: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.column_share: ColumnShare | None = None
 
     # -- the contract ---------------------------------------------------------------------------
     def loss(self, batch: Batch) -> torch.Tensor:
@@ -149,6 +176,61 @@ class Recommender(nn.Module):
         ``total`` rows in one-process order from each rank's rows ``rank, rank + N, ...``: a model may split
         work without gradients (e.g. every item's content for scoring) by it, provided every rank calls it at
         the same point. Nothing by default."""
+
+    def share_columns(self, rank: int, world_size: int, columns: ColumnCollectives) -> None:
+        """Called once by a training with ``parallel=columns``: keep only this rank's contiguous share of the
+        columns of each :attr:`column_parallel` table (``torch.tensor_split``'s). The model's loss then scores
+        the whole batch on its columns and sums the partial scores with ``columns.sum_over_ranks``; its
+        :meth:`embeddings` gather the whole tables' rows with ``columns.gather``; and its state dict holds whole
+        tables, gathered on save and sliced on load, so checkpoints do not depend on the number of ranks."""
+        if not self.column_parallel:
+            raise ConfigError(f"{self.name} cannot split its columns across processes; use parallel=batch")
+        width = getattr(self, self.column_parallel[0]).shape[1]
+        share = torch.arange(width).tensor_split(world_size)[rank]
+        kept = slice(int(share[0]), int(share[-1]) + 1)
+        for name in self.column_parallel:
+            setattr(self, name, nn.Parameter(getattr(self, name).detach()[:, kept].clone()))
+        self.column_share = ColumnShare(kept, width, columns)
+
+    def bpr_with_penalty(
+        self,
+        users: torch.Tensor,
+        pos_items: torch.Tensor,
+        neg_items: torch.Tensor,
+        penalty: Callable[[], torch.Tensor],
+        weight: float,
+    ) -> torch.Tensor:
+        """BPR on the inner products of the batch's rows ``[B, d]`` plus ``weight * penalty()`` (computed after
+        the scores, which keeps the order in which gradients accumulate, and so the bits, of the losses written
+        before this helper). With ``parallel=columns`` the rows and the penalty are this rank's columns' share
+        of them: the partial scores and penalties are summed over the ranks (one all-reduce of :math:`2B + 1`
+        numbers), and every rank then computes the same loss."""
+        if self.column_share is None:
+            return bpr_on_embeddings(users, pos_items, neg_items) + weight * penalty()
+        n = len(users)
+        partial = torch.cat([(users * pos_items).sum(-1), (users * neg_items).sum(-1), penalty().reshape(1)])
+        total = self.column_share.collectives.sum_over_ranks(partial)
+        return bpr_loss(total[:n], total[n : 2 * n]) + weight * total[-1]
+
+    def whole_columns(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``users`` and ``items`` as they are, or with ``parallel=columns`` every rank's columns of them."""
+        if self.column_share is None:
+            return users, items
+        gather = self.column_share.collectives.gather
+        return gather(users), gather(items)
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars) -> None:  # type: ignore[override]
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        if self.column_share is not None:
+            for name in self.column_parallel:
+                destination[prefix + name] = self.column_share.collectives.gather(destination[prefix + name])
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # type: ignore[override]
+        if self.column_share is not None:
+            for key in (prefix + name for name in self.column_parallel):
+                if key in state_dict and state_dict[key].dim() == 2:
+                    state_dict[key] = self.column_share.of(state_dict[key])
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def probes(self) -> list[Probe]:
         """The model's mechanisms that ``mdrchca probe`` can switch off one at a time (none by default)."""

@@ -9,7 +9,7 @@ import torch
 
 from mdrchca.config import NON_NEGATIVE, ModelConfig, log_range
 from mdrchca.data.dataset import RecDataset
-from mdrchca.models.base import Batch, Recommender, bpr_on_embeddings, embedding_l2, register
+from mdrchca.models.base import Batch, Recommender, embedding_l2, register
 
 
 @dataclass
@@ -33,17 +33,17 @@ class BPR(Recommender):
     name = "bpr"
     config_class = BPRConfig
     search_space = {"reg_weight": log_range(1e-6, 1e-2)}
+    column_parallel = ("user_embedding", "item_embedding")
 
     def __init__(self, dataset: RecDataset, config: BPRConfig) -> None:
         super().__init__(dataset, config)
         self.init_id_embeddings(config.embedding_size)
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.user_embedding, self.item_embedding
+        return self.whole_columns(self.user_embedding, self.item_embedding)
 
     def loss(self, batch: Batch) -> torch.Tensor:
         u = self.user_embedding[batch.users]
         i = self.item_embedding[batch.pos_items]
         j = self.item_embedding[batch.neg_items]
-        ranking = bpr_on_embeddings(u, i, j)
-        return ranking + self.config.reg_weight * embedding_l2(u, i, j)
+        return self.bpr_with_penalty(u, i, j, lambda: embedding_l2(u, i, j), self.config.reg_weight)

@@ -9,7 +9,7 @@ import torch
 
 from mdrchca.config import NON_NEGATIVE, SHARE, ModelConfig, int_range, log_range
 from mdrchca.data.dataset import RecDataset
-from mdrchca.models.base import Batch, Recommender, bpr_on_embeddings, embedding_l2, register
+from mdrchca.models.base import Batch, Recommender, embedding_l2, register
 from mdrchca.models.components.propagation import collaborative_embeddings
 
 
@@ -36,12 +36,14 @@ class LightGCN(Recommender):
 
     with :math:`E^{(0)} = [E_u; E_i]` Xavier-initialised, trained with BPR plus an L2 penalty
     (``reg_weight``) on the layer-0 embeddings of the batch; with ``edge_dropout`` the training loss
-    propagates over :math:`\hat A` of an edge-pruned graph redrawn each epoch.
+    propagates over :math:`\hat A` of an edge-pruned graph redrawn each epoch. Each column of :math:`E` propagates
+    alone, so a training on several processes can split the columns (``parallel=columns``).
     """
 
     name = "lightgcn"
     config_class = LightGCNConfig
     search_space = {"reg_weight": log_range(1e-6, 1e-2), "n_layers": int_range(1, 4)}
+    column_parallel = ("user_embedding", "item_embedding")
 
     def __init__(self, dataset: RecDataset, config: LightGCNConfig) -> None:
         super().__init__(dataset, config)
@@ -52,8 +54,10 @@ class LightGCN(Recommender):
         self.draw_training_graph()
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return collaborative_embeddings(
-            self.adjacency, self.user_embedding, self.item_embedding, self.config.n_layers, symmetric=True
+        return self.whole_columns(
+            *collaborative_embeddings(
+                self.adjacency, self.user_embedding, self.item_embedding, self.config.n_layers, symmetric=True
+            )
         )
 
     def loss(self, batch: Batch) -> torch.Tensor:
@@ -61,8 +65,14 @@ class LightGCN(Recommender):
             self.user_item_graph(), self.user_embedding, self.item_embedding, self.config.n_layers, symmetric=True
         )
         u, i, j = user_emb[batch.users], item_emb[batch.pos_items], item_emb[batch.neg_items]
-        ranking = bpr_on_embeddings(u, i, j)
-        reg = embedding_l2(
-            self.user_embedding[batch.users], self.item_embedding[batch.pos_items], self.item_embedding[batch.neg_items]
+        return self.bpr_with_penalty(
+            u,
+            i,
+            j,
+            lambda: embedding_l2(
+                self.user_embedding[batch.users],
+                self.item_embedding[batch.pos_items],
+                self.item_embedding[batch.neg_items],
+            ),
+            self.config.reg_weight,
         )
-        return ranking + self.config.reg_weight * reg

@@ -15,6 +15,14 @@ Models whose loss compares the triples of a batch with each other (in-batch cont
 over the batch) declare ``batch_separable = False``: on several ranks each sees its share as the batch, which
 is a different (smaller-batch) loss; the trainer says so when it starts.
 
+With ``parallel=columns`` (models with ``column_parallel``) rank :math:`r` instead holds the columns
+:math:`C_r` of the embedding tables, propagates them over the whole graph and scores the whole global batch on
+them: the partial scores :math:`s^{(r)}_{ui} = \\sum_{c \\in C_r} e_{uc} e_{ic}` are summed over the ranks by
+:class:`SumOverRanks` (an all-reduce forward, the identity backward: every rank then computes the same loss and
+differentiates it with respect to its own columns). Adam is element-wise, so each rank's optimiser on its columns
+is one process's on those columns; no gradient is reduced. Checkpoints hold whole tables (gathered by columns),
+so a run resumes on any number of processes.
+
 The full-ranking evaluation is split by users (rank :math:`r` ranks users :math:`r, r + N, \\dots`) and the
 per-user metrics gathered back into the one-process order, so the means are the same numbers. Rank 0 owns
 the run folder: it alone writes checkpoints, logs and metrics.
@@ -131,3 +139,31 @@ def barrier(ranks: Ranks) -> None:
     """Wait until every rank gets here (e.g. until rank 0 has written a checkpoint the others read)."""
     if ranks.distributed:
         dist.barrier()
+
+
+class SumOverRanks(torch.autograd.Function):
+    """Forward: the element-wise sum of every rank's tensor (all-reduce). Backward: the incoming gradient as it
+    is, since every rank computes the same loss from the sum and the gradient of a sum with respect to one of
+    its terms is the gradient of the sum."""
+
+    @staticmethod
+    def forward(ctx, partial: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        total = partial.clone()
+        dist.all_reduce(total)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return grad
+
+
+def gather_columns(local: torch.Tensor, ranks: Ranks) -> torch.Tensor:
+    """The whole ``[n, width]`` tensor from every rank's contiguous columns ``[n, width_r]``, on every rank (no
+    gradient)."""
+    if not ranks.distributed:
+        return local
+    widths = [torch.zeros(1, dtype=torch.long) for _ in range(ranks.world_size)]
+    dist.all_gather(widths, torch.tensor([local.shape[1]]))
+    parts = [torch.empty(local.shape[0], int(w), dtype=local.dtype, device=local.device) for w in widths]
+    dist.all_gather(parts, local.detach().contiguous())
+    return torch.cat(parts, dim=1)

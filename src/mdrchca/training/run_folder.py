@@ -56,7 +56,9 @@ METRICS_KEYS = ("model", "dataset", "best_epoch", "epochs", "valid", "test")
 """Each test user's metrics at the best epoch (paired significance tests across models)."""
 LOCK_FILE = ".lock"
 
-RESUMABLE_OPTIONS = frozenset({"epochs", "patience", "max_seconds", "num_threads", "device", "eval_batch_size"})
+RESUMABLE_OPTIONS = frozenset(
+    {"epochs", "patience", "max_seconds", "num_threads", "device", "eval_batch_size", "parallel"}
+)
 """Options ``--resume`` may change: how long and where training goes on, never what is trained."""
 
 

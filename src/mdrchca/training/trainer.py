@@ -21,11 +21,11 @@ from tqdm import tqdm
 from mdrchca.config import Config
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.sampler import BPRSampler
-from mdrchca.errors import MdrchcaError
+from mdrchca.errors import ConfigError, MdrchcaError
 from mdrchca.evaluation.evaluator import Evaluator
 from mdrchca.io import write_text
 from mdrchca.models import Recommender, get_model_class
-from mdrchca.models.base import Batch
+from mdrchca.models.base import Batch, ColumnCollectives
 from mdrchca.training.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -34,7 +34,15 @@ from mdrchca.training.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from mdrchca.training.distributed import all_reduce, barrier, gather_strided_rows, local_device, ranks_from_environment
+from mdrchca.training.distributed import (
+    SumOverRanks,
+    all_reduce,
+    barrier,
+    gather_columns,
+    gather_strided_rows,
+    local_device,
+    ranks_from_environment,
+)
 from mdrchca.training.reproducibility import resolve_device, set_seed
 from mdrchca.training.run_folder import BEST_CHECKPOINT, LAST_CHECKPOINT, LOG_FILE, METRICS_FILE, PER_USER_FILE
 
@@ -147,7 +155,10 @@ class Trainer:
         set_seed(tc.seed)
         self.model = build_model(config, dataset).to(self.device)
         self._step_module: torch.nn.Module = _BatchLoss(self.model)
-        if self.ranks.distributed:
+        self.split_columns = self.ranks.distributed and tc.parallel == "columns"
+        if self.split_columns:
+            self._share_columns()
+        elif self.ranks.distributed:
             self.model.share_batch(self.ranks.rank, self.ranks.world_size, self._gather_rows)
             self._step_module = _data_parallel(self._step_module, self.device)
             if not type(self.model).batch_separable and self.ranks.is_main:
@@ -169,12 +180,29 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self._best_model_state: dict[str, torch.Tensor] | None = None  # kept in memory without a run folder
 
+    def _share_columns(self) -> None:
+        """``parallel=columns``: every parameter is a table the model splits by columns (else one error naming
+        the option), each rank keeps its columns; no DDP, since no gradient needs reducing."""
+        tables = set(type(self.model).column_parallel)
+        others = sorted(name for name, _ in self.model.named_parameters() if name not in tables)
+        if not tables or others:
+            raise ConfigError(
+                f"parallel=columns: {self.config.model} cannot split its columns across processes "
+                f"({'no column-parallel tables' if not tables else 'other parameters: ' + ', '.join(others[:3])});"
+                " use parallel=batch (--set parallel=batch)"
+            )
+        ranks = self.ranks
+        collectives = ColumnCollectives(SumOverRanks.apply, lambda local: gather_columns(local, ranks))
+        self.model.share_columns(ranks.rank, ranks.world_size, collectives)
+
     # -- state ------------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
+        """The training state; with ``parallel=columns`` every rank must call it (the tables and their
+        optimiser moments are gathered by columns), and it holds whole tables, as one process's does."""
         return {
             "config": self.config.to_dict(),
             "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": self._optimizer_state(),
             "sampler": self.sampler.state_dict(),
             "rng": rng_state(),
             "epoch": self.epoch,
@@ -197,7 +225,25 @@ class Trainer:
                 f"{source}: its training state does not load ({exc.__class__.__name__}); start a new run"
             ) from None
 
+    def _optimizer_state(self) -> dict[str, Any]:
+        """The optimiser's state dict, its per-element moments of split tables gathered to whole tables."""
+        state = self.optimizer.state_dict()
+        share = self.model.column_share
+        if self.split_columns and share is not None:  # new dicts: state_dict() shares the live ones
+            gather = share.collectives.gather
+            state["state"] = {
+                index: {k: gather(v) if torch.is_tensor(v) and v.dim() == 2 else v for k, v in moments.items()}
+                for index, moments in state["state"].items()
+            }
+        return state
+
     def _load_training_state(self, state: dict[str, Any]) -> None:
+        share = self.model.column_share
+        if self.split_columns and share is not None:
+            for moments in state["optimizer"]["state"].values():
+                for key, value in moments.items():
+                    if torch.is_tensor(value) and value.dim() == 2:
+                        moments[key] = share.of(value)
         self.optimizer.load_state_dict(state["optimizer"])
         self.sampler.load_state_dict(state["sampler"])
         set_rng_state(state["rng"])
@@ -247,17 +293,17 @@ class Trainer:
         rank with no share (a last batch smaller than the world) still takes part in the reduction, with weight 0.
         """
         size = len(batch.users)
-        part = self.ranks.share(size)
+        part = self.ranks.share(size) if not self.split_columns else slice(0, size)  # columns: the whole batch
         share = part.stop - part.start
         mine = Batch(*(t[part] for t in batch)) if 0 < share < size else batch
         loss = self._step_module(mine.to(self.device))
-        batch_loss = self._whole_batch_loss(loss.detach(), share, size)
+        batch_loss = loss.item() if self.split_columns else self._whole_batch_loss(loss.detach(), share, size)
         if not math.isfinite(batch_loss):
             raise MdrchcaError(
                 f"loss became {batch_loss} at epoch {self.epoch}; "
                 "lower learning_rate or check the features for extreme values"
             )
-        weight = share * self.ranks.world_size / size
+        weight = 1 if self.split_columns else share * self.ranks.world_size / size
         self.optimizer.zero_grad(set_to_none=True)
         (loss if weight == 1 else loss * weight).backward()
         self.optimizer.step()
@@ -303,8 +349,8 @@ class Trainer:
                 if score > self.best_score:
                     self.best_score, self.best_epoch, self.best_valid = score, self.epoch, valid
                     self.bad_evaluations = 0
-                    if self.writes:
-                        save_checkpoint(self.state(), self.run_dir / BEST_CHECKPOINT)
+                    if self.run_dir is not None:
+                        self._save(BEST_CHECKPOINT)
                     elif self.run_dir is None:
                         self._best_model_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
                 else:
@@ -313,9 +359,15 @@ class Trainer:
                     self.on_evaluation(self.epoch, score)
             self.history.append(row)
             self._log_epoch(row)
-            if self.writes:
-                save_checkpoint(self.state(), self.run_dir / LAST_CHECKPOINT)
+            self._save(LAST_CHECKPOINT)
         return self._finish(self._spent_seconds())
+
+    def _save(self, name: str) -> None:
+        """Rank 0 writes ``run_dir/name``; with ``parallel=columns`` every rank gathers the state with it."""
+        if self.writes or (self.split_columns and self.run_dir is not None):
+            state = self.state()
+            if self.writes:
+                save_checkpoint(state, self.run_dir / name)
 
     def _slowest(self, seconds: float) -> float:
         """The slowest rank's time: every rank then logs, and stops on ``max_seconds``, alike."""
