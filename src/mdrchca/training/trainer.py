@@ -230,19 +230,28 @@ class Trainer:
         state = self.optimizer.state_dict()
         share = self.model.column_share
         if self.split_columns and share is not None:  # new dicts: state_dict() shares the live ones
-            gather = share.collectives.gather
+            gather, split = share.collectives.gather, self._split_parameter_indices()
             state["state"] = {
-                index: {k: gather(v) if torch.is_tensor(v) and v.dim() == 2 else v for k, v in moments.items()}
-                for index, moments in state["state"].items()
+                index: {
+                    k: gather(v) if index in split and torch.is_tensor(v) and v.dim() == 2 else v for k, v in m.items()
+                }
+                for index, m in state["state"].items()
             }
         return state
+
+    def _split_parameter_indices(self) -> set[int]:
+        """Positions, in the optimiser's state dict, of the parameters split by columns (the optimiser holds
+        ``model.parameters()`` in order)."""
+        tables = set(type(self.model).column_parallel)
+        return {i for i, (name, _) in enumerate(self.model.named_parameters()) if name in tables}
 
     def _load_training_state(self, state: dict[str, Any]) -> None:
         share = self.model.column_share
         if self.split_columns and share is not None:
-            for moments in state["optimizer"]["state"].values():
+            split = self._split_parameter_indices()
+            for index, moments in state["optimizer"]["state"].items():
                 for key, value in moments.items():
-                    if torch.is_tensor(value) and value.dim() == 2:
+                    if int(index) in split and torch.is_tensor(value) and value.dim() == 2:
                         moments[key] = share.of(value)
         self.optimizer.load_state_dict(state["optimizer"])
         self.sampler.load_state_dict(state["sampler"])

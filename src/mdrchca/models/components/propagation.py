@@ -7,9 +7,9 @@ import torch
 CPU_COLUMN_BLOCK = 32
 """Columns of the embeddings propagated together on the CPU. Each edge reads one row of the input, and at
 Amazon Clothing's size (62k nodes) 64-column rows miss the cache far more often than 32-column ones: blocks of
-32 made a two-layer propagation, forward and backward, 1.2-1.3x faster there and on Baby's size, level on
-ML-100K (``benchmarks/bench_propagation.py``, docs/benchmarks.md). Each output element is the same sum over
-the same edges in the same order either way."""
+32 made a two-layer propagation, forward and backward, 1.5x faster there, 1.1x at Baby's size and level on
+ML-100K and the bundled catalogue (``benchmarks/bench_propagation.py``, docs/benchmarks.md). Each output
+element is the same sum over the same edges in the same order either way."""
 
 
 class SymmetricSparseProduct(torch.autograd.Function):
