@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from mdrchca.models.components.knn_graph import ModalityGraphConv, knn_adjacency, knn_indices, token_knn_adjacency
@@ -36,3 +37,27 @@ def test_token_knn_adjacency_respects_padding() -> None:
     assert torch.all(A[0, 3:] == 0) and torch.all(A[0, :, 3:] == 0)
     assert torch.all(torch.diagonal(A, dim1=1, dim2=2) == 0)
     assert ((A[1] > 0).sum(-1) == 2).all()
+
+
+@pytest.mark.parametrize("n_layers", [0, 1, 2])
+def test_graph_conv_rows_equal_the_whole_graphs_rows_with_their_gradients(n_layers: int) -> None:
+    import scipy.sparse as sp
+
+    from mdrchca.data.graph import to_torch_sparse
+
+    torch.manual_seed(0)
+    adjacency = to_torch_sparse(sp.random(30, 30, density=0.1, random_state=4, format="csr"))
+    conv = ModalityGraphConv(6, n_layers)
+    inputs = torch.randn(30, 6, requires_grad=True)
+    rows = torch.tensor([7, 2, 29, 2])  # any order, repeats allowed
+    weights = torch.randn(len(rows), 6)
+    whole = conv(adjacency, inputs)[rows]
+    (whole * weights).sum().backward()
+    expected_grads = [inputs.grad.clone(), *(p.grad.clone() for p in conv.parameters())]
+    inputs.grad = None
+    conv.zero_grad()
+    part = conv.rows(adjacency, lambda index: inputs[index], rows)
+    (part * weights).sum().backward()
+    torch.testing.assert_close(part, whole)
+    for got, expected in zip([inputs.grad, *(p.grad for p in conv.parameters())], expected_grads, strict=True):
+        torch.testing.assert_close(got, expected)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -77,6 +79,40 @@ class ModalityGraphConv(nn.Module):
         for layer in self.layers:
             h = torch.relu(torch.sparse.mm(adjacency, layer(h)))
         return h
+
+    def rows(
+        self, adjacency: torch.Tensor, inputs: Callable[[torch.Tensor], torch.Tensor], rows: torch.Tensor
+    ) -> torch.Tensor:
+        """``forward(adjacency, inputs(all rows))[rows]``, computed from the rows' :math:`L_m`-hop
+        neighbourhood only: ``inputs(index)`` gives the input rows at ``index``. A training step that needs the
+        graph's output for a few items then costs what their neighbourhoods cost, not the whole catalogue
+        (on a CSR ``adjacency``; each output row is the same sum over the same neighbours in the same order)."""
+        needed = [rows]
+        for _ in self.layers:
+            needed.append(torch.unique(_row_slice(adjacency, needed[-1])[0]))
+        h = inputs(needed[-1])
+        for depth, layer in enumerate(self.layers):
+            targets, sources = needed[len(self.layers) - depth - 1], needed[len(self.layers) - depth]
+            columns, values, crow = _row_slice(adjacency, targets)
+            local = torch.searchsorted(sources, columns)
+            block = torch.sparse_csr_tensor(
+                crow, local, values, size=(len(targets), len(sources)), check_invariants=False
+            )
+            h = torch.relu(torch.sparse.mm(block, layer(h)))
+        return h
+
+
+def _row_slice(adjacency: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The column indices, values and row pointers of the CSR ``adjacency``'s ``rows`` (in that order)."""
+    crow, col, values = adjacency.crow_indices(), adjacency.col_indices(), adjacency.values()
+    starts, ends = crow[rows], crow[rows + 1]
+    counts = ends - starts
+    pointers = torch.zeros(len(rows) + 1, dtype=crow.dtype, device=crow.device)
+    pointers[1:] = torch.cumsum(counts, 0)
+    positions = torch.repeat_interleave(starts - pointers[:-1], counts) + torch.arange(
+        int(pointers[-1]), device=crow.device
+    )
+    return col[positions], values[positions], pointers
 
 
 def token_knn_adjacency(tokens: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:

@@ -159,15 +159,21 @@ class ContentBranch(nn.Module):
                 nn.init.xavier_uniform_(layer.weight)
                 nn.init.zeros_(layer.bias)
 
-    def graph_context(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def graph_context(self, items: torch.Tensor | None = None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Every item's graph context (text, image), or only ``items``' rows, computed from their kNN
+        neighbourhoods alone (what a training step needs); (None, None) without item graphs."""
         if self.config.graph_scope != "item":
             return None, None
         if self.config.context_projection == "own":
             text_in, region_in = self.text_context_projection, self.region_context_projection
         else:
             text_in, region_in = self.text.projection, self.region.projection
-        text_h = self.text_graph(self.text_knn, text_in(self.text.summary))
-        region_h = self.region_graph(self.region_knn, region_in(self.region.summary))
+        if items is None:
+            text_h = self.text_graph(self.text_knn, text_in(self.text.summary))
+            region_h = self.region_graph(self.region_knn, region_in(self.region.summary))
+            return text_h, region_h
+        text_h = self.text_graph.rows(self.text_knn, lambda rows: text_in(self.text.summary[rows]), items)
+        region_h = self.region_graph.rows(self.region_knn, lambda rows: region_in(self.region.summary[rows]), items)
         return text_h, region_h
 
     def _contextualise(
@@ -224,9 +230,12 @@ class ContentBranch(nn.Module):
         """T~ and V~ of ``items`` (the paper's *Multi-modal feature encoding and denoising*), with their masks,
         phrase ids and the items' graph context (None without item graphs)."""
         cfg = self.config
-        text_ctx, region_ctx = context if context is not None else self.graph_context()
-        if text_ctx is not None:
-            text_ctx, region_ctx = text_ctx[items], region_ctx[items]
+        if context is None:  # only these items' rows, from their neighbourhoods
+            text_ctx, region_ctx = self.graph_context(items)
+        else:
+            text_ctx, region_ctx = context
+            if text_ctx is not None:
+                text_ctx, region_ctx = text_ctx[items], region_ctx[items]
         tokens, token_mask = self.text.tokens(items)
         regions, region_mask = self.region.tokens(items)
         phrase_ids = self.text.phrase_ids[items]
