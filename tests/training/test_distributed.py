@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
 import subprocess
 import sys
@@ -205,3 +206,25 @@ def test_column_split_of_a_model_with_other_parameters_is_one_error_naming_the_o
     errors = [line for line in done.stderr.splitlines() if line.startswith("error") or "parallel=columns:" in line]
     assert errors and "vbpr cannot split" in errors[0] and "use parallel=batch" in errors[0], done.stderr[-2000:]
     assert not (tmp_path / "r").exists()  # refused before the run folder was made
+
+
+def test_mdrchca_split_by_columns_trains_what_one_process_does_without_l_conf(
+    tmp_path: Path, small_featured: Path
+) -> None:
+    """MDR-CHCA with ``parallel=columns``: the step's items divided among two ranks, their fresh content rows
+    gathered (gradients summed back), each rank's columns propagated. Without L_conf (computed per rank on its
+    own items, as with ``parallel=batch``) that is one process's training: the same losses and metrics."""
+    options = ("--model", "mdrchca", "--data", str(small_featured), "--set", "num_threads=1")
+    options += ("--set", "epochs=2", "--set", "conf_weight=0")
+    _train(tmp_path / "one", 1, *options)
+    _train(tmp_path / "two", 2, *options, "--set", "parallel=columns")
+    _same_training(tmp_path / "one", tmp_path / "two")
+
+
+def test_mdrchca_split_by_columns_with_l_conf_resumes_on_one_process(tmp_path: Path, small_featured: Path) -> None:
+    options = ("--model", "mdrchca", "--data", str(small_featured), "--set", "num_threads=1")
+    _train(tmp_path / "run", 2, *options, "--set", "epochs=1", "--set", "parallel=columns")
+    _train(tmp_path / "run", 1, "--resume", "--set", "epochs=2")
+    rows = _log(tmp_path / "run")
+    assert [row["epoch"] for row in rows] == [1, 2]
+    assert all(math.isfinite(row["loss"]) and row["theta_neg"] < row["theta_pos"] for row in rows)

@@ -55,11 +55,14 @@ def norm_penalty(*embeddings: torch.Tensor) -> torch.Tensor:
 
 class ColumnCollectives(NamedTuple):
     """What a training with ``parallel=columns`` hands a model (:meth:`Recommender.share_columns`):
-    ``sum_over_ranks(partial)``, the element-wise sum of every rank's tensor with the identity as its gradient,
-    and ``gather(local)``, the whole ``[rows, width]`` tensor from every rank's columns (no gradient)."""
+    ``sum_over_ranks(partial)``, the element-wise sum of every rank's tensor with the identity as its gradient;
+    ``gather(local)``, the whole ``[rows, width]`` tensor from every rank's columns (no gradient); and
+    ``gather_rows(rows, total)``, every rank's rows ``rank, rank + N, ...`` in one-process order, whose gradient
+    is summed over the ranks and returned to the rank that computed each row."""
 
     sum_over_ranks: Callable[[torch.Tensor], torch.Tensor]
     gather: Callable[[torch.Tensor], torch.Tensor]
+    gather_rows: Callable[[torch.Tensor, int], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -116,8 +119,9 @@ class Recommender(nn.Module):
     norm over the batch)."""
     column_parallel: ClassVar[tuple[str, ...]] = ()
     """The parameters (``[rows, width]`` tables) a model splits by columns across the ranks of a training with
-    ``parallel=columns`` (:meth:`share_columns`); empty for a model that cannot (it has other parameters, or a
-    loss that is not a sum over columns of the tables' inner products)."""
+    ``parallel=columns`` (:meth:`share_columns`); empty for a model that cannot. Every other parameter stays
+    whole on every rank, and the model's loss must give each rank a share of its gradient: the trainer sums
+    those over the ranks before each step."""
     rank_local_buffers: ClassVar[tuple[str, ...]] = ()
     """Persistent buffers each rank of a several-process training keeps as its own instead of taking rank 0's
     before every step (a cache each rank updates for the items of its share)."""

@@ -135,6 +135,12 @@ def gather_strided_rows(local: torch.Tensor, total: int, ranks: Ranks) -> torch.
     return torch.stack(gathered, dim=1).reshape(per_rank * ranks.world_size, *local.shape[1:])[:total]
 
 
+def broadcast(values: torch.Tensor, ranks: Ranks) -> None:
+    """``values`` replaced, in place, by rank 0's on every rank; nothing on one process."""
+    if ranks.distributed:
+        dist.broadcast(values, 0)
+
+
 def barrier(ranks: Ranks) -> None:
     """Wait until every rank gets here (e.g. until rank 0 has written a checkpoint the others read)."""
     if ranks.distributed:
@@ -167,3 +173,21 @@ def gather_columns(local: torch.Tensor, ranks: Ranks) -> torch.Tensor:
     parts = [torch.empty(local.shape[0], int(w), dtype=local.dtype, device=local.device) for w in widths]
     dist.all_gather(parts, local.detach().contiguous())
     return torch.cat(parts, dim=1)
+
+
+class GatherRowsOverRanks(torch.autograd.Function):
+    """Forward: :func:`gather_strided_rows` (every rank's rows ``rank, rank + N, ...`` in one-process order, on
+    every rank). Backward: the gradients of the whole ``[total, ...]`` tensor summed over the ranks, and this
+    rank's rows of the sum: with ``parallel=columns`` each rank's loss reaches the gathered rows through its own
+    columns only, so the sum is the whole gradient of each row."""
+
+    @staticmethod
+    def forward(ctx, local: torch.Tensor, total: int, ranks: Ranks) -> torch.Tensor:  # type: ignore[override]
+        ctx.ranks, ctx.count = ranks, len(local)
+        return gather_strided_rows(local, total, ranks)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
+        summed = grad.contiguous().clone()
+        dist.all_reduce(summed)
+        return summed[ctx.ranks.rank :: ctx.ranks.world_size][: ctx.count], None, None

@@ -35,9 +35,11 @@ from mdrchca.training.checkpoint import (
     set_rng_state,
 )
 from mdrchca.training.distributed import (
+    GatherRowsOverRanks,
     SumOverRanks,
     all_reduce,
     barrier,
+    broadcast,
     gather_columns,
     gather_strided_rows,
     local_device,
@@ -181,19 +183,47 @@ class Trainer:
         self._best_model_state: dict[str, torch.Tensor] | None = None  # kept in memory without a run folder
 
     def _share_columns(self) -> None:
-        """``parallel=columns``: every parameter is a table the model splits by columns (else one error naming
-        the option), each rank keeps its columns; no DDP, since no gradient needs reducing."""
-        tables = set(type(self.model).column_parallel)
-        others = sorted(name for name, _ in self.model.named_parameters() if name not in tables)
-        if not tables or others:
+        """``parallel=columns``: each rank keeps its columns of the model's tables (a model without any is one
+        error naming the option); no DDP: the tables' gradients need no reduction, and the shares of the other
+        parameters' gradients are summed in :meth:`_sum_shared_gradients`."""
+        if not type(self.model).column_parallel:
             raise ConfigError(
-                f"parallel=columns: {self.config.model} cannot split its columns across processes "
-                f"({'no column-parallel tables' if not tables else 'other parameters: ' + ', '.join(others[:3])});"
+                f"parallel=columns: {self.config.model} cannot split its columns across processes;"
                 " use parallel=batch (--set parallel=batch)"
             )
         ranks = self.ranks
-        collectives = ColumnCollectives(SumOverRanks.apply, lambda local: gather_columns(local, ranks))
+        collectives = ColumnCollectives(
+            SumOverRanks.apply,
+            lambda local: gather_columns(local, ranks),
+            lambda rows, total: GatherRowsOverRanks.apply(rows, total, ranks),
+        )
         self.model.share_columns(ranks.rank, ranks.world_size, collectives)
+        tables = set(type(self.model).column_parallel)
+        self._shared_parameters = [p for name, p in self.model.named_parameters() if name not in tables]
+        own = set(type(self.model).rank_local_buffers)
+        self._synced_buffers = [
+            buffer
+            for prefix, module in self.model.named_modules()
+            for name, buffer in module.named_buffers(recurse=False)
+            if name not in module._non_persistent_buffers_set and f"{prefix}.{name}".lstrip(".") not in own
+        ]
+
+    def _sum_shared_gradients(self) -> None:
+        """``parallel=columns``: each rank's share of the gradient of every parameter that is not split, summed
+        over the ranks in one flat all-reduce."""
+        grads = [p.grad for p in self._shared_parameters if p.grad is not None]
+        if not grads:
+            return
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        flat = all_reduce(flat, self.ranks)
+        for grad, part in zip(grads, flat.split([g.numel() for g in grads]), strict=True):
+            grad.copy_(part.view_as(grad))
+
+    def _broadcast_buffers(self) -> None:
+        """``parallel=columns``: what a model updates itself from its batches (MDR-CHCA's thresholds) taken from
+        rank 0 after every step, as DDP does before every step with ``parallel=batch``."""
+        for buffer in self._synced_buffers:
+            broadcast(buffer, self.ranks)
 
     # -- state ------------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -315,8 +345,12 @@ class Trainer:
         weight = 1 if self.split_columns else share * self.ranks.world_size / size
         self.optimizer.zero_grad(set_to_none=True)
         (loss if weight == 1 else loss * weight).backward()
+        if self.split_columns:
+            self._sum_shared_gradients()
         self.optimizer.step()
         self.model.after_step()
+        if self.split_columns:
+            self._broadcast_buffers()
         return batch_loss
 
     def _whole_batch_loss(self, loss: torch.Tensor, share: int, size: int) -> float:

@@ -11,8 +11,18 @@ from torch import nn
 from mdrchca.config import float_range, int_range, log_range
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.features import ModalityFeatures
-from mdrchca.errors import DataError
-from mdrchca.models.base import Batch, Probe, Recommender, RowGather, bpr_on_embeddings, embedding_l2, register
+from mdrchca.errors import ConfigError, DataError
+from mdrchca.models.base import (
+    Batch,
+    ColumnCollectives,
+    Probe,
+    Recommender,
+    RowGather,
+    bpr_loss,
+    bpr_on_embeddings,
+    embedding_l2,
+    register,
+)
 from mdrchca.models.components.contrastive import in_batch_infonce
 from mdrchca.models.components.propagation import collaborative_embeddings
 from mdrchca.models.mdrchca.config import MDRCHCAConfig
@@ -115,6 +125,7 @@ class MDRCHCA(Recommender):
     name = "mdrchca"
     batch_separable = False  # in-batch alignment negatives and thresholds updated from each batch
     rank_local_buffers = ("content_cache",)  # each rank writes the rows of the items its share recomputed
+    column_parallel = ("user_embedding", "item_embedding")  # parallel=columns: _column_split_loss
     config_class = MDRCHCAConfig
     search_space = {
         "reg_weight": log_range(1e-6, 1e-2),
@@ -242,10 +253,38 @@ class MDRCHCA(Recommender):
         budget = cfg.content_grad_items
         if cfg.content_grad_positions > 0:
             budget = max(1, min(budget, cfg.content_grad_positions // positions))
+        if self.column_share is not None:  # parallel=columns: the global step's items, divided after the choice
+            return budget
         return max(1, -(-budget // self._world_size)) if budget else 0
 
     def share_batch(self, rank: int, world_size: int, gather: RowGather | None = None) -> None:
         self._rank, self._world_size, self._gather = rank, world_size, gather
+
+    def share_columns(self, rank: int, world_size: int, columns: ColumnCollectives) -> None:
+        """``parallel=columns``: each rank holds its columns of E_u and E_i and propagates them with the same
+        columns of the content; the step's items are divided among the ranks (``rank, rank + N, ...``), whose
+        fresh content rows are gathered (their gradient summed and sent back), so every rank scores the whole
+        batch and keeps the same content cache. L_conf is each rank's on its own items, weighted 1/N, and the
+        thresholds follow rank 0's, as with ``parallel=batch``. The default content path only."""
+        cfg = self.config
+        refused = [
+            text
+            for text, bad in (
+                ("content_propagation=none", cfg.content_propagation == "none"),
+                ("view_contrast > 0", cfg.view_contrast > 0),
+                ("item_graph_embeddings", cfg.item_graph_embeddings),
+                ("the exact path (content_grad_items=0)", not self._uses_content_cache()),
+            )
+            if bad
+        ]
+        if refused:
+            raise ConfigError(
+                f"parallel=columns: MDR-CHCA splits its columns on the default content path only, not with "
+                f"{', '.join(refused)}; use parallel=batch (--set parallel=batch)"
+            )
+        super().share_columns(rank, world_size, columns)
+        self._rank, self._world_size = rank, world_size
+        self._gather = lambda rows, total: columns.gather_rows(rows, total)
 
     def _step_items(self, batch: Batch) -> torch.Tensor:
         """The items whose content is recomputed with gradients this step: the batch's positives, then its
@@ -323,7 +362,10 @@ class MDRCHCA(Recommender):
         ids = self.item_embedding.detach()
         if self.zero_unseen_ids:
             ids = ids[self.seen_items.squeeze(1)]
-        target = ids.norm(dim=1).mean()
+        if self.column_share is None:
+            target = ids.norm(dim=1).mean()
+        else:  # this rank's columns: the rows' squared norms summed over the ranks
+            target = self.column_share.collectives.sum_over_ranks(ids.pow(2).sum(1)).sqrt().mean()
         if self.config.content_scale == "learned":
             target = target * self.content_log_gain.exp()
         return fused * target
@@ -348,7 +390,10 @@ class MDRCHCA(Recommender):
         # LightGCN is linear, so view's LightGCN(E_u, E_i) + LightGCN(E_u, f) is one propagation of
         # (2 E_u, E_i + f); input is LightGCN(E_u, E_i + f). The two differ only in the users' layer 0.
         user_weight = 2.0 if cfg.content_propagation == "view" else 1.0
-        layer0_items = self._item_ids() + self._scaled(fused)
+        scaled = self._scaled(fused)
+        if self.column_share is not None:  # this rank's columns of the content, beside its columns of E_i
+            scaled = scaled[:, self.column_share.columns]
+        layer0_items = self._item_ids() + scaled
         users, items = collaborative_embeddings(
             self.user_item_graph(), user_weight * self.user_embedding, layer0_items, cfg.n_layers, symmetric=True
         )
@@ -391,9 +436,11 @@ class MDRCHCA(Recommender):
             # the next epoch's refresh would recompute these very values (no step in between): keep them
             self.content_cache.copy_(fused.detach())
             self._cache_fresh = True
-        return self._propagate(fused)
+        return self.whole_columns(*self._propagate(fused))
 
     def loss(self, batch: Batch) -> torch.Tensor:
+        if self.column_share is not None:
+            return self._column_split_loss(batch)
         cfg = self.config
         n = len(batch.users)
         views = torch.zeros(())
@@ -438,6 +485,41 @@ class MDRCHCA(Recommender):
         self.last_loss_parts = {"bpr": ranking.item(), "contrast": contrast.item(), "views": float(views.detach())}
         self.screen_log.add_losses(self.last_loss_parts["bpr"], self.last_loss_parts["contrast"])
         return total
+
+    def _column_split_loss(self, batch: Batch) -> torch.Tensor:
+        """:meth:`loss` with ``parallel=columns`` (:meth:`share_columns`): this rank's items' content, every
+        rank's fresh rows gathered into the cache's rows, this rank's columns propagated, and the partial scores,
+        penalty and L_conf / N summed over the ranks into the one loss every rank computes."""
+        cfg = self.config
+        items = self._step_items(batch)
+        mine = items[self._rank :: self._world_size]
+        out = self.content(mine)
+        collectives = self.column_share.collectives
+        fresh = collectives.gather_rows(out.fused, len(items))
+        fused_all = self.content_cache.index_put((items,), fresh)
+        with torch.no_grad():
+            self.content_cache[items] = fresh.detach()
+        users_all, items_all = self._propagate(fused_all)
+        u, pos, neg = users_all[batch.users], items_all[batch.pos_items], items_all[batch.neg_items]
+        reg = embedding_l2(
+            self.user_embedding[batch.users], self.item_embedding[batch.pos_items], self.item_embedding[batch.neg_items]
+        )
+        contrast = torch.zeros((), device=pos.device)
+        if cfg.conf_weight > 0:
+            rows = torch.unique(torch.nonzero(torch.isin(mine, batch.pos_items)).squeeze(1))
+            cap = max(1, -(-cfg.conf_items // self._world_size))
+            if len(rows) > cap:
+                rows = rows[torch.randperm(len(rows), device=rows.device)[:cap]]
+            contrast = self.contrastive_loss(out.select(rows))
+        n = len(u)
+        partial = torch.cat(
+            [(u * pos).sum(-1), (u * neg).sum(-1), reg.reshape(1), (contrast / self._world_size).reshape(1)]
+        )
+        total = collectives.sum_over_ranks(partial)
+        ranking = bpr_loss(total[:n], total[n : 2 * n])
+        self.last_loss_parts = {"bpr": ranking.item(), "contrast": float(total[-1]), "views": 0.0}
+        self.screen_log.add_losses(self.last_loss_parts["bpr"], self.last_loss_parts["contrast"])
+        return ranking + cfg.reg_weight * total[2 * n] + cfg.conf_weight * total[-1]
 
     def contrastive_loss(self, out: ContentOutput) -> torch.Tensor:
         """L_conf (or variant B's plain InfoNCE) over a batch of items' pairs."""
