@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -108,14 +107,10 @@ def rank_main(size: str, steps: int, warmup: int, dim: int, layers: int) -> None
 
 
 def launch(args: argparse.Namespace, nproc: int) -> dict:
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", __file__]
-    command += ["--rank-of", args.size, str(args.steps), str(args.warmup), str(args.dim), str(args.layers)]
-    env = os.environ | {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    if done.returncode != 0 or not lines:
-        raise SystemExit(f"{nproc} processes failed:\n{done.stderr[-3000:]}")
-    return json.loads(lines[-1].removeprefix("RESULT "))
+    from bench_distributed import run_ranks
+
+    arguments = [args.size, str(args.steps), str(args.warmup), str(args.dim), str(args.layers)]
+    return run_ranks(__file__, nproc, arguments, "LightGCN split by columns")
 
 
 def main() -> None:

@@ -68,25 +68,20 @@ def rank_main(case: str, model: str, parallel: str = "batch") -> None:
         print("RESULT " + json.dumps({**seconds, "peak_rss_gib_per_rank": [round(p, 3) for p in peaks]}))
 
 
-def launch(case: str, model: str, nproc: int, parallel: str = "batch") -> dict:
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        f"--nproc-per-node={nproc}",
-        __file__,
-        "--rank-of",
-        case,
-        model,
-        parallel,
-    ]
+def run_ranks(script: str, nproc: int, arguments: list[str], label: str) -> dict:
+    """``script --rank-of ARGUMENTS`` started by ``torch.distributed.run --standalone`` on ``nproc`` processes of
+    one thread each; the JSON of rank 0's last ``RESULT`` line (one error line with the stderr's end if none)."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", script]
     env = os.environ | {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run([*command, "--rank-of", *arguments], env=env, capture_output=True, text=True, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode != 0 or not lines:
-        raise SystemExit(f"{case} {model} x{nproc} failed:\n{done.stderr[-3000:]}")
+        raise SystemExit(f"{label} x{nproc} failed:\n{done.stderr[-3000:]}")
     return json.loads(lines[-1].removeprefix("RESULT "))
+
+
+def launch(case: str, model: str, nproc: int, parallel: str = "batch") -> dict:
+    return run_ranks(__file__, nproc, [case, model, parallel], f"{case} {model}")
 
 
 def main() -> None:
