@@ -1,17 +1,23 @@
 """Full-ranking evaluation time against a bare ``scores = U @ I.T; topk`` of the same shape.
 
 Usage: python benchmarks/bench_evaluation.py [DATASET_DIR] [--repeats N]
+       python benchmarks/bench_evaluation.py --size clothing --block     # the CPU score block on and off
 
 Default dataset: ../shared/datasets/amazon-baby when present, else the bundled catalogue. Both timings
 use the same random user / item embeddings, the same user batches and the same K, in the same process.
 The ratio (ours / bare) is the overhead of masking training items, tie-exact top-K, hit lookup and
 metric computation.
+
+``--block`` times the evaluation itself with the CPU's cap on the scores per batch
+(``evaluator.CPU_SCORE_BLOCK``, since session 14) against the plain ``--batch-size`` batches, alternating, one
+thread; ``--size`` uses a synthetic catalogue of an Amazon dataset's size (``bench_epoch_cost.synthetic``).
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -20,6 +26,9 @@ from torch import nn
 
 from mdrchca.data import load_dataset
 from mdrchca.evaluation import Evaluator
+from mdrchca.evaluation import evaluator as evaluator_module
+
+SIZES = {"baby": (19445, 7050, 160792), "clothing": (39387, 23033, 278677)}
 
 
 class FixedEmbeddings(nn.Module):
@@ -37,9 +46,18 @@ def main() -> None:
     parser.add_argument("data", nargs="?", default=str(default) if default.exists() else None)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=4096)
+    parser.add_argument("--size", choices=sorted(SIZES), help="a synthetic catalogue of this size instead of DATA")
+    parser.add_argument("--block", action="store_true", help="the CPU score block on against off")
     args = parser.parse_args()
 
-    data = load_dataset(args.data)
+    torch.set_num_threads(1)
+    if args.size:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from bench_epoch_cost import synthetic
+
+        data = synthetic(*SIZES[args.size], 1, 1, 8)
+    else:
+        data = load_dataset(args.data)
     torch.manual_seed(0)
     model = FixedEmbeddings(torch.randn(data.n_users, 64), torch.randn(data.n_items, 64)).requires_grad_(False)
     evaluator = Evaluator(data, (10, 20, 50), batch_size=args.batch_size)
@@ -54,6 +72,26 @@ def main() -> None:
 
     def ours() -> None:
         evaluator.evaluate(model, "test")
+
+    if args.block:
+        capped = evaluator_module.CPU_SCORE_BLOCK
+        times: dict[str, list[float]] = {"block": [], "plain": []}
+        results = {}
+        for _ in range(args.repeats):
+            for name, block in (("block", capped), ("plain", 1 << 62)):
+                evaluator_module.CPU_SCORE_BLOCK = block
+                t0 = time.perf_counter()
+                results[name] = evaluator.evaluate(model, "test")
+                times[name].append(time.perf_counter() - t0)
+        assert results["block"] == results["plain"], "the ranking depends on the batch"
+        rows = max(1, min(args.batch_size, capped // data.n_items))
+        plain, block = statistics.median(times["plain"]), statistics.median(times["block"])
+        print(
+            f"{args.size or data.name}: {len(users)} test users x {data.n_items} items, one thread, median of "
+            f"{args.repeats}: batches of {args.batch_size} users {plain:.2f} s, of {rows} users (block of "
+            f"{capped:,} scores) {block:.2f} s, speed-up {plain / block:.2f}x, the same metrics"
+        )
+        return
 
     timings: dict[str, list[float]] = {"bare": [], "ours": []}
     bare(), ours()  # warm-up
