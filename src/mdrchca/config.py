@@ -184,8 +184,9 @@ class TrainConfig:
     """How one training on several processes (``torchrun``) divides its work. ``batch``: each rank steps on its
     share of every global batch with the whole model, and DDP averages the gradients (every model). ``columns``:
     each rank holds its share of the embedding columns and propagates them over the whole graph for the whole
-    batch; one all-reduce of the batch's partial scores per step, no gradient reduction (models with
-    ``column_parallel``: LightGCN). Both train what one process trains; docs/scaling.md compares them."""
+    batch; one all-reduce of the batch's partial scores per step (models with ``column_parallel``: LightGCN,
+    BPR, MDR-CHCA on its default content path). For a loss that is a mean over the batch both train what one
+    process trains; MDR-CHCA's L_conf is computed per rank in both. docs/scaling.md compares them."""
     num_threads: Annotated[int, NON_NEGATIVE] = 0
     """CPU threads for torch; 0 keeps torch's default. With more than one thread MDR-CHCA's runs differ in the
     last digits from one run to the next (accumulation order); 1 makes CPU reruns bit-identical."""

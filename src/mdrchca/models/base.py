@@ -196,25 +196,24 @@ class Recommender(nn.Module):
             setattr(self, name, nn.Parameter(getattr(self, name).detach()[:, kept].clone()))
         self.column_share = ColumnShare(kept, width, columns)
 
-    def bpr_with_penalty(
+    def bpr_and_terms(
         self,
         users: torch.Tensor,
         pos_items: torch.Tensor,
         neg_items: torch.Tensor,
-        penalty: Callable[[], torch.Tensor],
-        weight: float,
-    ) -> torch.Tensor:
-        """BPR on the inner products of the batch's rows ``[B, d]`` plus ``weight * penalty()`` (computed after
-        the scores, which keeps the order in which gradients accumulate, and so the bits, of the losses written
-        before this helper). With ``parallel=columns`` the rows and the penalty are this rank's columns' share
-        of them: the partial scores and penalties are summed over the ranks (one all-reduce of :math:`2B + 1`
-        numbers), and every rank then computes the same loss."""
+        terms: Callable[[], torch.Tensor],
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """BPR on the inner products of the batch's rows ``[B, d]``, and ``terms()``, a vector of the loss's
+        other additive terms (penalties), computed after the scores, which keeps the order in which gradients
+        accumulate, and so the bits, of the losses written before this helper. With ``parallel=columns`` the
+        rows and the terms are this rank's share of them: the partial scores and terms are summed over the ranks
+        (one all-reduce of :math:`2B` numbers and the terms), and every rank then computes the same loss."""
         if self.column_share is None:
-            return bpr_on_embeddings(users, pos_items, neg_items) + weight * penalty()
+            return bpr_on_embeddings(users, pos_items, neg_items), terms()
         n = len(users)
-        partial = torch.cat([(users * pos_items).sum(-1), (users * neg_items).sum(-1), penalty().reshape(1)])
+        partial = torch.cat([(users * pos_items).sum(-1), (users * neg_items).sum(-1), terms()])
         total = self.column_share.collectives.sum_over_ranks(partial)
-        return bpr_loss(total[:n], total[n : 2 * n]) + weight * total[-1]
+        return bpr_loss(total[:n], total[n : 2 * n]), total[2 * n :]
 
     def whole_columns(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``users`` and ``items`` as they are, or with ``parallel=columns`` every rank's columns of them."""

@@ -46,4 +46,5 @@ class BPR(Recommender):
         u = self.user_embedding[batch.users]
         i = self.item_embedding[batch.pos_items]
         j = self.item_embedding[batch.neg_items]
-        return self.bpr_with_penalty(u, i, j, lambda: embedding_l2(u, i, j), self.config.reg_weight)
+        ranking, (reg,) = self.bpr_and_terms(u, i, j, lambda: embedding_l2(u, i, j).reshape(1))
+        return ranking + self.config.reg_weight * reg

@@ -65,7 +65,7 @@ class LightGCN(Recommender):
             self.user_item_graph(), self.user_embedding, self.item_embedding, self.config.n_layers, symmetric=True
         )
         u, i, j = user_emb[batch.users], item_emb[batch.pos_items], item_emb[batch.neg_items]
-        return self.bpr_with_penalty(
+        ranking, (reg,) = self.bpr_and_terms(
             u,
             i,
             j,
@@ -73,6 +73,6 @@ class LightGCN(Recommender):
                 self.user_embedding[batch.users],
                 self.item_embedding[batch.pos_items],
                 self.item_embedding[batch.neg_items],
-            ),
-            self.config.reg_weight,
+            ).reshape(1),
         )
+        return ranking + self.config.reg_weight * reg

@@ -199,14 +199,11 @@ class Trainer:
         )
         self.model.share_columns(ranks.rank, ranks.world_size, collectives)
         tables = set(type(self.model).column_parallel)
-        self._shared_parameters = [p for name, p in self.model.named_parameters() if name not in tables]
-        own = set(type(self.model).rank_local_buffers)
-        self._synced_buffers = [
-            buffer
-            for prefix, module in self.model.named_modules()
-            for name, buffer in module.named_buffers(recurse=False)
-            if name not in module._non_persistent_buffers_set and f"{prefix}.{name}".lstrip(".") not in own
-        ]
+        named = list(self.model.named_parameters())  # the optimiser holds model.parameters() in this order
+        self._split_indices = {i for i, (name, _) in enumerate(named) if name in tables}
+        self._shared_parameters = [p for name, p in named if name not in tables]
+        synced = set(_buffers_from_rank_0(self.model))
+        self._synced_buffers = [buffer for name, buffer in self.model.named_buffers() if name in synced]
 
     def _sum_shared_gradients(self) -> None:
         """``parallel=columns``: each rank's share of the gradient of every parameter that is not split, summed
@@ -258,30 +255,24 @@ class Trainer:
     def _optimizer_state(self) -> dict[str, Any]:
         """The optimiser's state dict, its per-element moments of split tables gathered to whole tables."""
         state = self.optimizer.state_dict()
-        share = self.model.column_share
-        if self.split_columns and share is not None:  # new dicts: state_dict() shares the live ones
-            gather, split = share.collectives.gather, self._split_parameter_indices()
+        if self.split_columns:  # new dicts: state_dict() shares the live ones
+            gather = self.model.column_share.collectives.gather
             state["state"] = {
-                index: {
-                    k: gather(v) if index in split and torch.is_tensor(v) and v.dim() == 2 else v for k, v in m.items()
-                }
-                for index, m in state["state"].items()
+                index: {k: gather(v) if self._is_split_moment(index, v) else v for k, v in moments.items()}
+                for index, moments in state["state"].items()
             }
         return state
 
-    def _split_parameter_indices(self) -> set[int]:
-        """Positions, in the optimiser's state dict, of the parameters split by columns (the optimiser holds
-        ``model.parameters()`` in order)."""
-        tables = set(type(self.model).column_parallel)
-        return {i for i, (name, _) in enumerate(self.model.named_parameters()) if name in tables}
+    def _is_split_moment(self, index: int, value: Any) -> bool:
+        """Whether an optimiser state entry is a per-element moment of a table split by columns."""
+        return int(index) in self._split_indices and torch.is_tensor(value) and value.dim() == 2
 
     def _load_training_state(self, state: dict[str, Any]) -> None:
-        share = self.model.column_share
-        if self.split_columns and share is not None:
-            split = self._split_parameter_indices()
+        if self.split_columns:
+            share = self.model.column_share
             for index, moments in state["optimizer"]["state"].items():
                 for key, value in moments.items():
-                    if int(index) in split and torch.is_tensor(value) and value.dim() == 2:
+                    if self._is_split_moment(index, value):
                         moments[key] = share.of(value)
         self.optimizer.load_state_dict(state["optimizer"])
         self.sampler.load_state_dict(state["sampler"])
@@ -394,7 +385,7 @@ class Trainer:
                     self.bad_evaluations = 0
                     if self.run_dir is not None:
                         self._save(BEST_CHECKPOINT)
-                    elif self.run_dir is None:
+                    else:
                         self._best_model_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
                 else:
                     self.bad_evaluations += 1
@@ -495,6 +486,20 @@ class _BatchLoss(torch.nn.Module):
         return self.model.loss(batch)
 
 
+def _buffers_from_rank_0(model: Recommender) -> list[str]:
+    """The buffers a model updates itself from its batches (persistent, and not among its
+    ``rank_local_buffers``): every rank takes rank 0's, before each step with ``parallel=batch`` (DDP) and after
+    it with ``parallel=columns``. Constant inputs (graphs, feature stores: non-persistent) are never sent."""
+    own = set(type(model).rank_local_buffers)
+    names = [
+        f"{prefix}.{name}".lstrip(".")
+        for prefix, module in model.named_modules()
+        for name in module._buffers
+        if name not in module._non_persistent_buffers_set
+    ]
+    return [name for name in names if name not in own]
+
+
 def _data_parallel(wrapped: _BatchLoss, device: torch.device) -> torch.nn.Module:
     """A model's loss under DistributedDataParallel. Every rank built the same model from the same seed, so
     only what a model updates itself from its batches (persistent buffers: MDR-CHCA's thresholds) is sent from
@@ -502,12 +507,8 @@ def _data_parallel(wrapped: _BatchLoss, device: torch.device) -> torch.nn.Module
     and the buffers a model keeps per rank (``rank_local_buffers``: MDR-CHCA's content cache) are never sent."""
     from torch.nn.parallel import DistributedDataParallel
 
-    constant = [
-        f"{prefix}.{name}".lstrip(".")
-        for prefix, module in wrapped.named_modules()
-        for name in module._non_persistent_buffers_set
-    ]
-    own = [f"model.{name}" for name in type(wrapped.model).rank_local_buffers]
-    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(wrapped, constant + own)
+    synced = set(_buffers_from_rank_0(wrapped.model))
+    ignored = [f"model.{name}" for name, _ in wrapped.model.named_buffers() if name not in synced]
+    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(wrapped, ignored)
     device_ids = [device.index] if device.type == "cuda" else None
     return DistributedDataParallel(wrapped, device_ids=device_ids, find_unused_parameters=True)

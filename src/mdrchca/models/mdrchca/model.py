@@ -18,7 +18,6 @@ from mdrchca.models.base import (
     Probe,
     Recommender,
     RowGather,
-    bpr_loss,
     bpr_on_embeddings,
     embedding_l2,
     register,
@@ -284,7 +283,7 @@ class MDRCHCA(Recommender):
             )
         super().share_columns(rank, world_size, columns)
         self._rank, self._world_size = rank, world_size
-        self._gather = lambda rows, total: columns.gather_rows(rows, total)
+        self._gather = columns.gather_rows
 
     def _step_items(self, batch: Batch) -> torch.Tensor:
         """The items whose content is recomputed with gradients this step: the batch's positives, then its
@@ -454,10 +453,7 @@ class MDRCHCA(Recommender):
             if self._uses_content_cache():
                 items = self._step_items(batch)
                 out = self.content(items)
-                # the cache's rows with this step's fresh, differentiable rows put in place
-                fused_all = self.content_cache.index_put((items,), out.fused)
-                with torch.no_grad():
-                    self.content_cache[items] = out.fused.detach()
+                fused_all = self._with_fresh_rows(items, out.fused)
                 positive_rows = torch.nonzero(torch.isin(items, batch.pos_items)).squeeze(1)
             else:
                 out = self.content(torch.arange(self.n_items, device=self.item_embedding.device))
@@ -486,6 +482,14 @@ class MDRCHCA(Recommender):
         self.screen_log.add_losses(self.last_loss_parts["bpr"], self.last_loss_parts["contrast"])
         return total
 
+    def _with_fresh_rows(self, items: torch.Tensor, fresh: torch.Tensor) -> torch.Tensor:
+        """Every item's f_i: the cache's rows with this step's fresh, differentiable rows of ``items`` put in
+        place; the cache keeps the fresh values."""
+        fused_all = self.content_cache.index_put((items,), fresh)
+        with torch.no_grad():
+            self.content_cache[items] = fresh.detach()
+        return fused_all
+
     def _column_split_loss(self, batch: Batch) -> torch.Tensor:
         """:meth:`loss` with ``parallel=columns`` (:meth:`share_columns`): this rank's items' content, every
         rank's fresh rows gathered into the cache's rows, this rank's columns propagated, and the partial scores,
@@ -494,32 +498,25 @@ class MDRCHCA(Recommender):
         items = self._step_items(batch)
         mine = items[self._rank :: self._world_size]
         out = self.content(mine)
-        collectives = self.column_share.collectives
-        fresh = collectives.gather_rows(out.fused, len(items))
-        fused_all = self.content_cache.index_put((items,), fresh)
-        with torch.no_grad():
-            self.content_cache[items] = fresh.detach()
+        fused_all = self._with_fresh_rows(items, self._gather(out.fused, len(items)))
         users_all, items_all = self._propagate(fused_all)
         u, pos, neg = users_all[batch.users], items_all[batch.pos_items], items_all[batch.neg_items]
-        reg = embedding_l2(
+        reg_share = embedding_l2(
             self.user_embedding[batch.users], self.item_embedding[batch.pos_items], self.item_embedding[batch.neg_items]
         )
-        contrast = torch.zeros((), device=pos.device)
+        contrast_share = torch.zeros((), device=pos.device)
         if cfg.conf_weight > 0:
             rows = torch.unique(torch.nonzero(torch.isin(mine, batch.pos_items)).squeeze(1))
             cap = max(1, -(-cfg.conf_items // self._world_size))
             if len(rows) > cap:
                 rows = rows[torch.randperm(len(rows), device=rows.device)[:cap]]
-            contrast = self.contrastive_loss(out.select(rows))
-        n = len(u)
-        partial = torch.cat(
-            [(u * pos).sum(-1), (u * neg).sum(-1), reg.reshape(1), (contrast / self._world_size).reshape(1)]
+            contrast_share = self.contrastive_loss(out.select(rows))
+        ranking, (reg, contrast) = self.bpr_and_terms(
+            u, pos, neg, lambda: torch.stack([reg_share, contrast_share / self._world_size])
         )
-        total = collectives.sum_over_ranks(partial)
-        ranking = bpr_loss(total[:n], total[n : 2 * n])
-        self.last_loss_parts = {"bpr": ranking.item(), "contrast": float(total[-1]), "views": 0.0}
+        self.last_loss_parts = {"bpr": ranking.item(), "contrast": float(contrast), "views": 0.0}
         self.screen_log.add_losses(self.last_loss_parts["bpr"], self.last_loss_parts["contrast"])
-        return ranking + cfg.reg_weight * total[2 * n] + cfg.conf_weight * total[-1]
+        return ranking + cfg.reg_weight * reg + cfg.conf_weight * contrast
 
     def contrastive_loss(self, out: ContentOutput) -> torch.Tensor:
         """L_conf (or variant B's plain InfoNCE) over a batch of items' pairs."""
