@@ -26,11 +26,9 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
-SIZES = {"baby": (19445, 7050, 160792), "clothing": (39387, 23033, 278677)}
+from bench_epoch_cost import AMAZON_SIZES, synthetic
 
 
 def rank_main(size: str, steps: int, warmup: int, dim: int, layers: int) -> None:
@@ -38,8 +36,6 @@ def rank_main(size: str, steps: int, warmup: int, dim: int, layers: int) -> None
     import torch
     import torch.distributed as dist
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    from bench_epoch_cost import synthetic
     from mdrchca.data.graph import symmetric_normalized_adjacency, to_torch_sparse
     from mdrchca.data.sampler import BPRSampler
     from mdrchca.models.base import bpr_loss
@@ -65,7 +61,7 @@ def rank_main(size: str, steps: int, warmup: int, dim: int, layers: int) -> None
         def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
             return grad
 
-    data = synthetic(*SIZES[size], 1, 1, 8)
+    data = synthetic(*AMAZON_SIZES[size], 1, 1, 8)
     adjacency = to_torch_sparse(symmetric_normalized_adjacency(data.matrix("train")))
     n_users = data.n_users
     torch.manual_seed(2026)
@@ -115,7 +111,7 @@ def launch(args: argparse.Namespace, nproc: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--size", choices=sorted(SIZES), default="clothing")
+    parser.add_argument("--size", choices=sorted(AMAZON_SIZES), default="clothing")
     parser.add_argument("--nproc", type=int, default=2)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)

@@ -29,9 +29,11 @@ import sys
 import time
 from pathlib import Path
 
+from bench_epoch_cost import AMAZON_SIZES
+
 CASES = {
     "small": (3000, 1000, 60000, 32, 16, 64),
-    "clothing": (39387, 23033, 278677, 64, 64, 64),
+    "clothing": (*AMAZON_SIZES["clothing"], 64, 64, 64),
 }
 
 

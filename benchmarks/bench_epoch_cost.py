@@ -50,6 +50,10 @@ from mdrchca.data.features import ModalityFeatures
 from mdrchca.data.split import random_split
 from mdrchca.training import Trainer
 
+AMAZON_SIZES = {"baby": (19_445, 7_050, 160_792), "clothing": (39_387, 23_033, 278_677)}
+"""Users, items and interactions of Amazon Baby and Clothing (MMRec's 5-core versions), for synthetic catalogues of
+their sizes."""
+
 
 def synthetic(n_users: int, n_items: int, n_inter: int, n_t: int, n_p: int, d: int, seed: int = 0) -> RecDataset:
     rng = np.random.default_rng(seed)
@@ -219,7 +223,8 @@ def main() -> None:
     if args.suite == "sweep":
         print("== sweep (Baby-sized times each factor; 64 tokens, 64 regions, 64 dims; one epoch, no warm-up)")
         factors = [int(f) for f in args.factors.split(",")]
-        rows = [in_subprocess([19_445 * f, 7_050 * f, 160_792 * f, 64, 64, 64, False, (), False]) for f in factors]
+        baby = AMAZON_SIZES["baby"]
+        rows = [in_subprocess([*(n * f for n in baby), 64, 64, 64, False, (), False]) for f in factors]
         for row in rows:
             show(row)
         if len(rows) > 1:
@@ -230,7 +235,7 @@ def main() -> None:
         return
     if args.suite in ("paper", "all"):
         print("== paper-sized (64 tokens, 64 regions, 64 dims)")
-        for spec in ([19_445, 7_050, 160_792], [39_387, 23_033, 278_677]):
+        for spec in AMAZON_SIZES.values():
             show(in_subprocess([*spec, 64, 64, 64, False, budgets, False]))
 
 

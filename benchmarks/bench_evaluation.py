@@ -17,18 +17,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from bench_epoch_cost import AMAZON_SIZES, synthetic
 from mdrchca.data import load_dataset
 from mdrchca.evaluation import Evaluator
 from mdrchca.evaluation import evaluator as evaluator_module
-
-SIZES = {"baby": (19445, 7050, 160792), "clothing": (39387, 23033, 278677)}
 
 
 class FixedEmbeddings(nn.Module):
@@ -46,18 +44,14 @@ def main() -> None:
     parser.add_argument("data", nargs="?", default=str(default) if default.exists() else None)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=4096)
-    parser.add_argument("--size", choices=sorted(SIZES), help="a synthetic catalogue of this size instead of DATA")
+    parser.add_argument(
+        "--size", choices=sorted(AMAZON_SIZES), help="a synthetic catalogue of this size instead of DATA"
+    )
     parser.add_argument("--block", action="store_true", help="the CPU score block on against off")
     args = parser.parse_args()
 
     torch.set_num_threads(1)
-    if args.size:
-        sys.path.insert(0, str(Path(__file__).parent))
-        from bench_epoch_cost import synthetic
-
-        data = synthetic(*SIZES[args.size], 1, 1, 8)
-    else:
-        data = load_dataset(args.data)
+    data = synthetic(*AMAZON_SIZES[args.size], 1, 1, 8) if args.size else load_dataset(args.data)
     torch.manual_seed(0)
     model = FixedEmbeddings(torch.randn(data.n_users, 64), torch.randn(data.n_items, 64)).requires_grad_(False)
     evaluator = Evaluator(data, (10, 20, 50), batch_size=args.batch_size)

@@ -15,31 +15,26 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from bench_epoch_cost import AMAZON_SIZES, synthetic
 from mdrchca.config import Config
 from mdrchca.data.sampler import BPRSampler
 from mdrchca.models.base import Batch
 from mdrchca.training.trainer import build_model
 
-SIZES = {"baby": (19445, 7050, 160792), "clothing": (39387, 23033, 278677)}
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", choices=sorted(SIZES), default="clothing")
+    parser.add_argument("--size", choices=sorted(AMAZON_SIZES), default="clothing")
     parser.add_argument("--steps", type=int, default=16)
     args = parser.parse_args()
-    sys.path.insert(0, str(Path(__file__).parent))
-    from bench_epoch_cost import synthetic
 
     torch.set_num_threads(1)
-    data = synthetic(*SIZES[args.size], 64, 64, 64)
+    data = synthetic(*AMAZON_SIZES[args.size], 64, 64, 64)
     model = build_model(Config.load("mdrchca"), data)
     model.train()
     model.on_epoch_start(1)

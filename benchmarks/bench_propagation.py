@@ -19,19 +19,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 
+from bench_epoch_cost import AMAZON_SIZES, synthetic
 from mdrchca.data import load_dataset
 from mdrchca.data.graph import symmetric_normalized_adjacency, to_torch_sparse
 from mdrchca.models.components.propagation import SymmetricSparseProduct, propagate
-
-SIZES = {"baby": (19445, 7050, 160792), "clothing": (39387, 23033, 278677)}
-"""Synthetic user-item graphs of Amazon Baby's and Clothing's sizes (``bench_epoch_cost.synthetic``)."""
 
 
 def one_product(product: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Callable:
@@ -66,19 +62,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", help="a dataset folder: its training graph")
-    source.add_argument("--size", choices=sorted(SIZES), help="a synthetic graph of this Amazon catalogue's size")
+    source.add_argument(
+        "--size", choices=sorted(AMAZON_SIZES), help="a synthetic graph of this Amazon catalogue's size"
+    )
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    if args.data:
-        dataset = load_dataset(args.data)
-    else:
-        sys.path.insert(0, str(Path(__file__).parent))
-        from bench_epoch_cost import synthetic
-
-        dataset = synthetic(*SIZES[args.size], 1, 1, 8)
+    dataset = load_dataset(args.data) if args.data else synthetic(*AMAZON_SIZES[args.size], 1, 1, 8)
     csr = to_torch_sparse(symmetric_normalized_adjacency(dataset.matrix("train")))
     graphs = {"coo": csr.to_sparse_coo().coalesce()}
     embeddings = torch.randn(dataset.n_users + dataset.n_items, args.dim, requires_grad=True)
