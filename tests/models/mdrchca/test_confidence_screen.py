@@ -9,7 +9,14 @@ from mdrchca.models.mdrchca.confidence import (
     text_confidence,
 )
 from mdrchca.models.mdrchca.losses import Similarities, confidence_weighted_infonce, sample_other_items
-from mdrchca.models.mdrchca.screen import AdaptiveThresholds, hard_negative_mask, positive_mask
+from mdrchca.models.mdrchca.screen import (
+    AdaptiveThresholds,
+    candidate_pairs,
+    hard_negative_mask,
+    noisy_mask,
+    noisy_pair_negatives,
+    positive_mask,
+)
 
 
 def test_text_confidence_is_sigmoid_of_max_logit() -> None:
@@ -162,3 +169,45 @@ def test_best_regions_of_other_items_by_hand() -> None:
     # anchor 1 (item 1) vs item 0: max(0, 1, 0.8) = 1
     assert ok.tolist() == [[False, True], [True, False]]
     torch.testing.assert_close(s[ok], torch.tensor([0.8, 1.0]))
+
+
+def test_noisy_pair_negatives_by_hand() -> None:
+    # two items, three tokens each, two regions; unit vectors in 2-d
+    text = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], [[1.0, 0.0], [0.8, 0.6], [0.0, 0.0]]])
+    regions = torch.tensor([[[1.0, 0.0], [0.0, 1.0]], [[0.0, 1.0], [0.6, 0.8]]])
+    token_mask = torch.tensor([[True, True, True], [True, True, False]])
+    best = torch.tensor([[0, 0, 1], [1, 0, 0]])
+    c_t = torch.tensor([[0.9, 0.2, 0.3], [0.9, 0.1, 0.0]])
+    c_v = torch.tensor([[0.8, 0.5], [0.4, 0.9]])
+    pairs, pc_t, pc_v = candidate_pairs(token_mask, best, c_t, c_v)
+    noisy = noisy_mask(pc_t, pc_v, torch.tensor(0.35))  # (0, 1), (0, 2) and (1, 1) are noisy
+    assert noisy.tolist() == [False, True, True, False, True]
+    anchors = torch.tensor([0, 1, 0])  # batch rows of three anchors
+    sim, conf, mask = noisy_pair_negatives(pairs, noisy, text, regions, anchors)
+    # item 0: token 1 . region 0 = 0; token 2 . region 1 = 0.8; item 1: token 1 . region 0 = 0.8 * 0 + 0.6 * 1
+    torch.testing.assert_close(sim, torch.tensor([[0.0, 0.0, 0.8], [0.0, 0.6, 0.0], [0.0, 0.0, 0.8]]))
+    assert mask.tolist() == [[False, True, True], [False, True, False], [False, True, True]]
+    torch.testing.assert_close(conf[mask], torch.tensor([0.2 * 0.8, 0.3 * 0.5, 0.1 * 0.4, 0.2 * 0.8, 0.3 * 0.5]))
+
+
+def test_noisy_pair_negatives_push_the_noisy_pairs_apart() -> None:
+    text = torch.nn.functional.normalize(torch.randn(2, 4, 3, generator=torch.Generator().manual_seed(0)), dim=-1)
+    regions = torch.nn.functional.normalize(torch.randn(2, 3, 3, generator=torch.Generator().manual_seed(1)), dim=-1)
+    text.requires_grad_(True)
+    token_mask = torch.ones(2, 4, dtype=torch.bool)
+    best = torch.tensor([[0, 1, 2, 0], [2, 2, 1, 0]])
+    c = torch.tensor([[0.9, 0.1, 0.8, 0.2], [0.9, 0.9, 0.1, 0.9]])
+    pairs, c_t, c_v = candidate_pairs(token_mask, best, c, torch.ones(2, 3))
+    noisy = noisy_mask(c_t, c_v, torch.tensor(0.5))
+    anchors = torch.nonzero(positive_mask(c_t, c_v, torch.tensor(0.5))).squeeze(1)
+    item, token, region = pairs.item[anchors], pairs.token[anchors], pairs.region[anchors]
+    s_pos = (text[item, token] * regions[item, region]).sum(-1)
+    s_hard, c_hard, hard_ok = noisy_pair_negatives(pairs, noisy, text, regions, item)
+    loss = confidence_weighted_infonce(
+        Similarities(s_pos), Similarities(torch.zeros(len(anchors), 1)), 0.5, Similarities(s_hard, c_hard, hard_ok)
+    )
+    loss.backward()
+    # the loss grows with each noisy pair's similarity: the gradient of its token along its region is positive
+    for b, w in ((0, 1), (0, 3), (1, 2)):
+        assert (text.grad[b, w] @ regions[b, best[b, w]]).item() > 0
+    assert text.grad[0, 0].abs().sum() > 0 and text.grad[1, 0].abs().sum() > 0  # anchors

@@ -809,3 +809,20 @@ def _text_side(model, items: torch.Tensor) -> torch.Tensor:
     text_side = branch(items).fused
     branch.fusion_logits.data = saved
     return text_side
+
+
+def test_hard_negatives_enter_l_conf_only_where_the_screen_finds_noise() -> None:
+    data = _dataset()
+    losses = {}
+    for hard in ("noisy_pairs", "item_regions", "none"):
+        for theta_neg in (0.0, 0.45):
+            model = _model(dataset=data, hard_negatives=hard, theta_pos=0.5, theta_neg=theta_neg, screen_margin=0.0)
+            out = model.content(torch.arange(data.n_items))
+            losses[hard, theta_neg] = model.contrastive_loss(out).item()
+    # no pair below theta_neg = 0: every reading is the plain confidence-weighted InfoNCE
+    assert losses["noisy_pairs", 0.0] == pytest.approx(losses["none", 0.0], rel=1e-6)
+    assert losses["item_regions", 0.0] == pytest.approx(losses["none", 0.0], rel=1e-6)
+    # with noise each reading adds its own terms to the denominators: the loss rises, differently
+    assert losses["noisy_pairs", 0.45] > losses["none", 0.45] * 1.01
+    assert losses["item_regions", 0.45] > losses["none", 0.45] * 1.01
+    assert losses["noisy_pairs", 0.45] != pytest.approx(losses["item_regions", 0.45], rel=1e-3)

@@ -201,6 +201,12 @@ class MDRCHCAConfig(ModelConfig):
     random regions of other batch items; ``best``, for every other item of the batch its region most similar to
     the anchor (``losses.best_regions_of_other_items``), the same max-selection as the anchor's own positive,
     so the loss can only be lowered by matching a token to its own item's image."""
+    hard_negatives: Literal["noisy_pairs", "item_regions", "none"] = "noisy_pairs"
+    """The InfoNCE's hard negatives ("cross-modal feature pairs with low confidence"): ``noisy_pairs``, the pairs
+    of the anchor's item that the screen calls noisy, each (w', p*(w')) with its own similarity, so the loss
+    pushes down the similarity of the pairs judged noise; ``item_regions``, the anchor's token against every
+    region of its item with c^v_p below theta_neg (session 9-14's reading: on ML-100K the item's regions are
+    near-copies of the positive, and L_conf stayed at chance, docs/model.md); ``none``."""
     random_negatives: Annotated[int, NON_NEGATIVE] = 16
     """Random negative regions (of other items in the batch) per anchor."""
     text_modality: str = "text"

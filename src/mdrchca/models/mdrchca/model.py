@@ -40,6 +40,7 @@ from mdrchca.models.mdrchca.screen import (
     candidate_pairs,
     hard_negative_mask,
     noisy_mask,
+    noisy_pair_negatives,
     positive_mask,
 )
 
@@ -562,14 +563,23 @@ class MDRCHCA(Recommender):
             rand_ok = others_ok & out.region_mask[others, rand_region]
         if cfg.contrastive == "confidence":
             c_anchor = (c_t * c_v)[anchors].detach()
-            hard = hard_negative_mask(out.region_confidence, out.region_mask, item, region, self.thresholds.theta_neg)
-            s_hard = torch.einsum("nd,nrd->nr", anchor, all_regions[item])
-            c_hard = (c_t[anchors].unsqueeze(1) * out.region_confidence[item]).detach()
+            hard = None
+            if cfg.hard_negatives == "noisy_pairs":
+                all_tokens = nn.functional.normalize(text_side, dim=-1)
+                s_hard, c_hard, hard_ok = noisy_pair_negatives(pairs, noisy, all_tokens, all_regions, item)
+                hard = Similarities(s_hard, c_hard.detach(), hard_ok)
+            elif cfg.hard_negatives == "item_regions":
+                hard_ok = hard_negative_mask(
+                    out.region_confidence, out.region_mask, item, region, self.thresholds.theta_neg
+                )
+                s_hard = torch.einsum("nd,nrd->nr", anchor, all_regions[item])
+                c_hard = (c_t[anchors].unsqueeze(1) * out.region_confidence[item]).detach()
+                hard = Similarities(s_hard, c_hard, hard_ok)
             return confidence_weighted_infonce(
                 Similarities(s_pos, c_anchor),
                 Similarities(s_rand, mask=rand_ok),
                 cfg.tau,
-                hard=Similarities(s_hard, c_hard, hard),
+                hard=hard,
                 weighting=cfg.confidence_weighting,
             )
         return confidence_weighted_infonce(Similarities(s_pos), Similarities(s_rand, mask=rand_ok), cfg.tau)

@@ -105,6 +105,33 @@ def hard_negative_mask(
     return mask
 
 
+def noisy_pair_negatives(
+    pairs: Pairs,
+    noisy: torch.Tensor,
+    text_units: torch.Tensor,
+    region_units: torch.Tensor,
+    anchor_item: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""Hard negatives of each anchor from the noisy pairs of its own item, ``[N, L]`` each: the similarity
+    :math:`s(w', p^*(w')) = \hat q_{w'} \cdot \hat k_{p^*(w')}` of every pair the screen calls noisy
+    (:math:`\min(c^t_{w'}, c^v_{p^*(w')}) < \theta_{neg}`), its confidence :math:`c^t_{w'} c^v_{p^*(w')}`, and the
+    mask of those pairs.
+
+    ``pairs``: every token with its best region (:func:`candidate_pairs`), ``noisy [n_pairs]`` the screen's test;
+    ``text_units [B, L, d]`` and ``region_units [B, R, d]`` unit vectors; ``anchor_item [N]`` the batch row of
+    each anchor. Only the noisy pairs' similarities are computed; an anchor is a positive, so it is never among
+    its own hard negatives."""
+    B, L = text_units.shape[:2]
+    item, token, region = pairs.item[noisy], pairs.token[noisy], pairs.region[noisy]
+    similarity = (text_units[item, token] * region_units[item, region]).sum(-1)
+    table = text_units.new_zeros(B, L).index_put((item, token), similarity)
+    confidence = text_units.new_zeros(B, L).index_put((item, token), pairs.confidence[noisy].to(text_units.dtype))
+    mask = torch.zeros(B, L, dtype=torch.bool, device=text_units.device).index_put(
+        (item, token), torch.ones_like(item, dtype=torch.bool)
+    )
+    return table[anchor_item], confidence[anchor_item], mask[anchor_item]
+
+
 class ScreenLog:
     """Running totals of one epoch's confidence screen and loss terms (what :meth:`MDRCHCA.epoch_log` reports)."""
 
