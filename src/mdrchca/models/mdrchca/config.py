@@ -206,7 +206,8 @@ class MDRCHCAConfig(ModelConfig):
     of the anchor's item that the screen calls noisy, each (w', p*(w')) with its own similarity, so the loss
     pushes down the similarity of the pairs judged noise; ``item_regions``, the anchor's token against every
     region of its item with c^v_p below theta_neg (session 9-14's reading: on ML-100K the item's regions are
-    near-copies of the positive, and L_conf stayed at chance, docs/model.md); ``none``."""
+    near-copies of the positive, and L_conf stayed near its chance value, docs/model.md); ``none``. Variant B's
+    plain InfoNCE (``contrastive=standard``) has no hard negatives."""
     random_negatives: Annotated[int, NON_NEGATIVE] = 16
     """Random negative regions (of other items in the batch) per anchor."""
     text_modality: str = "text"
