@@ -11,29 +11,28 @@ first, the best and the last epoch.
 from __future__ import annotations
 
 import argparse
-import csv
-import json
+import sys
 from pathlib import Path
+
+import pandas as pd
+
+from mdrchca.errors import MdrchcaError
+from mdrchca.experiments.report import screen_logs
+from mdrchca.training.run_folder import RunFolder
 
 SHARES = ("pos_share", "noisy_share", "unused_share")
 
 
-def swing(run: Path, after: int) -> str:
-    for name in ("log.csv", "metrics.json"):
-        if not (run / name).is_file():
-            raise SystemExit(f"error: {run / name}: missing; pass the folder of a finished MDR-CHCA run")
-    rows = list(csv.DictReader((run / "log.csv").open()))
-    best = json.loads((run / "metrics.json").read_text())["best_epoch"]
-    parts = []
-    for share in SHARES:
-        values = [float(row[share]) for row in rows]
-        largest = max((abs(values[i + 1] - values[i]) for i in range(after, len(values) - 1)), default=float("nan"))
-        parts.append(f"{share.split('_')[0]} {largest:.3f}")
-    three = all(float(r["unused_share"]) > 0 and float(r["theta_neg"]) < float(r["theta_pos"]) for r in rows)
-    conf = [float(row["loss_conf"]) for row in rows]
+def swing(label: str, log: pd.DataFrame, best_epoch: int, after: int) -> str:
+    """One line for a run's ``log`` (the screen's columns, one row per epoch)."""
+    largest = {share: log[share].diff().abs().iloc[after + 1 :].max() for share in SHARES}
+    three = bool(((log["unused_share"] > 0) & (log["theta_neg"] < log["theta_pos"])).all())
+    conf = log.set_index("epoch")["loss_conf"]
+    changes = " ".join(f"{share.removesuffix('_share')} {largest[share]:.3f}" for share in SHARES)
     return (
-        f"{run.name}: {' '.join(parts)}; three classes every epoch: {three}; "
-        f"L_conf epoch 1 {conf[0]:.3f}, best epoch {best} {conf[best - 1]:.3f}, last {conf[-1]:.3f}"
+        f"{label}: {changes}; "
+        f"three classes every epoch: {three}; L_conf epoch 1 {conf.iloc[0]:.3f}, "
+        f"best epoch {best_epoch} {conf[best_epoch]:.3f}, last {conf.iloc[-1]:.3f}"
     )
 
 
@@ -43,7 +42,12 @@ def main() -> None:
     parser.add_argument("--after", type=int, default=5, help="first epoch whose change to the next counts")
     args = parser.parse_args()
     for run in args.runs:
-        print(swing(run, args.after))
+        try:
+            best_epoch = RunFolder(run).read_metrics()["best_epoch"]
+            (log,) = screen_logs([run]).values()
+        except MdrchcaError as error:
+            sys.exit(f"error: {error}")
+        print(swing(run.name, log, best_epoch, args.after))
 
 
 if __name__ == "__main__":
