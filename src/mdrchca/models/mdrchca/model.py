@@ -550,8 +550,9 @@ class MDRCHCA(Recommender):
                 tokens = tokens.detach() + share * (tokens - tokens.detach())
                 regions = regions.detach() + share * (regions - regions.detach())
             text_side, region_side = self.content_branch.text_to_region.query_key_units(tokens, regions)
-        anchor = nn.functional.normalize(text_side[item, token], dim=-1)
+        all_tokens = nn.functional.normalize(text_side, dim=-1)  # [B, L, d]
         all_regions = nn.functional.normalize(region_side, dim=-1)  # [B, R, d]
+        anchor = all_tokens[item, token]
         s_pos = (anchor * all_regions[item, region]).sum(-1)
         B, R = out.region_mask.shape
         if cfg.negative_regions == "best":
@@ -565,7 +566,6 @@ class MDRCHCA(Recommender):
             c_anchor = (c_t * c_v)[anchors].detach()
             hard = None
             if cfg.hard_negatives == "noisy_pairs":
-                all_tokens = nn.functional.normalize(text_side, dim=-1)
                 s_hard, c_hard, hard_ok = noisy_pair_negatives(pairs, noisy, all_tokens, all_regions, item)
                 hard = Similarities(s_hard, c_hard.detach(), hard_ok)
             elif cfg.hard_negatives == "item_regions":
