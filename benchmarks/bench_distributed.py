@@ -1,7 +1,7 @@
 """One training on 2 processes x 1 thread against 1 process x 1 thread: epoch seconds, speed-up, memory per rank.
 
 Usage: python benchmarks/bench_distributed.py [--cases small,clothing] [--models lightgcn,mdrchca] [--nproc 2]
-       [--parallel batch|columns]
+       [--parallel batch|columns] [--profile-dir DIR]
 
 ``--parallel`` is the trainer's option for the ``--nproc`` processes (``batch``: DDP over each rank's share of
 the batch; ``columns``: each rank its columns of the embedding tables, models with ``column_parallel``).
@@ -37,8 +37,11 @@ CASES = {
 }
 
 
-def rank_main(case: str, model: str, parallel: str = "batch") -> None:
-    """One rank: build the case, time a warm-up and a timed epoch and one validation, print rank 0's JSON."""
+def rank_main(case: str, model: str, parallel: str = "batch", profile_dir: str = "") -> None:
+    """One rank: build the case, time a warm-up and a timed epoch and one validation, print rank 0's JSON.
+
+    With ``profile_dir`` every rank also writes the seconds of its timed epoch's phases (``phase_timer``)
+    and a ``torch.profiler`` table of its operators over 20 more steps to ``profile_dir``."""
     import torch
     import torch.distributed as dist
 
@@ -47,17 +50,24 @@ def rank_main(case: str, model: str, parallel: str = "batch") -> None:
     from bench_epoch_cost import synthetic
     from mdrchca.config import Config
     from mdrchca.training import Trainer
+    from phase_timer import timed_phases
 
     torch.set_num_threads(1)
     data = synthetic(*CASES[case])
     config = Config.load(model, overrides=["device=cpu", "num_threads=1", "epochs=2", f"parallel={parallel}"])
     trainer = Trainer(config, data, progress=False)
     seconds = {}
+    phases: dict[str, float] = {}
     for epoch in (1, 2):
         trainer.epoch = epoch
+        if epoch == 2 and profile_dir:
+            timed_phases(trainer, phases)
         start = time.perf_counter()
         trainer.train_epoch()
         seconds["train_s"] = trainer._slowest(time.perf_counter() - start)
+        own_seconds = time.perf_counter() - start
+    if profile_dir:
+        write_profile(trainer, Path(profile_dir), f"{case}-{model}-{parallel}", phases, own_seconds)
     start = time.perf_counter()
     trainer.evaluate("valid")
     seconds["valid_s"] = trainer._slowest(time.perf_counter() - start)
@@ -68,6 +78,29 @@ def rank_main(case: str, model: str, parallel: str = "batch") -> None:
         dist.all_gather_object(peaks, peak)
     if trainer.ranks.is_main:
         print("RESULT " + json.dumps({**seconds, "peak_rss_gib_per_rank": [round(p, 3) for p in peaks]}))
+
+
+def write_profile(trainer, folder: Path, label: str, phases: dict[str, float], epoch_s: float) -> None:
+    """This rank's phase seconds of the timed epoch, and an operator table of 20 more steps, to ``folder``."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from phase_timer import with_backward
+
+    ranks = trainer.ranks
+    name = f"{label}-np{ranks.world_size}-rank{ranks.rank}"
+    folder.mkdir(parents=True, exist_ok=True)
+    phases = with_backward({"epoch": epoch_s, **phases})
+    (folder / f"{name}-phases.json").write_text(json.dumps(phases, indent=1))
+    batches = trainer.sampler.epoch(trainer.config.train.batch_size)
+    from mdrchca.models.base import Batch
+
+    trainer.model.train()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _, (users, pos, neg) in zip(range(20), batches, strict=False):
+            trainer.step(Batch(users, pos, neg))
+    table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=40)
+    (folder / f"{name}-ops.txt").write_text(f"# 20 steps, torch {torch.__version__}\n{table}\n")
 
 
 def run_ranks(script: str, nproc: int, arguments: list[str], label: str) -> dict:
@@ -82,8 +115,8 @@ def run_ranks(script: str, nproc: int, arguments: list[str], label: str) -> dict
     return json.loads(lines[-1].removeprefix("RESULT "))
 
 
-def launch(case: str, model: str, nproc: int, parallel: str = "batch") -> dict:
-    return run_ranks(__file__, nproc, [case, model, parallel], f"{case} {model}")
+def launch(case: str, model: str, nproc: int, parallel: str = "batch", profile_dir: str = "") -> dict:
+    return run_ranks(__file__, nproc, [case, model, parallel, profile_dir], f"{case} {model}")
 
 
 def main() -> None:
@@ -92,7 +125,12 @@ def main() -> None:
     parser.add_argument("--models", default="lightgcn,mdrchca")
     parser.add_argument("--nproc", type=int, default=2)
     parser.add_argument("--parallel", choices=("batch", "columns"), default="batch")
-    parser.add_argument("--rank-of", nargs=3, metavar=("CASE", "MODEL", "PARALLEL"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--profile-dir",
+        default="",
+        help="also write each rank's phase seconds and operator table of the timed epoch to this folder",
+    )
+    parser.add_argument("--rank-of", nargs=4, metavar=("CASE", "MODEL", "PARALLEL", "PROFILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rank_of:
         rank_main(*args.rank_of)
@@ -104,8 +142,8 @@ def main() -> None:
     )
     for case in args.cases.split(","):
         for model in args.models.split(","):
-            one = launch(case, model, 1)
-            many = launch(case, model, args.nproc, args.parallel)
+            one = launch(case, model, 1, profile_dir=args.profile_dir)
+            many = launch(case, model, args.nproc, args.parallel, args.profile_dir)
             row = {
                 "case": case,
                 "model": model,

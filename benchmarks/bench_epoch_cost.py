@@ -1,7 +1,7 @@
 """MDR-CHCA's training epoch against LightGCN's on the same data, one thread, in the same process.
 
 Usage: python benchmarks/bench_epoch_cost.py [--suite small|scaling|paper|all] [--exact] [--budgets 64,1024]
-       python benchmarks/bench_epoch_cost.py --data DATASET_DIR [--budgets 64] [--exact]   # a real dataset
+       python benchmarks/bench_epoch_cost.py --data DATASET_DIR [--budgets 64] [--exact] [--phases]   # a real dataset
 
 Each case builds a synthetic catalogue in memory: interactions with a Zipf-shaped item popularity, and
 random token / region features (``n_t`` tokens in phrases of 8, ``n_p`` regions, ``d`` dims). It then times one
@@ -49,6 +49,7 @@ from mdrchca.data.dataset import RecDataset
 from mdrchca.data.features import ModalityFeatures
 from mdrchca.data.split import random_split
 from mdrchca.training import Trainer
+from phase_timer import timed_phases, with_backward
 
 AMAZON_SIZES = {"baby": (19_445, 7_050, 160_792), "clothing": (39_387, 23_033, 278_677)}
 """Users, items and interactions of Amazon Baby and Clothing (MMRec's 5-core versions), for synthetic catalogues of
@@ -81,13 +82,18 @@ def synthetic(n_users: int, n_items: int, n_inter: int, n_t: int, n_p: int, d: i
     )
 
 
-def _timed_second_epoch(model: str, data: RecDataset, overrides: tuple, warm_up: bool, validate: bool) -> tuple:
-    """Training and validation seconds of the last of one or two epochs (validation only with ``validate``)."""
+def _timed_second_epoch(
+    model: str, data: RecDataset, overrides: tuple, warm_up: bool, validate: bool, phases: dict | None = None
+) -> tuple:
+    """Training and validation seconds of the last of one or two epochs (validation only with ``validate``);
+    with ``phases``, that epoch's phase seconds (``phase_timer.timed_phases``) are added to it."""
     config = Config.load(model, overrides=["device=cpu", "num_threads=1", "epochs=2", *overrides])
     trainer = Trainer(config, data, progress=False)
     train_s = valid_s = 0.0
     for epoch in (1, 2) if warm_up else (1,):
         trainer.epoch = epoch
+        if phases is not None and epoch == (2 if warm_up else 1):
+            timed_phases(trainer, phases)
         start = time.perf_counter()
         trainer.train_epoch()
         train_s = time.perf_counter() - start
@@ -103,24 +109,35 @@ def epoch_seconds(model: str, data: RecDataset, *overrides: str, warm_up: bool =
     return _timed_second_epoch(model, data, overrides, warm_up, validate=False)[0]
 
 
-def epoch_seconds_as_trained(model: str, data: RecDataset, *overrides: str) -> tuple[float, float]:
+def epoch_seconds_as_trained(
+    model: str, data: RecDataset, *overrides: str, phases: dict | None = None
+) -> tuple[float, float]:
     """Training and validation seconds of the second epoch when validation follows every epoch, as ``fit``
     runs it by default (``eval_every=1``): MDR-CHCA's content cache then comes from the validation pass."""
-    return _timed_second_epoch(model, data, overrides, warm_up=True, validate=True)
+    return _timed_second_epoch(model, data, overrides, warm_up=True, validate=True, phases=phases)
 
 
 def time_models(
-    data: RecDataset, exact: bool, budgets: tuple = (), warm_up: bool = True, as_trained: bool = False
+    data: RecDataset,
+    exact: bool,
+    budgets: tuple = (),
+    warm_up: bool = True,
+    as_trained: bool = False,
+    phases: bool = False,
 ) -> dict:
     """LightGCN's and MDR-CHCA's epoch seconds on ``data`` (default budget, each of ``budgets``, the exact
-    path with ``exact``), the ratios to LightGCN and this process's peak resident memory."""
+    path with ``exact``), the ratios to LightGCN and this process's peak resident memory; with ``phases`` (and
+    ``as_trained``) each model's epoch as trained split into its phases (``<model>_phases``)."""
     torch.set_num_threads(1)
     out = {"lightgcn_s": epoch_seconds("lightgcn", data, warm_up=warm_up)}
     out["mdrchca_s"] = epoch_seconds("mdrchca", data, warm_up=warm_up)
     out["ratio"] = out["mdrchca_s"] / out["lightgcn_s"]
     if as_trained:
         for name in ("lightgcn", "mdrchca"):
-            out[f"{name}_train_v_s"], out[f"{name}_valid_s"] = epoch_seconds_as_trained(name, data)
+            split: dict[str, float] | None = {} if phases else None
+            out[f"{name}_train_v_s"], out[f"{name}_valid_s"] = epoch_seconds_as_trained(name, data, phases=split)
+            if split is not None:
+                out[f"{name}_phases"] = with_backward(split)
         out["ratio_as_trained"] = (out["mdrchca_train_v_s"] + out["mdrchca_valid_s"]) / (
             out["lightgcn_train_v_s"] + out["lightgcn_valid_s"]
         )
@@ -152,7 +169,7 @@ def case(
     return {**shape, **time_models(data, exact, budgets, warm_up, as_trained)}
 
 
-def real_case(path: str, exact: bool, budgets: tuple = (), as_trained: bool = True) -> dict:
+def real_case(path: str, exact: bool, budgets: tuple = (), as_trained: bool = True, phases: bool = False) -> dict:
     """The same timings on a dataset folder (its token / region features)."""
     from mdrchca.data import load_dataset
 
@@ -161,7 +178,7 @@ def real_case(path: str, exact: bool, budgets: tuple = (), as_trained: bool = Tr
     interactions = len(data.train) + len(data.valid) + len(data.test)
     shape = {"users": data.n_users, "items": data.n_items, "interactions": interactions}
     shape.update(n_t=text.max_length, n_p=image.max_length, d=text.dim)
-    return {**shape, **time_models(data, exact, budgets, as_trained=as_trained)}
+    return {**shape, **time_models(data, exact, budgets, as_trained=as_trained, phases=phases)}
 
 
 def in_subprocess(args: list) -> dict:
@@ -191,6 +208,9 @@ def show(row: dict) -> None:
     if "mdrchca_exact_s" in row:
         line += f"; exact path {row['mdrchca_exact_s']:7.2f} s, ratio {row['exact_ratio']:5.1f}"
     print(line + f"; peak RSS {row['peak_rss_gib']:.2f} GiB", flush=True)
+    for key in row:
+        if key.endswith("_phases"):
+            print(f"{key}: {json.dumps(row[key])}", flush=True)
 
 
 def main() -> None:
@@ -200,10 +220,13 @@ def main() -> None:
     parser.add_argument("--exact", action="store_true", help="Also time the exact path (small and scaling only).")
     parser.add_argument("--budgets", default="64", help="Other content_grad_items values to time, comma-separated.")
     parser.add_argument("--data", default=None, help="Time on this dataset folder instead of the synthetic suites.")
+    parser.add_argument(
+        "--phases", action="store_true", help="With --data: also split each model's epoch as trained into phases."
+    )
     args = parser.parse_args()
     budgets = tuple(int(b) for b in args.budgets.split(",") if b)
     if args.data:
-        show(real_case(args.data, args.exact, budgets))
+        show(real_case(args.data, args.exact, budgets, phases=args.phases))
         return
     if args.suite in ("small", "all"):
         print("== small (bundled-catalogue size)")
