@@ -77,6 +77,11 @@ class ColumnShare:
         """This rank's columns of a whole ``[rows, width]`` table (a no-op on a table already split)."""
         return table[:, self.columns].clone() if table.shape[1] == self.width else table
 
+    def own_columns(self, table: torch.Tensor) -> torch.Tensor:
+        """This rank's columns of a ``[rows, width]`` table as a view (differentiable), or ``table`` itself when it
+        holds only them already."""
+        return table[:, self.columns] if table.shape[1] == self.width else table
+
 
 @dataclass(frozen=True)
 class Probe:

@@ -390,10 +390,9 @@ class MDRCHCA(Recommender):
         # LightGCN is linear, so view's LightGCN(E_u, E_i) + LightGCN(E_u, f) is one propagation of
         # (2 E_u, E_i + f); input is LightGCN(E_u, E_i + f). The two differ only in the users' layer 0.
         user_weight = 2.0 if cfg.content_propagation == "view" else 1.0
-        scaled = self._scaled(fused)
         if self.column_share is not None:  # this rank's columns of the content, beside its columns of E_i
-            scaled = scaled[:, self.column_share.columns]
-        layer0_items = self._item_ids() + scaled
+            fused = self.column_share.own_columns(fused)
+        layer0_items = self._item_ids() + self._scaled(fused)
         users, items = collaborative_embeddings(
             self.user_item_graph(), user_weight * self.user_embedding, layer0_items, cfg.n_layers, symmetric=True
         )
@@ -485,8 +484,13 @@ class MDRCHCA(Recommender):
 
     def _with_fresh_rows(self, items: torch.Tensor, fresh: torch.Tensor) -> torch.Tensor:
         """Every item's f_i: the cache's rows with this step's fresh, differentiable rows of ``items`` put in
-        place; the cache keeps the fresh values."""
-        fused_all = self.content_cache.index_put((items,), fresh)
+        place; the cache keeps the fresh values. With ``parallel=columns`` only this rank's columns of it (the
+        only ones its propagation reads, so no whole-width copy of the catalogue's content is made or
+        back-propagated)."""
+        cache, rows = self.content_cache, fresh
+        if self.column_share is not None:
+            cache, rows = self.column_share.own_columns(cache), self.column_share.own_columns(fresh)
+        fused_all = cache.index_put((items,), rows)
         with torch.no_grad():
             self.content_cache[items] = fresh.detach()
         return fused_all
