@@ -2,6 +2,7 @@
 
 Usage: python benchmarks/bench_content_pass.py --data data/ml100k-64 [--items 32] [--repeats 20] [--profile]
        python benchmarks/bench_content_pass.py --data data/ml100k-64 --compare text_side=grouped,auto [--rounds 5]
+       python benchmarks/bench_content_pass.py --data data/ml100k-64 --chunks 32,64,128,256,512 [--rounds 5]
 
 One thread. Builds MDR-CHCA with its defaults on the dataset, takes ``--items`` random items (a step's
 budget on ML-100K's 64 + 64 slots is 32), and times the content branch on them: forward without gradients
@@ -16,6 +17,10 @@ compiled by ``torch.compile`` (inductor, static shapes) as well, with the second
 times in this one process on the same model and items (each round draws new items), so that the machine's
 drift falls on both: ms per item forward and forward + backward of 32 and 256 items, the medians over rounds,
 and the speed-up of B over A round by round.
+
+``--chunks N,M,...`` times the whole pass without gradients over every item (what validation and the cache
+refresh run) with each of these ``content_chunk`` sizes, alternated ``--rounds`` times in this one process; the
+seconds per pass, their medians, and the largest difference of any chunk size's content from the first's.
 """
 
 from __future__ import annotations
@@ -111,6 +116,28 @@ def compare(model, key: str, values: list[str], rounds: int, repeats: int, seed:
     return row
 
 
+def chunk_sizes(model, sizes: list[int], rounds: int) -> dict:
+    """``--chunks``: every item's content without gradients, in chunks of each of ``sizes``, alternated."""
+    model.eval()
+    seconds: dict[int, list[float]] = {size: [] for size in sizes}
+    first, largest_difference = None, 0.0
+    for _ in range(rounds):
+        for size in sizes:
+            model.config.content_chunk = size
+            start = time.perf_counter()
+            fused = model.all_fused_content()
+            seconds[size].append(time.perf_counter() - start)
+            if first is None:
+                first = fused
+            largest_difference = max(largest_difference, float((fused - first).abs().max()))
+    row: dict = {"items": model.n_items, "positions_per_item": model.content_branch.positions_per_item}
+    for size in sizes:
+        row[f"chunk_{size}_s"] = [round(x, 3) for x in seconds[size]]
+        row[f"chunk_{size}_median_s"] = round(statistics.median(seconds[size]), 3)
+    row["largest_difference"] = largest_difference
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True)
@@ -120,7 +147,8 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile's branch")
     parser.add_argument("--compare", default=None, help="KEY=A,B: an option of the branch at A and at B, alternated")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of --compare")
+    parser.add_argument("--chunks", default=None, help="content_chunk sizes to time a whole pass with, e.g. 64,512")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of --compare and --chunks")
     args = parser.parse_args()
     torch.set_num_threads(1)
     config = Config.load("mdrchca", overrides=["device=cpu", "num_threads=1", *args.set])
@@ -134,6 +162,9 @@ def main() -> None:
         if len(values.split(",")) != 2:
             parser.error(f"--compare {args.compare!r}: give one option and two values, e.g. text_side=grouped,auto")
         print(json.dumps(compare(model, key, values.split(","), args.rounds, max(3, args.repeats // 4))))
+        return
+    if args.chunks:
+        print(json.dumps(chunk_sizes(model, [int(x) for x in args.chunks.split(",")], args.rounds)))
         return
     items = torch.randperm(dataset.n_items)[: args.items]
     context = model.content_branch.graph_context()

@@ -323,7 +323,7 @@ class MDRCHCA(Recommender):
         generator = torch.Generator().manual_seed(0)
         count = min(self.n_items, self.config.staleness_items)
         sample = torch.randperm(self.n_items, generator=generator)[:count].to(self.content_cache.device)
-        fresh = self.content(sample).fused
+        fresh = torch.cat([self.content(chunk).fused for chunk in sample.split(self.config.content_chunk)])
         cached = self.content_cache[sample]
         norms = fresh.norm(dim=1) * cached.norm(dim=1)
         both = norms > 0
