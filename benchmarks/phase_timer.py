@@ -31,7 +31,8 @@ def timed_phases(trainer: Any, seconds: dict[str, float]) -> None:
     (MDR-CHCA's cache refresh), the step, and inside it the forward (``_step_module``), the gradient sums and
     buffer broadcasts of ``parallel=columns``, the optimiser step and ``after_step``; within the forward,
     MDR-CHCA's content branch (``forward.content``, which also counts the content computed at the epoch start and
-    in evaluation) and propagation (``forward.propagate``); and evaluation (``evaluate``)."""
+    in evaluation), propagation (``forward.propagate``) and L_conf (``forward.contrastive_loss``); and evaluation
+    (``evaluate``)."""
     _wrap(trainer.model, "on_epoch_start", "epoch_start", seconds)
     _wrap(trainer, "step", "step", seconds)
     _wrap(trainer, "_step_module", "forward", seconds)
@@ -40,7 +41,7 @@ def timed_phases(trainer: Any, seconds: dict[str, float]) -> None:
     _wrap(trainer.optimizer, "step", "optimizer", seconds)
     _wrap(trainer.model, "after_step", "after_step", seconds)
     _wrap(trainer, "evaluate", "evaluate", seconds)
-    for name in ("content", "_propagate"):  # MDR-CHCA's parts
+    for name in ("content", "_propagate", "contrastive_loss"):  # MDR-CHCA's parts
         if hasattr(trainer.model, name):
             _wrap(trainer.model, name, f"forward.{name.strip('_')}", seconds)
 
