@@ -3,6 +3,7 @@
 Usage: python benchmarks/bench_content_pass.py --data data/ml100k-64 [--items 32] [--repeats 20] [--profile]
        python benchmarks/bench_content_pass.py --data data/ml100k-64 --compare text_side=grouped,auto [--rounds 5]
        python benchmarks/bench_content_pass.py --data data/ml100k-64 --chunks 32,64,128,256,512 [--rounds 5]
+       python benchmarks/bench_content_pass.py --data data/ml100k-64 --bf16 [--rounds 4]
 
 One thread. Builds MDR-CHCA with its defaults on the dataset, takes ``--items`` random items (a step's
 budget on ML-100K's 64 + 64 slots is 32), and times the content branch on them: forward without gradients
@@ -21,6 +22,10 @@ and the speed-up of B over A round by round.
 ``--chunks N,M,...`` times the whole pass without gradients over every item (what validation and the cache
 refresh run) with each of these ``content_chunk`` sizes, alternated ``--rounds`` times in this one process; the
 seconds per pass, their medians, and the largest difference of any chunk size's content from the first's.
+
+``--bf16`` times the same whole pass (chunks of 64) and ten forward + backward passes of ``--items`` items in
+float32 and under ``torch.autocast("cpu", dtype=torch.bfloat16)`` (matrix products in bfloat16), alternated
+``--rounds`` times, with the cosine of each item's bfloat16 content to its float32 content.
 """
 
 from __future__ import annotations
@@ -138,6 +143,45 @@ def chunk_sizes(model, sizes: list[int], rounds: int) -> dict:
     return row
 
 
+def bfloat16_autocast(model, n_items: int, rounds: int) -> dict:
+    """``--bf16``: the pass without gradients over every item and ten forward + backward passes of ``n_items``
+    items, in float32 and under CPU autocast to bfloat16, alternated."""
+    branch = model.content_branch
+    context = tuple(c.detach() if c is not None else None for c in branch.graph_context())
+    every, step = torch.arange(model.n_items), torch.randperm(model.n_items)[:n_items]
+    seconds: dict[str, list[float]] = {}
+    content = {}
+    for round_ in range(rounds + 1):  # round 0 warms both up, untimed
+        for bf16 in (False, True):
+            precision = "bf16" if bf16 else "fp32"
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                model.eval()
+                start = time.perf_counter()
+                with torch.no_grad():
+                    content[precision] = torch.cat(
+                        [branch(c, context, model.thresholds).fused.float() for c in every.split(64)]
+                    )
+                if round_:
+                    seconds.setdefault(f"forward_all_{precision}_s", []).append(time.perf_counter() - start)
+                model.train()
+                start = time.perf_counter()
+                for _ in range(10):
+                    model.zero_grad(set_to_none=True)
+                    branch(step, context, model.thresholds).fused.float().sum().backward()
+                if round_:
+                    seconds.setdefault(f"forward_backward_x10_{precision}_s", []).append(time.perf_counter() - start)
+    cosine = torch.nn.functional.cosine_similarity(content["bf16"], content["fp32"], dim=1)
+    row: dict = {"items": model.n_items, "step_items": n_items, "rounds": rounds}
+    for name in ("forward_all", "forward_backward_x10"):
+        fp32, bf16 = seconds[f"{name}_fp32_s"], seconds[f"{name}_bf16_s"]
+        row[f"{name}_fp32_median_s"] = round(statistics.median(fp32), 3)
+        row[f"{name}_bf16_median_s"] = round(statistics.median(bf16), 3)
+        row[f"{name}_speedup_by_round"] = [round(a / b, 2) for a, b in zip(fp32, bf16, strict=True)]
+    row["content_cosine_mean"] = round(float(cosine.mean()), 5)
+    row["content_cosine_min"] = round(float(cosine.min()), 5)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True)
@@ -148,7 +192,8 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="also time torch.compile's branch")
     parser.add_argument("--compare", default=None, help="KEY=A,B: an option of the branch at A and at B, alternated")
     parser.add_argument("--chunks", default=None, help="content_chunk sizes to time a whole pass with, e.g. 64,512")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of --compare and --chunks")
+    parser.add_argument("--bf16", action="store_true", help="float32 against CPU autocast to bfloat16, alternated")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of --compare, --chunks and --bf16")
     args = parser.parse_args()
     torch.set_num_threads(1)
     config = Config.load("mdrchca", overrides=["device=cpu", "num_threads=1", *args.set])
@@ -165,6 +210,9 @@ def main() -> None:
         return
     if args.chunks:
         print(json.dumps(chunk_sizes(model, [int(x) for x in args.chunks.split(",")], args.rounds)))
+        return
+    if args.bf16:
+        print(json.dumps(bfloat16_autocast(model, args.items, args.rounds)))
         return
     items = torch.randperm(dataset.n_items)[: args.items]
     context = model.content_branch.graph_context()
