@@ -64,14 +64,31 @@ def test_tune_selects_on_validation_resumes_and_feeds_compare(
 
 
 def test_a_trial_beyond_the_budget_stops_at_once_and_does_not_count(small_catalogue: Path) -> None:
-    from mdrchca.experiments.tune import BudgetSpentError, _Objective, budgeted_trials
+    from mdrchca.experiments.tune import BEYOND_BUDGET, BudgetSpentError, _Objective, budgeted_trials
 
     study = optuna.create_study(direction="maximize")
     for value in (0.1, 0.3):
         study.add_trial(optuna.trial.create_trial(value=value, params={}, distributions={}))
     study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
     objective = _Objective("lightgcn", str(small_catalogue), ("epochs=1",), 1, trials=2)
+    beyond = study.ask()
     with pytest.raises(BudgetSpentError, match="beyond the budget of 2"):
-        objective(study.ask())
+        objective(beyond)
+    assert study.trials[beyond.number].user_attrs == {BEYOND_BUDGET: True}, "marked, so the log says 'not run'"
     study.add_trial(optuna.trial.create_trial(value=0.9, params={}, distributions={}))  # ran past the budget
     assert [t.value for t in budgeted_trials(study, 2)] == [0.1, 0.3], "the best is chosen within the budget"
+
+
+def test_two_workers_start_no_trial_beyond_the_budget(
+    small_catalogue: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker whose trial ends while the other's running trial fills the budget stops instead of starting
+    one more that fails at once (every two-worker tuning did so, with Optuna's traceback in the log)."""
+    out = tmp_path / "tuned"
+    result = tune("lightgcn", str(small_catalogue), out, TuneOptions(trials=4, workers=2, threads=1), ["epochs=2"])
+    assert result.finished_trials == 4
+    storage = open_storage(f"sqlite:///{out / 'tune.db'}")
+    study = optuna.load_study(study_name=study_name("small", "lightgcn"), storage=storage)
+    states = [t.state for t in study.trials]
+    assert states.count(optuna.trial.TrialState.FAIL) == 0, states
+    assert len(states) == 4, states

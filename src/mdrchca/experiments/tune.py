@@ -75,6 +75,10 @@ class BudgetSpentError(MdrchcaError):
     """A trial started by a parallel worker after the study's budget was taken (it fails at once)."""
 
 
+BEYOND_BUDGET = "beyond_budget"
+"""User attribute of a trial that a parallel worker started after the budget was taken (:class:`BudgetSpentError`)."""
+
+
 def suggest(trial: Any, name: str, param: SearchParam) -> Any:
     """Draw ``name`` from ``param`` with the trial's sampler."""
     if param.choices:
@@ -116,13 +120,15 @@ class _Objective:
 
         from mdrchca.training.api import train
 
-        # Parallel workers each stop once `trials` trials have ended, but may start one while another is still
-        # running; trial numbers are given out in order by the storage, so the trials beyond the budget are
-        # the ones with `trials` unfailed trials before them. They stop at once and do not count.
+        # A worker starts no trial once the ended and running ones fill the budget (_optimize), but two workers
+        # may still start one at the same moment; trial numbers are given out in order by the storage, so the
+        # trials beyond the budget are the ones with `trials` unfailed trials before them. They stop at once,
+        # marked, and do not count.
         earlier = [
             t for t in trial.study.get_trials(deepcopy=False) if t.number < trial.number and t.state != TrialState.FAIL
         ]
         if len(earlier) >= self.trials:
+            trial.set_user_attr(BEYOND_BUDGET, True)
             with contextlib.suppress(RuntimeError):  # raised when called outside study.optimize
                 trial.study.stop()
             raise BudgetSpentError(f"trial {trial.number} is beyond the budget of {self.trials} trials")
@@ -147,6 +153,9 @@ class _Objective:
 
 def _log_trial(study: Any, trial: Any) -> None:
     """One line per ended trial: the progress of a tuning study."""
+    if trial.user_attrs.get(BEYOND_BUDGET):
+        log.info("%s trial %d not run: the budget's trials were already running", study.study_name, trial.number)
+        return
     value = "" if trial.value is None else f" valid {trial.value:.4f}"
     log.info("%s trial %d %s%s %s", study.study_name, trial.number, trial.state.name.lower(), value, trial.params)
 
@@ -166,9 +175,12 @@ def _optimize(url: str, name: str, objective: _Objective, trials: int) -> None:
     ended = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
     if ended >= trials:
         return
+    # the running trials count too: a worker whose trial ends while the others' fill the budget stops (if one of
+    # them then fails, its own worker runs another)
+    budget = MaxTrialsCallback(trials, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING))
     study.optimize(
         objective,
-        callbacks=[MaxTrialsCallback(trials, states=(TrialState.COMPLETE, TrialState.PRUNED)), _log_trial],
+        callbacks=[budget, _log_trial],
         catch=(MdrchcaError,),
         gc_after_trial=True,
     )
