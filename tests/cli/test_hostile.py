@@ -3,6 +3,7 @@ no traceback, and nothing written."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -301,6 +302,22 @@ def test_an_experiment_never_replaces_a_results_file_it_did_not_write(small_cata
     args = ["compare", "--data", str(small_catalogue), "--models", "bpr", "--seeds", "1", "--out", str(out)]
     assert_one_line(CliRunner().invoke(cli, [*args, "--set", "epochs=1", "--no-progress"]), "not written by mdrchca")
     assert (out / "results.md").read_text() == "# my own notes\n"
+    assert sorted(p.name for p in out.iterdir()) == ["results.md"]
+
+
+def test_an_experiment_never_replaces_another_experiments_results(small_catalogue: Path, tmp_path: Path) -> None:
+    """``ablate`` into ``compare``'s folder would overwrite the comparison's results.md: refused before any run."""
+    from mdrchca.experiments.runner import RESULTS_MARK
+
+    out = tmp_path / "cmp"
+    out.mkdir()
+    comparison = f"{RESULTS_MARK}\n# Comparison\n\n| model | R@20 |\n"
+    (out / "results.md").write_text(comparison)
+    args = ["ablate", "--model", "mdrchca", "--data", str(small_catalogue), "--seeds", "1", "--out", str(out)]
+    result = CliRunner().invoke(cli, [*args, "--set", "epochs=1", "--no-progress"])
+    assert_one_line(result, re.escape("holds the results of 'Comparison', which this command ('Ablation of mdrchca')"))
+    assert "choose another --out" in result.output
+    assert (out / "results.md").read_text() == comparison
     assert sorted(p.name for p in out.iterdir()) == ["results.md"]
 
 

@@ -67,8 +67,8 @@ class Experiment:
         object.__setattr__(self, "overrides", tuple(self.overrides))
 
 
-def _grid(experiment: Experiment, specs: list[RunSpec]) -> GridResult:
-    check_results_folder(experiment.out)
+def _grid(experiment: Experiment, specs: list[RunSpec], title: str) -> GridResult:
+    check_results_folder(experiment.out, title)
     result = run_grid(specs, experiment.out, experiment.grid, experiment.command)
     for key, error in result.failed.items():
         log.error("run %s failed: %s", key, error)
@@ -79,16 +79,24 @@ RESULTS_MARK = "<!-- written by mdrchca: the command that made it writes it agai
 """The first line of every ``results.md`` an experiment writes; a results file without it is someone's own."""
 
 
-def check_results_folder(out: Path) -> None:
+def check_results_folder(out: Path, title: str | None = None) -> None:
     """Refuse, before any run, an ``--out`` whose ``results.md`` was not written by an experiment command (a
-    hand-written or hand-edited report would be replaced)."""
+    hand-written or hand-edited report would be replaced), or, given the ``title`` this command writes, one
+    written by another experiment (``ablate`` into ``compare``'s folder would replace the comparison's tables)."""
     path = Path(out) / RESULTS_MD
     if not path.is_file():
         return
     with open(path, "rb") as handle:
         first = handle.readline().decode("utf-8", "replace").strip()
+        heading = handle.readline().decode("utf-8", "replace").strip()
     if first != RESULTS_MARK:
         raise GridError(f"{path}: not written by mdrchca (its first line is not {RESULTS_MARK}); choose another --out")
+    written = heading.removeprefix("# ")
+    if title is not None and written != title:
+        raise GridError(
+            f"{path}: holds the results of '{written}', which this command ('{title}') would replace; "
+            "choose another --out"
+        )
 
 
 def portable_command(command: str, cwd: Path | None = None) -> str:
@@ -136,7 +144,8 @@ def compare(
     ``tuned``: a folder of ``mdrchca tune`` studies whose best settings each model takes."""
     out, overrides = experiment.out, experiment.overrides
     specs = plans.compare_plan(experiment.datasets, models, experiment.seeds, overrides, tuned)
-    result = _grid(experiment, specs)
+    title = "Comparison"
+    result = _grid(experiment, specs, title)
     if (empty := _empty(result, out)) is not None:
         return empty
     frame = result.frame
@@ -154,7 +163,7 @@ def compare(
     valid = tables.summarize(frame, ["dataset", "model"], ["recall@20", "ndcg@20"], split="valid")
     selection = "Validation (what selection saw), mean and std over seeds:\n\n" + to_markdown(valid) + "\n\n"
     body = tuning + tables.to_markdown(table) + "\n" + selection + _breakdown_markdown(breakdown)
-    files = _write_common(out, frame, "Comparison", body, experiment.command) + [tex, out / BREAKDOWN_CSV]
+    files = _write_common(out, frame, title, body, experiment.command) + [tex, out / BREAKDOWN_CSV]
     return ExperimentResult(out, frame, files, result.failed, result.seconds)
 
 
@@ -192,13 +201,14 @@ def sweep(experiment: Experiment, model: str, params: Sequence[tuple[str, Sequen
     """Figures 4-5: one parameter at a time (``params``: name and values); a table and a figure per parameter."""
     out = experiment.out
     specs = plans.sweep_plan(model, experiment.datasets, params, experiment.seeds, experiment.overrides)
-    result = _grid(experiment, specs)
+    title = f"Parameter sweep of {model}"
+    result = _grid(experiment, specs, title)
     if (empty := _empty(result, out)) is not None:
         return empty
     frame = result.frame
     summary = tables.summarize(frame, ["param", "value", "dataset"], figures.FIGURE_METRICS)
     body = to_markdown(summary) + "\n"
-    files = _write_common(out, frame, f"Parameter sweep of {model}", body, experiment.command)
+    files = _write_common(out, frame, title, body, experiment.command)
     files += figures.sweep_figures(frame, out)
     return ExperimentResult(out, frame, files, result.failed, result.seconds)
 
@@ -206,7 +216,10 @@ def sweep(experiment: Experiment, model: str, params: Sequence[tuple[str, Sequen
 def ablate(experiment: Experiment, model: str = "mdrchca") -> ExperimentResult:
     """Figure 3: the full model and its registered variants, as a table and a grouped bar chart."""
     out = experiment.out
-    result = _grid(experiment, plans.ablation_plan(model, experiment.datasets, experiment.seeds, experiment.overrides))
+    title = f"Ablation of {model}"
+    result = _grid(
+        experiment, plans.ablation_plan(model, experiment.datasets, experiment.seeds, experiment.overrides), title
+    )
     if (empty := _empty(result, out)) is not None:
         return empty
     frame = result.frame
@@ -219,7 +232,7 @@ def ablate(experiment: Experiment, model: str = "mdrchca") -> ExperimentResult:
     ]
     body = to_markdown(summary) + "\n\nThe full model against each variant, paired tests on per-user test R@20:\n\n"
     body += tables.tests_markdown(tests)
-    files = _write_common(out, frame, f"Ablation of {model}", body, experiment.command)
+    files = _write_common(out, frame, title, body, experiment.command)
     files += figures.ablation_figure(frame, out)
     return ExperimentResult(out, frame, files, result.failed, result.seconds)
 
@@ -233,7 +246,8 @@ def robustness(
     specs = plans.robustness_plan(
         experiment.datasets, models, noise, levels, experiment.seeds, modality, experiment.overrides
     )
-    result = _grid(experiment, specs)
+    title = f"Robustness to {noise} noise"
+    result = _grid(experiment, specs, title)
     if (empty := _empty(result, out)) is not None:
         return empty
     frame = result.frame
@@ -271,6 +285,6 @@ def robustness(
             body += f"\nAt level {level:g}, {names[0]} against each other model, paired tests on per-user "
             body += "test R@20:\n\n"
             body += tables.tests_markdown(tests)
-    files = _write_common(out, frame, f"Robustness to {noise} noise", body, experiment.command)
+    files = _write_common(out, frame, title, body, experiment.command)
     files += figures.robustness_figure(frame, out)
     return ExperimentResult(out, frame, files, result.failed, result.seconds)
