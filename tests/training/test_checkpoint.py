@@ -108,8 +108,9 @@ def test_save_leaves_no_temporary_when_it_fails(tmp_path: Path) -> None:
 def test_ctrl_c_during_checkpoint_saves_arrives_as_itself_and_leaves_nothing_half_written(tmp_path: Path) -> None:
     """Thirty real SIGINTs at random moments of repeated saves, in a child process: each arrives as a
     KeyboardInterrupt (torch's writer turned 7 of 40 into a RuntimeError before the save was serialised in
-    memory and the write held), the process never aborts, and the folder holds a loadable file and no
-    temporary."""
+    memory and the write held, and once in session 16, under load, lost one, so the child looped until the
+    timeout: the serialisation is held too now), the process never aborts, and the folder holds a loadable
+    file and no temporary."""
     script = (
         "import random, signal, sys, torch\n"
         "from mdrchca.training.checkpoint import save_checkpoint\n"

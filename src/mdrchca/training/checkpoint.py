@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from mdrchca.errors import MdrchcaError
-from mdrchca.io import write_bytes
+from mdrchca.io import interrupts_held, write_bytes
 
 
 class CheckpointError(MdrchcaError):
@@ -69,10 +69,14 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
     """``torch.save`` atomically (never half-written).
 
     Serialised in memory first: torch's zip writer, stopped half-way by an exception, writes to its file
-    again when it is collected, and a file already closed then aborts the whole process.
+    again when it is collected, and a file already closed then aborts the whole process. A Ctrl-C is held
+    during the serialisation too and arrives when the save has ended: raised inside torch's writer it can come
+    out as another error, or (once, under load, in the test suite) not at all, so the loop that was
+    interrupted went on.
     """
     buffer = io.BytesIO()
-    torch.save(state, buffer)
+    with interrupts_held():
+        torch.save(state, buffer)
     write_bytes(path, buffer.getvalue())
 
 
