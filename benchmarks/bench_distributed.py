@@ -85,6 +85,7 @@ def write_profile(trainer, folder: Path, label: str, phases: dict[str, float], e
     import torch
     from torch.profiler import ProfilerActivity, profile
 
+    from mdrchca.models.base import Batch
     from phase_timer import with_backward
 
     ranks = trainer.ranks
@@ -93,8 +94,6 @@ def write_profile(trainer, folder: Path, label: str, phases: dict[str, float], e
     phases = with_backward({"epoch": epoch_s, **phases})
     (folder / f"{name}-phases.json").write_text(json.dumps(phases, indent=1))
     batches = trainer.sampler.epoch(trainer.config.train.batch_size)
-    from mdrchca.models.base import Batch
-
     trainer.model.train()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _, (users, pos, neg) in zip(range(20), batches, strict=False):

@@ -73,14 +73,16 @@ class ColumnShare:
     width: int
     collectives: ColumnCollectives
 
-    def of(self, table: torch.Tensor) -> torch.Tensor:
-        """This rank's columns of a whole ``[rows, width]`` table (a no-op on a table already split)."""
-        return table[:, self.columns].clone() if table.shape[1] == self.width else table
-
     def own_columns(self, table: torch.Tensor) -> torch.Tensor:
         """This rank's columns of a ``[rows, width]`` table as a view (differentiable), or ``table`` itself when it
         holds only them already."""
         return table[:, self.columns] if table.shape[1] == self.width else table
+
+    def of(self, table: torch.Tensor) -> torch.Tensor:
+        """This rank's columns of a whole ``[rows, width]`` table as a copy of their own (a no-op on a table
+        already split)."""
+        columns = self.own_columns(table)
+        return columns if columns is table else columns.clone()
 
 
 @dataclass(frozen=True)

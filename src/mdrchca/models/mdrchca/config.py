@@ -224,8 +224,9 @@ class MDRCHCAConfig(ModelConfig):
     content_chunk: Annotated[int, AT_LEAST_ONE] = 64
     """Items per chunk when computing every item's content without gradients (scoring, the cache refresh, the
     staleness sample). Small chunks keep the alignment's per-head score tensors in the CPU's cache: one pass
-    over ML-100K's 1,682 films (64 + 64 positions) took 1.11-1.25 s in chunks of 32-64 against 1.66 s in chunks
-    of 512 (docs/benchmarks.md); a GPU may want larger ones."""
+    over ML-100K's 1,682 films (64 + 64 positions) took 0.95 s in chunks of 64 against 1.40 s in chunks of 512,
+    the content bitwise equal (docs/benchmarks.md, ``bench_content_pass.py --chunks``); a GPU may want larger
+    ones."""
 
     def validate(self) -> None:
         if self.view_contrast > 0 and self.content_propagation != "view":
