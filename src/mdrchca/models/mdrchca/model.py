@@ -241,8 +241,12 @@ class MDRCHCA(Recommender):
         split = self._gather is not None and not torch.is_grad_enabled()  # given only on several processes
         if split:
             items = items[self._rank :: self._world_size]
-        fused = torch.cat([self.content(chunk, context).fused for chunk in items.split(self.config.content_chunk)])
+        fused = self._fused_in_chunks(items, context)
         return self._gather(fused, self.n_items) if split else fused
+
+    def _fused_in_chunks(self, items: torch.Tensor, context: tuple | None = None) -> torch.Tensor:
+        """f_i of ``items`` computed ``content_chunk`` items at a time (whose score tensors stay in cache)."""
+        return torch.cat([self.content(chunk, context).fused for chunk in items.split(self.config.content_chunk)])
 
     def step_item_budget(self) -> int:
         """Items whose content a step recomputes with gradients: ``content_grad_items``, lowered to
@@ -323,7 +327,7 @@ class MDRCHCA(Recommender):
         generator = torch.Generator().manual_seed(0)
         count = min(self.n_items, self.config.staleness_items)
         sample = torch.randperm(self.n_items, generator=generator)[:count].to(self.content_cache.device)
-        fresh = torch.cat([self.content(chunk).fused for chunk in sample.split(self.config.content_chunk)])
+        fresh = self._fused_in_chunks(sample)
         cached = self.content_cache[sample]
         norms = fresh.norm(dim=1) * cached.norm(dim=1)
         both = norms > 0
