@@ -826,3 +826,13 @@ def test_hard_negatives_enter_l_conf_only_where_the_screen_finds_noise() -> None
     assert losses["noisy_pairs", 0.45] > losses["none", 0.45] * 1.01
     assert losses["item_regions", 0.45] > losses["none", 0.45] * 1.01
     assert losses["noisy_pairs", 0.45] != pytest.approx(losses["item_regions", 0.45], rel=1e-3)
+
+
+def test_item_confidence_does_not_depend_on_how_many_items_are_computed_at_once() -> None:
+    model = _model(content_chunk=4)
+    default = model.item_confidence()  # content_chunk items at a time
+    for batch_size in (1, 7, 30):
+        other = model.item_confidence(batch_size)
+        for name, values in default.columns().items():
+            np.testing.assert_allclose(other.columns()[name], values, rtol=1e-5, atol=1e-6, equal_nan=True)
+    assert np.isfinite(default.confidence).any()

@@ -600,18 +600,20 @@ class MDRCHCA(Recommender):
 
     # -- explain / audit ----------------------------------------------------------------------------------
     @torch.no_grad()
-    def item_confidence(self, batch_size: int = 256) -> ItemConfidence:
+    def item_confidence(self, batch_size: int | None = None) -> ItemConfidence:
         """Per item (NaN without both modalities): ``confidence``, the mean text confidence c^t_w over its
         tokens (how well its words find a matching region); ``pair_confidence``, the mean c^t_w c^v_{p*(w)};
         ``image_confidence``, the mean c^v_p; ``alignment_similarity``, the mean cosine of each denoised token
         to its best region. The image confidence is relative inside an item (its best region has g_p = 1),
-        so it cannot say that a whole image disagrees with the text; the text confidence can."""
+        so it cannot say that a whole image disagrees with the text; the text confidence can. Computed
+        ``batch_size`` items at a time, ``content_chunk`` unless given (the same numbers either way)."""
         self.eval()
         context = self._graph_context()
         parts: dict[str, list[np.ndarray]] = {
             k: [] for k in ("confidence", "pair_confidence", "image_confidence", "alignment_similarity")
         }
-        for chunk in torch.arange(self.n_items, device=self.item_embedding.device).split(batch_size):
+        items = torch.arange(self.n_items, device=self.item_embedding.device)
+        for chunk in items.split(batch_size or self.config.content_chunk):
             out = self.content(chunk, context)
             tm, rm = out.token_mask, out.region_mask
             best = out.best_region

@@ -35,8 +35,8 @@ class CrossModalReadout(Protocol):
 
     modality_names: tuple[str, str]
 
-    def item_confidence(self, batch_size: int = 256) -> ItemConfidence:
-        """:class:`ItemConfidence` of every item."""
+    def item_confidence(self, batch_size: int | None = None) -> ItemConfidence:
+        """:class:`ItemConfidence` of every item, ``batch_size`` items at a time (the model's choice if None)."""
         ...
 
     def explain_item(self, item: int) -> ContentOutput:
