@@ -171,6 +171,38 @@ def test_best_regions_of_other_items_by_hand() -> None:
     torch.testing.assert_close(s[ok], torch.tensor([0.8, 1.0]))
 
 
+def test_best_regions_of_other_items_has_the_gradients_of_the_whole_differentiated_max() -> None:
+    from mdrchca.models.mdrchca.losses import best_regions_of_other_items
+
+    generator = torch.Generator().manual_seed(3)
+    B, R, d, N = 4, 5, 6, 7
+    regions = torch.nn.functional.normalize(torch.randn(B, R, d, generator=generator, dtype=torch.float64), dim=-1)
+    anchors = torch.nn.functional.normalize(torch.randn(N, d, generator=generator, dtype=torch.float64), dim=-1)
+    mask = torch.rand(B, R, generator=generator) > 0.3
+    mask[2] = False  # an item without regions
+    item = torch.randint(0, B, (N,), generator=generator)
+    weights = torch.randn(N, B, generator=generator, dtype=torch.float64)
+
+    def reference(a: torch.Tensor, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        sims = (a @ r.reshape(B * R, d).T).view(N, B, R).masked_fill(~mask.unsqueeze(0), -torch.inf).amax(-1)
+        valid = torch.isfinite(sims)
+        valid[torch.arange(N), item] = False
+        return sims.masked_fill(~valid, 0.0), valid
+
+    grads = []
+    for function in (reference, lambda a, r: best_regions_of_other_items(a, r, mask, item)):
+        a, r = anchors.clone().requires_grad_(), regions.clone().requires_grad_()
+        sims, valid = function(a, r)
+        (sims * weights).sum().backward()
+        grads.append((sims.detach(), valid, a.grad, r.grad))
+    (s0, v0, ga0, gr0), (s1, v1, ga1, gr1) = grads
+    assert torch.equal(v0, v1) and not v1[:, 2].any()
+    torch.testing.assert_close(s1, s0)
+    torch.testing.assert_close(ga1, ga0)
+    torch.testing.assert_close(gr1, gr0)
+    assert torch.count_nonzero(gr1) > 0
+
+
 def test_noisy_pair_negatives_by_hand() -> None:
     # two items, three tokens each, two regions; unit vectors in 2-d
     text = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], [[1.0, 0.0], [0.8, 0.6], [0.0, 0.0]]])
