@@ -1,7 +1,8 @@
 """MDR-CHCA's training epoch against LightGCN's on the same data, one thread, in the same process.
 
 Usage: python benchmarks/bench_epoch_cost.py [--suite small|scaling|paper|all] [--exact] [--budgets 64,1024]
-       python benchmarks/bench_epoch_cost.py --data DATASET_DIR [--budgets 64] [--exact] [--phases]   # a real dataset
+       python benchmarks/bench_epoch_cost.py --data DATASET_DIR [--budgets 64] [--exact] [--phases] [--floor]
+       python benchmarks/bench_epoch_cost.py --suite sweep [--factors 1,2,4,8,16] [--sample-steps 40]
 
 Each case builds a synthetic catalogue in memory: interactions with a Zipf-shaped item popularity, and
 random token / region features (``n_t`` tokens in phrases of 8, ``n_p`` regions, ``d`` dims). It then times one
@@ -18,6 +19,10 @@ region slots per step (``content_grad_items=1024`` at most).
 An epoch timed alone includes MDR-CHCA's content-cache refresh (a full pass without gradients). In training,
 validation follows every epoch (``eval_every=1``) and the refresh reuses its pass, so the ``small`` suite and
 ``--data`` also time the epoch *as trained*: training plus validation seconds of each model, and their ratio.
+With ``--floor`` (and ``--data``) the epoch as trained also gets its *arithmetic floor*: the matrix FLOPs of each
+model's epoch counted by ``torch.utils.flop_counter`` (split into the steps' forward, the content branch inside
+it, and validation), this thread's dense matmul rate, and LightGCN's measured epoch plus MDR-CHCA's extra FLOPs at
+that rate, as a ratio to LightGCN's epoch: no engineering of the same arithmetic gets the ratio below it.
 
 - ``small``: 1,000 items, 3,000 users, 60,000 interactions, n_t = 32, n_p = 16 (the bundled catalogue's size
   and feature shapes with the demo's extraction), d = 64.
@@ -29,7 +34,12 @@ validation follows every epoch (``eval_every=1``) and the refresh reuses its pas
 - ``sweep``: the Baby-sized catalogue times each of ``--factors`` (users, items and interactions all scaled;
   default 1,2,4,8,16), 64 tokens, 64 regions, 64 dims, each in its own process with its peak resident memory;
   one epoch each without a warm-up (at these sizes the first epoch's extra cost is small against the epoch),
-  and the log-log slope of each model's seconds against interactions.
+  and the log-log slope of each model's seconds against interactions. With ``--sample-steps K`` the epoch is
+  *estimated* instead of run whole: the epoch start (MDR-CHCA's content-cache refresh, a full pass) is timed,
+  then two untimed steps, then ``K`` timed steps, and the epoch is the start plus the mean step times the
+  epoch's number of steps. Every step of an epoch propagates the whole graph and recomputes the same budget of
+  content, so its cost does not depend on which step it is; ``--sample-steps`` with ``--factors 1,2`` next to
+  a whole-epoch run of the same factors checks the estimate.
 """
 
 from __future__ import annotations
@@ -43,11 +53,13 @@ import time
 
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from mdrchca.config import Config
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.features import ModalityFeatures
 from mdrchca.data.split import random_split
+from mdrchca.models.base import Batch
 from mdrchca.training import Trainer
 from phase_timer import timed_phases, with_backward
 
@@ -104,6 +116,95 @@ def _timed_second_epoch(
     return train_s, valid_s
 
 
+def sampled_epoch_seconds(model: str, data: RecDataset, steps: int, untimed: int = 2) -> dict:
+    """One epoch's seconds estimated from ``steps`` timed steps (after ``untimed`` ones): the epoch start (the
+    content-cache refresh) timed whole, plus the mean step times the number of steps in an epoch."""
+    config = Config.load(model, overrides=["device=cpu", "num_threads=1", "epochs=1"])
+    trainer = Trainer(config, data, progress=False)
+    trainer.epoch = 1
+    trainer.model.train()
+    start = time.perf_counter()
+    trainer.model.on_epoch_start(1)
+    start_s = time.perf_counter() - start
+    batch_size = config.train.batch_size
+    n_batches = trainer.sampler.n_batches(batch_size)
+    if untimed + steps > n_batches:
+        raise ValueError(f"--sample-steps {steps}: an epoch has only {n_batches} steps; time it whole instead")
+    batches = trainer.sampler.epoch(batch_size)
+    step_s = []
+    for index, (users, pos, neg) in enumerate(batches):
+        if index == untimed + steps:
+            break
+        begin = time.perf_counter()
+        trainer.step(Batch(users, pos, neg))
+        if index >= untimed:
+            step_s.append(time.perf_counter() - begin)
+    mean_step = float(np.mean(step_s))
+    return {
+        "epoch_s": start_s + mean_step * n_batches,
+        "start_s": start_s,
+        "step_s": mean_step,
+        "step_sd_s": float(np.std(step_s)),
+        "steps_per_epoch": n_batches,
+    }
+
+
+def epoch_flops(model: str, data: RecDataset) -> dict[str, float]:
+    """Matrix FLOPs of the second epoch as trained, counted by ``torch.utils.flop_counter`` (dense matmuls,
+    batched matmuls and attention; sparse products and elementwise work are not counted): ``train`` (forward,
+    backward and the epoch start), of which ``train_forward`` (the steps' losses) and ``train_forward_content``
+    (MDR-CHCA's content branch inside them), and ``valid`` (the validation pass)."""
+    config = Config.load(model, overrides=["device=cpu", "num_threads=1", "epochs=2"])
+    trainer = Trainer(config, data, progress=False)
+    trainer.epoch = 1
+    trainer.train_epoch()
+    trainer.evaluator.evaluate(trainer.model, "valid")
+    trainer.epoch = 2
+    with FlopCounterMode(display=False) as counter:
+        trainer.train_epoch()
+    by_module = {name: sum(ops.values()) for name, ops in counter.get_flop_counts().items()}
+    out = {
+        "train": float(counter.get_total_flops()),
+        "train_forward": float(by_module.get("_BatchLoss", 0)),
+        "train_forward_content": float(by_module.get("_BatchLoss.model.content_branch", 0)),
+    }
+    with FlopCounterMode(display=False) as counter:
+        trainer.evaluator.evaluate(trainer.model, "valid")
+    out["valid"] = float(counter.get_total_flops())
+    return out
+
+
+def matmul_gflops(n: int = 512, repeats: int = 20) -> float:
+    """GFLOP/s of a dense float32 square matmul of size ``n`` on this thread (the median of ``repeats``)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * n**3 / float(np.median(times)) / 1e9
+
+
+def arithmetic_floor(out: dict, data: RecDataset) -> dict:
+    """The floor of MDR-CHCA's epoch as trained from its arithmetic: LightGCN's measured epoch (the graph work
+    both models do) plus MDR-CHCA's extra matrix FLOPs at this thread's dense matmul rate, and that floor's
+    ratio to LightGCN's epoch. No engineering of the same arithmetic can bring the ratio below it."""
+    flops = {name: epoch_flops(name, data) for name in ("lightgcn", "mdrchca")}
+    total = {name: split["train"] + split["valid"] for name, split in flops.items()}
+    rate = matmul_gflops()
+    lightgcn_s = out["lightgcn_train_v_s"] + out["lightgcn_valid_s"]
+    extra_s = (total["mdrchca"] - total["lightgcn"]) / (rate * 1e9)
+    return {
+        "lightgcn_gflop": total["lightgcn"] / 1e9,
+        "mdrchca_gflop": total["mdrchca"] / 1e9,
+        "mdrchca_gflop_split": {key: round(value / 1e9, 2) for key, value in flops["mdrchca"].items()},
+        "matmul_gflops": rate,
+        "floor_mdrchca_s": lightgcn_s + extra_s,
+        "floor_ratio": (lightgcn_s + extra_s) / lightgcn_s,
+    }
+
+
 def epoch_seconds(model: str, data: RecDataset, *overrides: str, warm_up: bool = True) -> float:
     """Seconds of one training epoch (the second, after a warm-up one, unless ``warm_up`` is off)."""
     return _timed_second_epoch(model, data, overrides, warm_up, validate=False)[0]
@@ -124,13 +225,23 @@ def time_models(
     warm_up: bool = True,
     as_trained: bool = False,
     phases: bool = False,
+    sample_steps: int = 0,
+    floor: bool = False,
 ) -> dict:
     """LightGCN's and MDR-CHCA's epoch seconds on ``data`` (default budget, each of ``budgets``, the exact
     path with ``exact``), the ratios to LightGCN and this process's peak resident memory; with ``phases`` (and
-    ``as_trained``) each model's epoch as trained split into its phases (``<model>_phases``)."""
+    ``as_trained``) each model's epoch as trained split into its phases (``<model>_phases``); with
+    ``sample_steps`` the epochs are estimated from that many steps (:func:`sampled_epoch_seconds`)."""
     torch.set_num_threads(1)
-    out = {"lightgcn_s": epoch_seconds("lightgcn", data, warm_up=warm_up)}
-    out["mdrchca_s"] = epoch_seconds("mdrchca", data, warm_up=warm_up)
+    if sample_steps:
+        out: dict = {"sampled_steps": sample_steps}
+        for name in ("lightgcn", "mdrchca"):
+            sampled = sampled_epoch_seconds(name, data, sample_steps)
+            out[f"{name}_s"] = sampled.pop("epoch_s")
+            out.update({f"{name}_{key}": value for key, value in sampled.items()})
+    else:
+        out = {"lightgcn_s": epoch_seconds("lightgcn", data, warm_up=warm_up)}
+        out["mdrchca_s"] = epoch_seconds("mdrchca", data, warm_up=warm_up)
     out["ratio"] = out["mdrchca_s"] / out["lightgcn_s"]
     if as_trained:
         for name in ("lightgcn", "mdrchca"):
@@ -145,6 +256,8 @@ def time_models(
         out[f"budget_{budget}_s"] = epoch_seconds(
             "mdrchca", data, f"content_grad_items={budget}", "content_grad_positions=0", warm_up=warm_up
         )
+    if floor and as_trained:
+        out.update(arithmetic_floor(out, data))
     if exact:
         out["mdrchca_exact_s"] = epoch_seconds("mdrchca", data, "content_grad_items=0", warm_up=warm_up)
         out["exact_ratio"] = out["mdrchca_exact_s"] / out["lightgcn_s"]
@@ -163,13 +276,18 @@ def case(
     budgets: tuple = (),
     warm_up: bool = True,
     as_trained: bool = False,
+    sample_steps: int = 0,
 ) -> dict:
+    start = time.perf_counter()
     data = synthetic(n_users, n_items, n_inter, n_t, n_p, d)
     shape = {"users": n_users, "items": n_items, "interactions": n_inter, "n_t": n_t, "n_p": n_p, "d": d}
-    return {**shape, **time_models(data, exact, budgets, warm_up, as_trained)}
+    shape["build_s"] = time.perf_counter() - start
+    return {**shape, **time_models(data, exact, budgets, warm_up, as_trained, sample_steps=sample_steps)}
 
 
-def real_case(path: str, exact: bool, budgets: tuple = (), as_trained: bool = True, phases: bool = False) -> dict:
+def real_case(
+    path: str, exact: bool, budgets: tuple = (), as_trained: bool = True, phases: bool = False, floor: bool = False
+) -> dict:
     """The same timings on a dataset folder (its token / region features)."""
     from mdrchca.data import load_dataset
 
@@ -178,7 +296,7 @@ def real_case(path: str, exact: bool, budgets: tuple = (), as_trained: bool = Tr
     interactions = len(data.train) + len(data.valid) + len(data.test)
     shape = {"users": data.n_users, "items": data.n_items, "interactions": interactions}
     shape.update(n_t=text.max_length, n_p=image.max_length, d=text.dim)
-    return {**shape, **time_models(data, exact, budgets, as_trained=as_trained, phases=phases)}
+    return {**shape, **time_models(data, exact, budgets, as_trained=as_trained, phases=phases, floor=floor)}
 
 
 def in_subprocess(args: list) -> dict:
@@ -207,6 +325,19 @@ def show(row: dict) -> None:
         )
     if "mdrchca_exact_s" in row:
         line += f"; exact path {row['mdrchca_exact_s']:7.2f} s, ratio {row['exact_ratio']:5.1f}"
+    for name in ("lightgcn", "mdrchca"):
+        if f"{name}_step_s" in row:
+            line += (
+                f"; {name} start {row[f'{name}_start_s']:.2f} s + {row[f'{name}_steps_per_epoch']} steps x "
+                f"{row[f'{name}_step_s']:.3f} s (sd {row[f'{name}_step_sd_s']:.3f})"
+            )
+    if "floor_ratio" in row:
+        line += (
+            f"; matrix GFLOP per epoch as trained: LightGCN {row['lightgcn_gflop']:.1f}, MDR-CHCA "
+            f"{row['mdrchca_gflop']:.1f} ({row['mdrchca_gflop_split']}); "
+            f"matmul {row['matmul_gflops']:.0f} GFLOP/s; arithmetic floor "
+            f"{row['floor_mdrchca_s']:.2f} s, ratio {row['floor_ratio']:.1f}"
+        )
     print(line + f"; peak RSS {row['peak_rss_gib']:.2f} GiB", flush=True)
     for key in row:
         if key.endswith("_phases"):
@@ -221,12 +352,18 @@ def main() -> None:
     parser.add_argument("--budgets", default="64", help="Other content_grad_items values to time, comma-separated.")
     parser.add_argument("--data", default=None, help="Time on this dataset folder instead of the synthetic suites.")
     parser.add_argument(
+        "--floor", action="store_true", help="With --data: also the epoch's arithmetic floor (FLOPs at matmul rate)"
+    )
+    parser.add_argument(
+        "--sample-steps", type=int, default=0, help="sweep: estimate each epoch from this many timed steps (0: whole)"
+    )
+    parser.add_argument(
         "--phases", action="store_true", help="With --data: also split each model's epoch as trained into phases."
     )
     args = parser.parse_args()
     budgets = tuple(int(b) for b in args.budgets.split(",") if b)
     if args.data:
-        show(real_case(args.data, args.exact, budgets, phases=args.phases))
+        show(real_case(args.data, args.exact, budgets, phases=args.phases, floor=args.floor))
         return
     if args.suite in ("small", "all"):
         print("== small (bundled-catalogue size)")
@@ -244,12 +381,15 @@ def main() -> None:
                 y = np.log([r[key] for r in rows])
                 print(f"log-log slope of {key} against interactions: {np.polyfit(x, y, 1)[0]:.2f}")
     if args.suite == "sweep":
-        print("== sweep (Baby-sized times each factor; 64 tokens, 64 regions, 64 dims; one epoch, no warm-up)")
+        how = f"estimated from {args.sample_steps} steps" if args.sample_steps else "one epoch, no warm-up"
+        print(f"== sweep (Baby-sized times each factor; 64 tokens, 64 regions, 64 dims; {how})")
         factors = [int(f) for f in args.factors.split(",")]
         baby = AMAZON_SIZES["baby"]
-        rows = [in_subprocess([*(n * f for n in baby), 64, 64, 64, False, (), False]) for f in factors]
-        for row in rows:
-            show(row)
+        rows = []
+        for factor in factors:  # each shown as it finishes: the largest take the better part of an hour
+            shape = [*(n * factor for n in baby), 64, 64, 64]
+            rows.append(in_subprocess([*shape, False, (), False, False, args.sample_steps]))
+            show(rows[-1])
         if len(rows) > 1:
             x = np.log([r["interactions"] for r in rows])
             for key in ("lightgcn_s", "mdrchca_s"):
