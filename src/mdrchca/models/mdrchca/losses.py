@@ -102,7 +102,7 @@ def best_regions_of_other_items(
     The max's gradient reaches only the best region of each (anchor, item), so the search over all ``N x B x
     R`` similarities runs without gradients and only the ``N x B`` chosen ones are recomputed with them: the
     same values and gradients as differentiating the whole product (up to ties and rounding), without its
-    backward, which was two thirds of L_conf's arithmetic on ML-100K (docs/benchmarks.md).
+    backward, more than half of L_conf's arithmetic (ML-100K's epoch: 99 -> 81 GFLOP; docs/benchmarks.md).
     """
     B, R, d = regions.shape
     with torch.no_grad():
