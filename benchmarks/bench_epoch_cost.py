@@ -56,6 +56,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from bench_content_pass import median_seconds
 from mdrchca.config import Config
 from mdrchca.data.dataset import RecDataset
 from mdrchca.data.features import ModalityFeatures
@@ -95,13 +96,18 @@ def synthetic(n_users: int, n_items: int, n_inter: int, n_t: int, n_p: int, d: i
     )
 
 
+def cpu_trainer(model: str, data: RecDataset, *overrides: str) -> Trainer:
+    """A trainer of ``model`` on ``data`` on the CPU with one thread (what every timing here builds)."""
+    config = Config.load(model, overrides=["device=cpu", "num_threads=1", *overrides])
+    return Trainer(config, data, progress=False)
+
+
 def _timed_second_epoch(
     model: str, data: RecDataset, overrides: tuple, warm_up: bool, validate: bool, phases: dict | None = None
 ) -> tuple:
     """Training and validation seconds of the last of one or two epochs (validation only with ``validate``);
     with ``phases``, that epoch's phase seconds (``phase_timer.timed_phases``) are added to it."""
-    config = Config.load(model, overrides=["device=cpu", "num_threads=1", "epochs=2", *overrides])
-    trainer = Trainer(config, data, progress=False)
+    trainer = cpu_trainer(model, data, "epochs=2", *overrides)
     train_s = valid_s = 0.0
     for epoch in (1, 2) if warm_up else (1,):
         trainer.epoch = epoch
@@ -120,14 +126,13 @@ def _timed_second_epoch(
 def sampled_epoch_seconds(model: str, data: RecDataset, steps: int, untimed: int = 2) -> dict:
     """One epoch's seconds estimated from ``steps`` timed steps (after ``untimed`` ones): the epoch start (the
     content-cache refresh) timed whole, plus the mean step times the number of steps in an epoch."""
-    config = Config.load(model, overrides=["device=cpu", "num_threads=1", "epochs=1"])
-    trainer = Trainer(config, data, progress=False)
+    trainer = cpu_trainer(model, data, "epochs=1")
     trainer.epoch = 1
     trainer.model.train()
     start = time.perf_counter()
     trainer.model.on_epoch_start(1)
     start_s = time.perf_counter() - start
-    batch_size = config.train.batch_size
+    batch_size = trainer.config.train.batch_size
     n_batches = trainer.sampler.n_batches(batch_size)
     if untimed + steps > n_batches:
         raise ValueError(f"--sample-steps {steps}: an epoch has only {n_batches} steps; time it whole instead")
@@ -155,8 +160,7 @@ def epoch_flops(model: str, data: RecDataset) -> dict[str, float]:
     batched matmuls and attention; sparse products and elementwise work are not counted): ``train`` (forward,
     backward and the epoch start), of which ``train_forward`` (the steps' losses) and ``train_forward_content``
     (MDR-CHCA's content branch inside them), and ``valid`` (the validation pass)."""
-    config = Config.load(model, overrides=["device=cpu", "num_threads=1", "epochs=2"])
-    trainer = Trainer(config, data, progress=False)
+    trainer = cpu_trainer(model, data, "epochs=2")
     trainer.epoch = 1
     trainer.train_epoch()
     trainer.evaluator.evaluate(trainer.model, "valid")
@@ -176,15 +180,9 @@ def epoch_flops(model: str, data: RecDataset) -> dict[str, float]:
 
 
 def matmul_gflops(n: int = 512, repeats: int = 20) -> float:
-    """GFLOP/s of a dense float32 square matmul of size ``n`` on this thread (the median of ``repeats``)."""
+    """GFLOP/s of a dense float32 square matmul of size ``n`` on this thread (``median_seconds`` of ``repeats``)."""
     a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - start)
-    return 2 * n**3 / float(np.median(times)) / 1e9
+    return 2 * n**3 / median_seconds(lambda: a @ b, repeats) / 1e9
 
 
 def arithmetic_floor(out: dict, data: RecDataset) -> dict:
