@@ -6,12 +6,12 @@ Usage: python benchmarks/bench_content_pass.py --data data/ml100k-64 [--items 32
        python benchmarks/bench_content_pass.py --data data/ml100k-64 --bf16 [--rounds 4]
 
 One thread. Builds MDR-CHCA with its defaults on the dataset, takes ``--items`` random items (a step's
-budget on ML-100K's 64 + 64 slots is 32), and times the content branch on them: forward without gradients
-(the cache refresh and validation), and forward + backward of ``fused.sum()`` (a training step's content
-part). ``torch.utils.flop_counter`` counts the matrix FLOPs of each pass (matmuls, batched matmuls,
-attention; elementwise work is not counted), and the *limit* is the time one dense square matmul of the same
-FLOPs takes on the same thread. The distance is measured time / limit. ``--profile`` prints the ten
-operators that take the most self time in the forward + backward pass. ``--compile`` times the branch
+budget on ML-100K's 64 + 64 slots is 16 items, 32 before session 18), and times the content branch on them:
+forward without gradients (the cache refresh and validation), and forward + backward of ``fused.sum()`` (a
+training step's content part). ``torch.utils.flop_counter`` counts the matrix FLOPs of each pass (matmuls,
+batched matmuls, attention; elementwise work is not counted), and the *limit* is the time one dense square
+matmul of the same FLOPs takes on the same thread. The distance is measured time / limit. ``--profile`` prints
+the ten operators that take the most self time in the forward + backward pass. ``--compile`` times the branch
 compiled by ``torch.compile`` (inductor, static shapes) as well, with the seconds its first call took.
 
 ``--compare KEY=A,B`` times instead one option of the content branch at two values, alternated ``--rounds``

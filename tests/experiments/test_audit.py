@@ -73,7 +73,7 @@ def test_the_audit_scores_against_the_run_noise_first_then_the_planted_file(tmp_
 def trained_on_planted_mismatches(tmp_path_factory: pytest.TempPathFactory) -> tuple[Trainer, Path]:
     """300 items (30 with an image of another colour and shape than their text says), real packaged
     encoders (MiniLM tokens, EfficientNet-Lite0 regions), 30 epochs of MDR-CHCA as it trains by default (the
-    step budget: 51 of the 300 items' content recomputed per step)."""
+    step budget: 25 of the 300 items' content recomputed per step)."""
     from mdrchca.features import FeatureConfig, extract_features
 
     tmp_path = tmp_path_factory.mktemp("planted")

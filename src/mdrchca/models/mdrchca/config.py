@@ -145,13 +145,13 @@ class MDRCHCAConfig(ModelConfig):
     fixed content pass plus one LightGCN propagation, whatever the catalogue's size. 0: the exact path, every
     item's content with gradients at every step (the cost grows with the catalogue: about (steps per epoch)
     full passes an epoch)."""
-    content_grad_positions: Annotated[int, NON_NEGATIVE] = 4096
+    content_grad_positions: Annotated[int, NON_NEGATIVE] = 2048
     """The same budget counted in positions, since a step's content cost grows with the tokens and regions per
     item: at most ``content_grad_positions // (L + R)`` items per step, L and R the token and region slots of
-    the feature stores (ML-100K's 64 + 64: 32 items; the bundled catalogue's 64 + 16: 51; item-level vectors'
-    1 + 1: ``content_grad_items`` decides). 0: no limit by positions. Chosen so that an epoch stays within
-    a small multiple of LightGCN's at the paper's granularity (docs/benchmarks.md, with the accuracy it was
-    measured at)."""
+    the feature stores (ML-100K's 64 + 64: 16 items; the bundled catalogue's 64 + 16: 25; item-level vectors'
+    1 + 1: ``content_grad_items`` decides). 0: no limit by positions. 4096 until session 18; 2048 halves the
+    training part of an ML-100K token epoch and was selected on validation there and level on test on the
+    bundled catalogue (docs/model.md, docs/results/budget-s18/)."""
     staleness_items: Annotated[int, NON_NEGATIVE] = 256
     """Items on which each epoch measures how stale the content cache is (``cache_cos_mean``, ``cache_cos_p05``,
     ``cache_norm_ratio`` in log.csv: cached against freshly computed content at the epoch's end); 0 = off."""
