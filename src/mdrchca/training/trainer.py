@@ -373,7 +373,6 @@ class Trainer:
             loss = self.train_epoch()
             train_seconds = self._slowest(time.perf_counter() - t0)
             row: dict[str, float] = {"epoch": self.epoch, "loss": loss, "train_seconds": train_seconds}
-            row.update(self.model.epoch_log())
             if self.epoch % tc.eval_every == 0 or self.epoch == tc.epochs:
                 t1 = time.perf_counter()
                 valid = self.evaluate("valid")
@@ -391,6 +390,8 @@ class Trainer:
                     self.bad_evaluations += 1
                 if self.on_evaluation is not None:
                     self.on_evaluation(self.epoch, score)
+            # after validation, whose pass over every item a model's diagnostics may reuse (MDR-CHCA's staleness)
+            row.update(self.model.epoch_log())
             self.history.append(row)
             self._log_epoch(row)
             self._save(LAST_CHECKPOINT)

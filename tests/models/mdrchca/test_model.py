@@ -767,6 +767,32 @@ def test_cache_staleness_is_one_after_a_refresh_and_drops_when_the_content_moves
     assert set(model.epoch_log()) >= {"cache_cos_mean", "cache_cos_p05", "theta_pos"}
 
 
+def test_epoch_log_takes_the_staleness_from_the_validation_pass_until_the_next_step(monkeypatch) -> None:
+    data = _dataset()
+    model = _model(dataset=data, content_grad_items=4, staleness_items=20)
+    model.refresh_content_cache()
+    with torch.no_grad():  # the parameters move after the refresh, as the epoch's steps move them
+        model.content_branch.text.projection.weight.add_(
+            0.5 * torch.randn_like(model.content_branch.text.projection.weight)
+        )
+    expected = model.cache_staleness()
+    assert expected["cache_cos_mean"] < 0.999
+    with torch.no_grad():
+        model.embeddings()  # validation: every item's content, which also refreshes the cache
+    assert model.cache_staleness()["cache_cos_mean"] == pytest.approx(1.0, abs=1e-6)  # the cache is fresh now
+
+    def no_second_pass(*args, **kwargs):
+        raise AssertionError("epoch_log recomputed content that validation had computed")
+
+    monkeypatch.setattr(model, "_fused_in_chunks", no_second_pass)
+    logged = model.epoch_log()
+    for key, value in expected.items():  # the cache as it was during the epoch, against the fresh content
+        assert logged[key] == pytest.approx(value, abs=1e-5), key
+    monkeypatch.undo()
+    model.after_step()  # a step moves the parameters: the pass's numbers no longer hold
+    assert model.epoch_log()["cache_cos_mean"] == pytest.approx(1.0, abs=1e-6)
+
+
 def test_graph_context_fused_adds_the_neighbourhood_to_the_pooled_features_not_to_the_positions() -> None:
     data = _dataset()
     model = _model(dataset=data, graph_context="fused", content_scale="none", confidence_gate="none")

@@ -172,6 +172,8 @@ class MDRCHCA(Recommender):
         # persistent, so an interrupted run resumes with the cache it had (exact resume)
         self.register_buffer("content_cache", torch.zeros(self.n_items, d))
         self._cache_fresh = False  # the cache holds every item's content at the current parameters
+        # the cache's staleness at the current parameters, measured by a pass over every item (embeddings())
+        self._staleness_now: dict[str, float] | None = None
         self._world_size = 1  # processes sharing each batch (share_batch)
         self._rank = 0
         self._gather: RowGather | None = None  # splits the content passes without gradients across ranks
@@ -316,30 +318,23 @@ class MDRCHCA(Recommender):
             "theta_neg": float(self.thresholds.theta_neg),
         }
         if self._uses_content_cache() and self.config.staleness_items > 0:
-            row.update(self.cache_staleness())
+            # the validation pass after the epoch's last step has computed the sample's fresh content already
+            row.update(self._staleness_now if self._staleness_now is not None else self.cache_staleness())
         return row
+
+    def _staleness_sample(self) -> torch.Tensor:
+        """The fixed ``staleness_items`` items the staleness is measured on (drawn without the global RNG)."""
+        generator = torch.Generator().manual_seed(0)
+        count = min(self.n_items, self.config.staleness_items)
+        return torch.randperm(self.n_items, generator=generator)[:count].to(self.content_cache.device)
 
     @torch.no_grad()
     def cache_staleness(self) -> dict[str, float]:
         """How far the content cache has drifted from what the content branch computes now, on a fixed sample of
         ``staleness_items`` items: the mean and the 5th percentile of cos(cached f_i, fresh f_i), and the mean
         ratio of their norms (the item gate's drift). Uses no random state, so it leaves training unchanged."""
-        generator = torch.Generator().manual_seed(0)
-        count = min(self.n_items, self.config.staleness_items)
-        sample = torch.randperm(self.n_items, generator=generator)[:count].to(self.content_cache.device)
-        fresh = self._fused_in_chunks(sample)
-        cached = self.content_cache[sample]
-        norms = fresh.norm(dim=1) * cached.norm(dim=1)
-        both = norms > 0
-        if not both.any():
-            return {}
-        cosine = ((fresh * cached).sum(1)[both] / norms[both]).float()
-        ratio = (cached.norm(dim=1)[both] / fresh.norm(dim=1)[both]).float()
-        return {
-            "cache_cos_mean": float(cosine.mean()),
-            "cache_cos_p05": float(torch.quantile(cosine, 0.05)),
-            "cache_norm_ratio": float(ratio.mean()),
-        }
+        sample = self._staleness_sample()
+        return staleness(self.content_cache[sample], self._fused_in_chunks(sample))
 
     def _item_ids(self) -> torch.Tensor:
         """The item ID embeddings E_i, with those of items never seen in training zeroed when
@@ -435,6 +430,10 @@ class MDRCHCA(Recommender):
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         fused = self._all_fused()
+        if self._uses_content_cache() and self.config.staleness_items > 0:
+            # what epoch_log would recompute on its sample, before the refresh below overwrites the cache
+            sample = self._staleness_sample()
+            self._staleness_now = staleness(self.content_cache[sample], fused[sample].detach())
         if self._uses_content_cache() and self._refresh_due(self._epoch + 1):
             # the next epoch's refresh would recompute these very values (no step in between): keep them
             self.content_cache.copy_(fused.detach())
@@ -594,6 +593,7 @@ class MDRCHCA(Recommender):
 
     def after_step(self) -> None:
         self._cache_fresh = False  # the parameters have moved
+        self._staleness_now = None
         if self._pending_pair_confidence is not None:
             self.thresholds.update(self._pending_pair_confidence)
             self._pending_pair_confidence = None
@@ -639,3 +639,19 @@ class MDRCHCA(Recommender):
         self.eval()
         out = self.content(torch.tensor([item], device=self.item_embedding.device))
         return out.one_item(0)
+
+
+def staleness(cached: torch.Tensor, fresh: torch.Tensor) -> dict[str, float]:
+    """Mean and 5th percentile of cos(cached f_i, fresh f_i) over the rows where both are non-zero, and the mean
+    ratio of their norms; empty when no row has both."""
+    norms = fresh.norm(dim=1) * cached.norm(dim=1)
+    both = norms > 0
+    if not both.any():
+        return {}
+    cosine = ((fresh * cached).sum(1)[both] / norms[both]).float()
+    ratio = (cached.norm(dim=1)[both] / fresh.norm(dim=1)[both]).float()
+    return {
+        "cache_cos_mean": float(cosine.mean()),
+        "cache_cos_p05": float(torch.quantile(cosine, 0.05)),
+        "cache_norm_ratio": float(ratio.mean()),
+    }
