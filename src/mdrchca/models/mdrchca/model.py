@@ -430,14 +430,14 @@ class MDRCHCA(Recommender):
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         fused = self._all_fused()
-        if self._uses_content_cache() and self.config.staleness_items > 0:
-            # what epoch_log would recompute on its sample, before the refresh below overwrites the cache
-            sample = self._staleness_sample()
-            self._staleness_now = staleness(self.content_cache[sample], fused[sample].detach())
-        if self._uses_content_cache() and self._refresh_due(self._epoch + 1):
-            # the next epoch's refresh would recompute these very values (no step in between): keep them
-            self.content_cache.copy_(fused.detach())
-            self._cache_fresh = True
+        if self._uses_content_cache():
+            if self.config.staleness_items > 0:  # what epoch_log would recompute, before the refresh below
+                sample = self._staleness_sample()
+                self._staleness_now = staleness(self.content_cache[sample], fused[sample].detach())
+            if self._refresh_due(self._epoch + 1):
+                # the next epoch's refresh would recompute these very values (no step in between): keep them
+                self.content_cache.copy_(fused.detach())
+                self._cache_fresh = True
         return self.whole_columns(*self._propagate(fused))
 
     def loss(self, batch: Batch) -> torch.Tensor:
