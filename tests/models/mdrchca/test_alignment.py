@@ -9,6 +9,7 @@ from mdrchca.models.mdrchca.alignment import (
     CrossModalAttention,
     Positions,
     align,
+    align_weights,
     cosine_similarity_matrix,
     dense_topk_mask,
     group_members,
@@ -238,3 +239,37 @@ def test_the_token_side_is_masked_up_to_its_region_bound_in_auto() -> None:
     auto, grouped, masked = (AlignmentPlan(3, 2, text_side=side) for side in ("auto", "grouped", "masked"))
     assert auto.masked_text_side(bound) and not auto.masked_text_side(bound + 1)
     assert not grouped.masked_text_side(1) and masked.masked_text_side(4 * bound)
+
+
+@pytest.mark.parametrize("hierarchical", [True, False])
+def test_align_weights_gives_what_align_computes(hierarchical: bool) -> None:
+    """The short route's alignment (``align_weights``) runs the same operations as ``align`` up to the screen:
+    the same cosine and best source, bitwise, and its sparse weights aggregate the sources into ``align``'s
+    cross term, padding and an item without regions included."""
+    tokens, token_mask, regions, region_mask, ids = _random_item(seed=3)
+    region_mask[1] = False  # an item without regions
+    torch.manual_seed(0)
+    attentions = CrossModalAttention(8, heads=2, k_s=2), CrossModalAttention(8, heads=2, k_s=2)
+    positions = Positions(tokens, token_mask, ids, regions, region_mask)
+    plan = AlignmentPlan(k_r=4, k_p=2, hierarchical=hierarchical, text_side="masked")
+    with torch.no_grad():
+        out = align(*attentions, positions, plan)
+        text, region, similarity, phrase_mask = align_weights(*attentions, positions, plan)
+    assert torch.equal(similarity, out.similarity) and torch.equal(phrase_mask, out.phrase_mask)
+    for short, full, attention, sources in (
+        (text, out.text, attentions[0], regions),
+        (region, out.region, attentions[1], tokens),
+    ):
+        assert torch.equal(short.cosine, full.cosine)
+        assert torch.equal(short.best, full.best)
+        assert torch.equal(short.sparse @ attention.value(sources), full.cross)
+        assert (short.sparse > 0).sum(-1).max() <= 2  # top-k_s
+    assert not text.sparse[1].any()  # nothing to attend to
+
+
+def test_align_weights_refuses_a_plan_that_gathers() -> None:
+    tokens, token_mask, regions, region_mask, ids = _random_item()
+    attentions = CrossModalAttention(8, heads=2, k_s=2), CrossModalAttention(8, heads=2, k_s=2)
+    positions = Positions(tokens, token_mask, ids, regions, region_mask)
+    with pytest.raises(ValueError, match="use align"):
+        align_weights(*attentions, positions, AlignmentPlan(k_r=4, k_p=2, gathered_image_side=True))

@@ -3,7 +3,7 @@
 import torch
 
 from mdrchca.models.mdrchca.content import masked_mean
-from mdrchca.models.mdrchca.fusion import confidence_pooling, item_gate
+from mdrchca.models.mdrchca.fusion import confidence_pooling, item_gate, pooled_through_weights, pooling_weights
 
 
 def _case():
@@ -57,3 +57,44 @@ def test_item_gate_by_hand() -> None:
     gate = item_gate(pair, mask, has_both, torch.tensor(0.6))
     # mean 0.3 / 0.6 = 0.5; mean 0.9 / 0.6 clamped to 1; no image: 1
     torch.testing.assert_close(gate, torch.tensor([0.5, 1.0, 1.0]))
+
+
+def test_pooling_through_the_weights_by_hand() -> None:
+    """z = ((a^T A^s) V) W_V + b^T T, over D: one query with weight a = 2 on two sources, W_V the identity."""
+    features = torch.tensor([[[1.0, 0.0]]])
+    sources = torch.tensor([[[0.0, 4.0], [2.0, 0.0]]])
+    sparse = torch.tensor([[[0.25, 0.75]]])
+    value = torch.nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        value.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 3.0]]))  # W_V scales the second dim by 3
+    a, b, denominator = torch.tensor([[2.0]]), torch.tensor([[0.5]]), torch.tensor([[4.0]])
+    z = pooled_through_weights(features, sources, value, sparse, a, b, denominator)
+    # cross = 0.25 (0, 12) + 0.75 (2, 0) = (1.5, 3); (2 cross + 0.5 (1, 0)) / 4
+    torch.testing.assert_close(z[0], torch.tensor([(3.0 + 0.5) / 4, 6.0 / 4]))
+    z = pooled_through_weights(features, sources, value, sparse, a, None, denominator)  # no residual
+    torch.testing.assert_close(z[0], torch.tensor([3.0 / 4, 6.0 / 4]))
+
+
+def test_pooling_through_the_weights_is_confidence_pooling() -> None:
+    """With a = omega^2, b = omega and D = sum omega, the short route's pooling equals ``confidence_pooling``
+    of the aggregated sources, screen and an all-zero item included; with a = b = the mask, the plain mean."""
+    g = torch.Generator().manual_seed(0)
+    features, sources = torch.randn(3, 5, 4, generator=g), torch.randn(3, 6, 4, generator=g)
+    sparse = torch.rand(3, 5, 6, generator=g) * (torch.rand(3, 5, 6, generator=g) > 0.5)
+    value = torch.nn.Linear(4, 4, bias=False)
+    mask = torch.rand(3, 5, generator=g) > 0.2
+    confidence = torch.rand(3, 5, generator=g) * mask
+    confidence[2] = 0.0  # no confidence at all: uniform weights
+    screened = torch.rand(3, 5, generator=g) > 0.7
+    cross = sparse @ value(sources)
+    with torch.no_grad():
+        for residual in (True, False):
+            expected = confidence_pooling(features, cross, confidence, mask, screened, residual)
+            w = pooling_weights(confidence, mask, screened)
+            z = pooled_through_weights(
+                features, sources, value, sparse, w * w, w if residual else None, w.sum(1, keepdim=True)
+            )
+            torch.testing.assert_close(z, expected)
+        m = mask.float()
+        z = pooled_through_weights(features, sources, value, sparse, m, m, m.sum(1, keepdim=True).clamp_min(1.0))
+        torch.testing.assert_close(z, masked_mean((cross + features) * mask.unsqueeze(-1), mask))

@@ -862,3 +862,48 @@ def test_item_confidence_does_not_depend_on_how_many_items_are_computed_at_once(
         for name, values in default.columns().items():
             np.testing.assert_allclose(other.columns()[name], values, rtol=1e-5, atol=1e-6, equal_nan=True)
     assert np.isfinite(default.confidence).any()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"confidence_fusion": "none"},
+        {"confidence_fusion": "screen"},
+        {"aligned_residual": "false"},
+        {"alignment": "full"},
+        {"confidence_gate": "item"},
+        {"confidence_gate": "none", "graph_context": "tokens"},
+        {"content_scale": "none"},
+    ],
+)
+def test_the_short_scoring_pass_gives_the_forward_content(options: dict) -> None:
+    """``ContentBranch.fused_content`` (validation, scoring and the cache refresh, ``scoring_pass=short``) is
+    the forward's f_i up to rounding, for each pooling, gate and alignment it covers, item 0 without an image
+    included; the model's every-item pass takes it without gradients and the forward with ``scoring_pass=full``."""
+    model = _model(**options)
+    with torch.no_grad():
+        for parameter in model.parameters():  # away from the initial values (alpha = 0, a zero gate bias...)
+            parameter.add_(0.1 * torch.randn_like(parameter))
+    branch, items = model.content_branch, torch.arange(model.n_items)
+    context = branch.graph_context()
+    with torch.no_grad():
+        forward = branch(items, context, model.thresholds).fused
+        short = branch.fused_content(items, context, model.thresholds)
+    torch.testing.assert_close(short, forward, atol=1e-6, rtol=1e-5)
+    assert not torch.equal(forward[0], forward[1])
+    full = _model(scoring_pass="full", **options)
+    full.load_state_dict(model.state_dict())
+    torch.testing.assert_close(model.all_fused_content(), full.all_fused_content(), atol=1e-6, rtol=1e-5)
+
+
+def test_settings_the_short_pass_does_not_cover_take_the_forward() -> None:
+    """A side that gathers its candidates, or confidences read from the logits, make ``fused_content`` run the
+    forward itself: the same content bitwise."""
+    for options in ({"image_side": "gathered"}, {"confidence_source": "logits"}, {"image_fine": "token"}):
+        model = _model(**options)
+        branch, items = model.content_branch, torch.arange(model.n_items)
+        with torch.no_grad():
+            assert torch.equal(
+                branch.fused_content(items, None, model.thresholds), branch(items, None, model.thresholds).fused
+            )

@@ -98,6 +98,17 @@ class AttentionOutput:
     cross: torch.Tensor  # the aggregated sources alone, sum_p A^s_wp v_p W_V, without the residual [B, Q, d]
 
 
+class SourceWeights(NamedTuple):
+    """What the fused content needs of one direction of the attention (:meth:`CrossModalAttention.dense_weights`):
+    ``sparse [B, Q, S]``, the head-averaged top-k_s weights :math:`A^s` over every source (0 off them);
+    ``cosine [B, Q, S]``, the head-averaged query-key cosine (``-inf`` off the mask); ``best [B, Q]``, the source
+    of each query's largest weight."""
+
+    sparse: torch.Tensor
+    cosine: torch.Tensor
+    best: torch.Tensor
+
+
 MASKED_TEXT_SIDE_UP_TO = 64
 """Most regions per item for which ``text_side=auto`` scores the token side as one masked product: the largest
 size where that was measured faster than grouping (the content branch on ML-100K's 64 + 64 and the bundled
@@ -179,17 +190,18 @@ class CrossModalAttention(nn.Module):
         return head_units(self.query(queries), self.heads), head_units(self.key(sources), self.heads)
 
     def _screen(
-        self, logits: torch.Tensor, valid: torch.Tensor, heads_dim: int
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        self, logits: torch.Tensor, valid: torch.Tensor, heads_dim: int, mean_logits: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Softmax over candidates per head (last dim), head average, top-k_s zeroing.
 
         ``logits`` holds the scaled scores with the heads at ``heads_dim`` (overwritten), ``valid`` the candidates' mask
-        without that dim -> weights, sparse weights and mean logits (``-inf`` off the mask), shaped as ``valid``.
+        without that dim -> weights, sparse weights and mean logits (``-inf`` off the mask; None without
+        ``mean_logits``), shaped as ``valid``.
         """
         heads = logits.shape[heads_dim]
         # sums over the heads divided afterwards (= mean), so that the backward divides [..., C], not [..., H, C]
         invalid = ~valid
-        mean_logits = (logits.sum(dim=heads_dim) / heads).masked_fill(invalid, -torch.inf)
+        mean = (logits.sum(dim=heads_dim) / heads).masked_fill(invalid, -torch.inf) if mean_logits else None
         # masked scores at the lowest finite value: exp(lowest - max) = 0 beside any real candidate, and a row
         # with none gives uniform weights that the mask then zeroes (on [..., C], after the head average). In
         # place: the scores are the product's fresh output, which its backward does not read.
@@ -204,7 +216,7 @@ class CrossModalAttention(nn.Module):
             sparse = weights
         if self.renormalize:
             sparse = sparse / sparse.sum(-1, keepdim=True).clamp_min(1e-12)
-        return weights, sparse, mean_logits
+        return weights, sparse, mean
 
     def dense(
         self,
@@ -215,6 +227,40 @@ class CrossModalAttention(nn.Module):
         allowed: torch.Tensor | None = None,
     ) -> AttentionOutput:
         """Every query against every source (``allowed [B, Q, S]`` restricts it afterwards)."""
+        S = sources.shape[1]
+        weights, sparse, mean_logits, cosine = self._dense_screen(queries, query_mask, sources, source_mask, allowed)
+        aligned = sparse @ self.value(sources)
+        candidates = torch.arange(S, device=sources.device).expand(*sparse.shape)
+        return self._finish(aligned, queries, query_mask, weights, mean_logits, candidates, cosine)
+
+    def dense_weights(
+        self,
+        queries: torch.Tensor,
+        query_mask: torch.Tensor,
+        sources: torch.Tensor,
+        source_mask: torch.Tensor,
+        allowed: torch.Tensor | None = None,
+    ) -> SourceWeights:
+        """What the fused content needs of :meth:`dense`, and no more: the top-k_s weights over every source,
+        the cosine and each query's best source, equal to :meth:`dense`'s (the same operations), without the
+        aggregation :math:`A^s V W_V`, which :func:`~mdrchca.models.mdrchca.fusion.pooled_through_weights` takes
+        after pooling instead, and without the mean logits."""
+        weights, sparse, _, cosine = self._dense_screen(
+            queries, query_mask, sources, source_mask, allowed, mean_logits=False
+        )
+        return SourceWeights(sparse, cosine, weights.argmax(-1))
+
+    def _dense_screen(
+        self,
+        queries: torch.Tensor,
+        query_mask: torch.Tensor,
+        sources: torch.Tensor,
+        source_mask: torch.Tensor,
+        allowed: torch.Tensor | None,
+        mean_logits: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Scores of every query against every source, masked and screened: weights, sparse weights, mean
+        logits (None without ``mean_logits``) and the head-averaged cosine, each ``[B, Q, S]``."""
         B, Q, d = queries.shape
         S = sources.shape[1]
         H, dh = self.heads, d // self.heads
@@ -227,12 +273,10 @@ class CrossModalAttention(nn.Module):
         if allowed is not None:
             valid = valid & allowed
         valid = valid.expand(B, Q, S)
-        weights, sparse, mean_logits = self._screen(logits, valid, heads_dim=1)
-        aligned = sparse @ self.value(sources)
-        candidates = torch.arange(S, device=sources.device).expand(B, Q, S)
+        weights, sparse, mean = self._screen(logits, valid, heads_dim=1, mean_logits=mean_logits)
         # the head-averaged cosine as one product of head-normalised rows (no permuted copies of q and k)
         cosine = (head_units(q_all, H) @ head_units(k_all, H).transpose(1, 2)).masked_fill_(~valid, -torch.inf)
-        return self._finish(aligned, queries, query_mask, weights, mean_logits, candidates, cosine)
+        return weights, sparse, mean, cosine
 
     def gathered(
         self,
@@ -400,6 +444,10 @@ class AlignmentPlan:
         """Whether the token side is one masked product for items of ``n_regions`` region slots."""
         return self.text_side == "masked" or (self.text_side == "auto" and n_regions <= MASKED_TEXT_SIDE_UP_TO)
 
+    def both_sides_dense(self, n_regions: int) -> bool:
+        """Whether both directions score every source as one masked product (:func:`align_weights` applies)."""
+        return not self.hierarchical or (self.masked_text_side(n_regions) and not self.gathered_image_side)
+
 
 def align(
     text_attention: CrossModalAttention,
@@ -420,13 +468,10 @@ def align(
     """
     tokens, token_mask, phrase_ids, regions, region_mask = positions
     k_r, k_p = plan.k_r, plan.k_p
-    n_phrases = max(1, int(phrase_ids.max().item()) + 1) if phrase_ids.numel() else 1
-    phrases, phrase_mask = phrase_pool(tokens, phrase_ids, n_phrases)
-    similarity = cosine_similarity_matrix(phrases, regions)
+    similarity, phrase_mask = phrase_region_similarity(positions)
     if plan.hierarchical:
         if plan.masked_text_side(regions.shape[1]):
-            phrase_region_mask = dense_topk_mask(similarity, region_mask, k_r) & phrase_mask.unsqueeze(-1)
-            allowed = tokens_inherit(phrase_region_mask, phrase_ids)  # [B, L, R]
+            allowed = text_side_mask(similarity, phrase_mask, positions, k_r)
             text_out = text_attention.dense(tokens, token_mask, regions, region_mask, allowed)
         else:
             phrase_regions, phrase_regions_ok = topk_candidates(similarity, region_mask, k_r)
@@ -443,10 +488,53 @@ def align(
             region_tokens, region_ok = region_candidates(similarity, phrase_mask, phrase_ids, k_p)
             region_out = region_attention.gathered(regions, region_mask, tokens, token_mask, region_tokens, region_ok)
         else:
-            region_phrase_mask = dense_topk_mask(similarity.transpose(1, 2), phrase_mask, k_p)  # [B, R, P]
-            allowed = tokens_inherit(region_phrase_mask.transpose(1, 2), phrase_ids).transpose(1, 2)  # [B, R, L]
+            allowed = image_side_mask(similarity, phrase_mask, positions, k_p)
             region_out = region_attention.dense(regions, region_mask, tokens, token_mask, allowed)
     else:
         text_out = text_attention.dense(tokens, token_mask, regions, region_mask)
         region_out = region_attention.dense(regions, region_mask, tokens, token_mask)
     return AlignmentOutput(text_out, region_out, similarity, phrase_mask)
+
+
+def align_weights(
+    text_attention: CrossModalAttention,
+    region_attention: CrossModalAttention,
+    positions: Positions,
+    plan: AlignmentPlan,
+) -> tuple[SourceWeights, SourceWeights, torch.Tensor, torch.Tensor]:
+    """:func:`align` reduced to what the fused content needs, for a plan whose two sides are masked products
+    (:meth:`AlignmentPlan.both_sides_dense`): each side's :class:`SourceWeights`, equal to :func:`align`'s,
+    then s_kp and the phrase mask."""
+    tokens, token_mask, _, regions, region_mask = positions
+    if not plan.both_sides_dense(regions.shape[1]):
+        raise ValueError("align_weights: this plan gathers one side's candidates; use align")
+    similarity, phrase_mask = phrase_region_similarity(positions)
+    text_allowed = region_allowed = None
+    if plan.hierarchical:
+        text_allowed = text_side_mask(similarity, phrase_mask, positions, plan.k_r)
+        region_allowed = image_side_mask(similarity, phrase_mask, positions, plan.k_p)
+    text_side = text_attention.dense_weights(tokens, token_mask, regions, region_mask, text_allowed)
+    region_side = region_attention.dense_weights(regions, region_mask, tokens, token_mask, region_allowed)
+    return text_side, region_side, similarity, phrase_mask
+
+
+def phrase_region_similarity(positions: Positions) -> tuple[torch.Tensor, torch.Tensor]:
+    """Phrases pooled from the tokens and their cosine to the regions: s_kp ``[B, P, R]`` and the phrase mask."""
+    phrase_ids = positions.phrase_ids
+    n_phrases = max(1, int(phrase_ids.max().item()) + 1) if phrase_ids.numel() else 1
+    phrases, phrase_mask = phrase_pool(positions.tokens, phrase_ids, n_phrases)
+    return cosine_similarity_matrix(phrases, positions.regions), phrase_mask
+
+
+def text_side_mask(similarity: torch.Tensor, phrase_mask: torch.Tensor, positions: Positions, k_r: int) -> torch.Tensor:
+    """M^tok ``[B, L, R]``: each token's phrase's top-k_r regions."""
+    phrase_region_mask = dense_topk_mask(similarity, positions.region_mask, k_r) & phrase_mask.unsqueeze(-1)
+    return tokens_inherit(phrase_region_mask, positions.phrase_ids)
+
+
+def image_side_mask(
+    similarity: torch.Tensor, phrase_mask: torch.Tensor, positions: Positions, k_p: int
+) -> torch.Tensor:
+    """M^v2t ``[B, R, L]``: the tokens of each region's top-k_p phrases."""
+    region_phrase_mask = dense_topk_mask(similarity.transpose(1, 2), phrase_mask, k_p)  # [B, R, P]
+    return tokens_inherit(region_phrase_mask.transpose(1, 2), positions.phrase_ids).transpose(1, 2)

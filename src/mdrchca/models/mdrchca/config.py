@@ -226,7 +226,13 @@ class MDRCHCAConfig(ModelConfig):
     staleness sample). Small chunks keep the alignment's per-head score tensors in the CPU's cache: one pass
     over ML-100K's 1,682 films (64 + 64 positions) took 0.95 s in chunks of 64 against 1.40 s in chunks of 512,
     the content bitwise equal (docs/benchmarks.md, ``bench_content_pass.py --chunks``); a GPU may want larger
-    ones."""
+    ones (on an H200 the Clothing-sized pass in chunks of 64 is bound by kernel launches)."""
+    scoring_pass: Literal["short", "full"] = "short"
+    """How the pass over every item without gradients (validation, scoring, the cache refresh) computes f_i.
+    ``short``: ``ContentBranch.fused_content``, which skips what only training and ``explain`` read (the mean
+    logits, every aligned feature) and pools each side through its attention weights; the same content up to
+    rounding. ``full``: the training forward with all its outputs (the only route before session 19). Settings
+    the short route does not cover take the full one either way."""
 
     def validate(self) -> None:
         if self.view_contrast > 0 and self.content_propagation != "view":

@@ -14,7 +14,15 @@ from torch import nn
 from mdrchca.data.features import ModalityFeatures
 from mdrchca.data.graph import to_torch_sparse
 from mdrchca.models.components.knn_graph import ModalityGraphConv, knn_adjacency, token_knn_adjacency
-from mdrchca.models.mdrchca.alignment import AlignmentOutput, AlignmentPlan, CrossModalAttention, Positions, align
+from mdrchca.models.mdrchca.alignment import (
+    AlignmentOutput,
+    AlignmentPlan,
+    CrossModalAttention,
+    Positions,
+    SourceWeights,
+    align,
+    align_weights,
+)
 from mdrchca.models.mdrchca.confidence import (
     candidate_cosine,
     image_confidence,
@@ -23,7 +31,7 @@ from mdrchca.models.mdrchca.confidence import (
 )
 from mdrchca.models.mdrchca.config import MDRCHCAConfig
 from mdrchca.models.mdrchca.denoising import SelfAttentionDenoiser
-from mdrchca.models.mdrchca.fusion import confidence_pooling, item_gate
+from mdrchca.models.mdrchca.fusion import confidence_pooling, item_gate, pooled_through_weights, pooling_weights
 from mdrchca.models.mdrchca.screen import AdaptiveThresholds
 
 
@@ -193,20 +201,12 @@ class ContentBranch(nn.Module):
         """Everything the content branch computes for ``items``; ``context`` is :meth:`graph_context`'s output,
         computed once when many batches of items are processed; ``thresholds`` are the screen's (the initial
         ones of the config when None), read by ``confidence_fusion=screen`` and ``confidence_gate``."""
-        cfg = self.config
         inputs = self._denoised_inputs(items, context)
         positions = inputs.positions
-        plan = AlignmentPlan(
-            cfg.k_r,
-            cfg.k_p,
-            cfg.alignment == "hierarchical",
-            gathered_image_side=cfg.image_side == "gathered",
-            text_side=cfg.text_side,
-        )
-        aligned = align(self.text_to_region, self.region_to_text, positions, plan)
+        aligned = align(self.text_to_region, self.region_to_text, positions, self._plan())
         c_text, c_region = self._confidences(positions, aligned)
         z_text, z_region = self._pooled(inputs, aligned, c_text, c_region, thresholds)
-        fused, gate = self._fused(positions, aligned, z_text, z_region, c_text, c_region, thresholds)
+        fused, gate = self._fused(positions, aligned.text.best, z_text, z_region, c_text, c_region, thresholds)
         return ContentOutput(
             fused=fused,
             gate=gate,
@@ -224,6 +224,42 @@ class ContentBranch(nn.Module):
             best_region=aligned.text.best,
             text_confidence=c_text,
             region_confidence=c_region,
+        )
+
+    def fused_content(
+        self, items: torch.Tensor, context: tuple | None = None, thresholds: AdaptiveThresholds | None = None
+    ) -> torch.Tensor:
+        """f_i ``[B, d]`` of ``items`` alone: :meth:`forward`'s ``fused`` by a shorter route, equal to it up to
+        rounding. What the pass over every item without gradients needs (validation, scoring, the cache
+        refresh): the attention's weights and cosines without its mean logits, and each side pooled through
+        its weights (:func:`~mdrchca.models.mdrchca.fusion.pooled_through_weights`) instead of forming
+        every aligned feature. Settings this route does not cover (a side that gathers its candidates,
+        confidences that read another quantity than the cosine, ``image_fine=token``) take :meth:`forward`."""
+        cfg = self.config
+        plan = self._plan()
+        covered = cfg.confidence_source == "cosine" and cfg.image_fine == "region"
+        if not (covered and plan.both_sides_dense(self.region.mask.shape[1])):
+            return self(items, context, thresholds).fused
+        inputs = self._denoised_inputs(items, context)
+        positions = inputs.positions
+        text_side, region_side, similarity, phrase_mask = align_weights(
+            self.text_to_region, self.region_to_text, positions, plan
+        )
+        c_text, c_region = self._confidence_values(
+            positions, text_side.cosine, region_side.cosine, similarity, phrase_mask
+        )
+        z_text, z_region = self._pooled_through_weights(inputs, text_side, region_side, c_text, c_region, thresholds)
+        fused, _ = self._fused(positions, text_side.best, z_text, z_region, c_text, c_region, thresholds)
+        return fused
+
+    def _plan(self) -> AlignmentPlan:
+        cfg = self.config
+        return AlignmentPlan(
+            cfg.k_r,
+            cfg.k_p,
+            cfg.alignment == "hierarchical",
+            gathered_image_side=cfg.image_side == "gathered",
+            text_side=cfg.text_side,
         )
 
     def _denoised_inputs(self, items: torch.Tensor, context: tuple | None) -> _DenoisedInputs:
@@ -259,15 +295,22 @@ class ContentBranch(nn.Module):
             text_read, region_read = getattr(text_out, read), getattr(region_out, read)
         if cfg.image_fine == "token":  # the region's column of the token-region attention
             region_read = region_column_max(text_read, text_out.candidates, positions.regions.shape[1])
-        scale = cfg.tau if read in ("cosine", "denoised") else 1.0
+        return self._confidence_values(positions, text_read, region_read, aligned.similarity, aligned.phrase_mask)
+
+    def _confidence_values(
+        self,
+        positions: Positions,
+        text_read: torch.Tensor,
+        region_read: torch.Tensor,
+        similarity: torch.Tensor,
+        phrase_mask: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """c^t and c^v from each side's read of the attention (``-inf`` off its candidates) and s_kp."""
+        cfg = self.config
+        scale = cfg.tau if cfg.confidence_source in ("cosine", "denoised") else 1.0
         c_text = text_confidence(text_read / scale, positions.token_mask)
         c_region = image_confidence(
-            aligned.similarity,
-            aligned.phrase_mask,
-            positions.region_mask,
-            region_read / scale,
-            cfg.tau,
-            cfg.image_confidence,
+            similarity, phrase_mask, positions.region_mask, region_read / scale, cfg.tau, cfg.image_confidence
         )
         return c_text, c_region
 
@@ -289,29 +332,84 @@ class ContentBranch(nn.Module):
             z_text = masked_mean(text_out.aligned, token_mask)
             z_region = masked_mean(region_out.aligned, region_mask)
         else:
-            w_text, w_region = c_text, c_region
-            if cfg.confidence_detach:
-                w_text, w_region = w_text.detach(), w_region.detach()
-            text_noisy = region_noisy = None
-            if cfg.confidence_fusion == "screen":
-                theta_neg = thresholds.theta_neg if thresholds is not None else cfg.theta_neg
-                best_region_conf = c_region.gather(1, text_out.best)
-                text_noisy = torch.minimum(c_text, best_region_conf) < theta_neg
-                region_noisy = c_region < theta_neg
+            w_text, w_region = self._pooling_confidences(c_text, c_region)
+            text_noisy, region_noisy = self._screened(c_text, c_region, text_out.best, thresholds)
             residual = cfg.aligned_residual
             z_text = confidence_pooling(positions.tokens, text_out.cross, w_text, token_mask, text_noisy, residual)
             z_region = confidence_pooling(
                 positions.regions, region_out.cross, w_region, region_mask, region_noisy, residual
             )
-        if cfg.graph_context == "fused" and inputs.text_ctx is not None:  # the neighbourhood enters at item level
-            z_text = z_text + inputs.text_ctx * token_mask.any(1, keepdim=True)
-            z_region = z_region + inputs.region_ctx * region_mask.any(1, keepdim=True)
+        return self._with_graph_context(inputs, z_text, z_region)
+
+    def _pooled_through_weights(
+        self,
+        inputs: _DenoisedInputs,
+        text_side: SourceWeights,
+        region_side: SourceWeights,
+        c_text: torch.Tensor,
+        c_region: torch.Tensor,
+        thresholds: AdaptiveThresholds | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`_pooled` for :meth:`fused_content`: the same z^t and z^v, each side's aggregated sources
+        taken through the pooling weights (:func:`~mdrchca.models.mdrchca.fusion.pooled_through_weights`)."""
+        cfg = self.config
+        tokens, token_mask, _, regions, region_mask = inputs.positions
+        if cfg.confidence_fusion == "none":  # the plain mean of the aligned features
+            w_text, w_region = token_mask.to(tokens.dtype), region_mask.to(regions.dtype)
+            a_text, a_region = w_text, w_region
+            d_text, d_region = (w.sum(1, keepdim=True).clamp_min(1.0) for w in (w_text, w_region))
+        else:
+            w_text, w_region = self._pooling_confidences(c_text, c_region)
+            text_noisy, region_noisy = self._screened(c_text, c_region, text_side.best, thresholds)
+            w_text = pooling_weights(w_text, token_mask, text_noisy)
+            w_region = pooling_weights(w_region, region_mask, region_noisy)
+            a_text, a_region = w_text * w_text, w_region * w_region
+            d_text, d_region = (w.sum(1, keepdim=True).clamp_min(1e-12) for w in (w_text, w_region))
+        if not cfg.aligned_residual:
+            w_text = w_region = None
+        z_text = pooled_through_weights(
+            tokens, regions, self.text_to_region.value, text_side.sparse, a_text, w_text, d_text
+        )
+        z_region = pooled_through_weights(
+            regions, tokens, self.region_to_text.value, region_side.sparse, a_region, w_region, d_region
+        )
+        return self._with_graph_context(inputs, z_text, z_region)
+
+    def _pooling_confidences(self, c_text: torch.Tensor, c_region: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.config.confidence_detach:
+            return c_text.detach(), c_region.detach()
+        return c_text, c_region
+
+    def _screened(
+        self,
+        c_text: torch.Tensor,
+        c_region: torch.Tensor,
+        best_region: torch.Tensor,
+        thresholds: AdaptiveThresholds | None,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The positions ``confidence_fusion=screen`` drops (pair or region confidence below theta_neg), or
+        (None, None) for the other fusions."""
+        cfg = self.config
+        if cfg.confidence_fusion != "screen":
+            return None, None
+        theta_neg = thresholds.theta_neg if thresholds is not None else cfg.theta_neg
+        text_noisy = torch.minimum(c_text, c_region.gather(1, best_region)) < theta_neg
+        return text_noisy, c_region < theta_neg
+
+    def _with_graph_context(
+        self, inputs: _DenoisedInputs, z_text: torch.Tensor, z_region: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """z^t and z^v plus the items' graph context when it enters at the item level (``graph_context=fused``)."""
+        if self.config.graph_context == "fused" and inputs.text_ctx is not None:
+            positions = inputs.positions
+            z_text = z_text + inputs.text_ctx * positions.token_mask.any(1, keepdim=True)
+            z_region = z_region + inputs.region_ctx * positions.region_mask.any(1, keepdim=True)
         return z_text, z_region
 
     def _fused(
         self,
         positions: Positions,
-        aligned: AlignmentOutput,
+        best_region: torch.Tensor,
         z_text: torch.Tensor,
         z_region: torch.Tensor,
         c_text: torch.Tensor,
@@ -319,14 +417,14 @@ class ContentBranch(nn.Module):
         thresholds: AdaptiveThresholds | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """f_i = b_t z^t + b_v kappa_i z^v (``confidence_gate=image``; the gate on all of f with ``item``), and
-        kappa_i ``[B]`` from the pair confidences m_w the screen tests."""
+        kappa_i ``[B]`` from the pair confidences m_w the screen tests (``best_region [B, L]``: p*(w))."""
         cfg = self.config
         token_mask, region_mask = positions.token_mask, positions.region_mask
         has_both = token_mask.any(1) & region_mask.any(1)
         gate = torch.ones_like(z_text[:, 0])
         if cfg.confidence_gate != "none":
             theta_pos = thresholds.theta_pos if thresholds is not None else cfg.theta_pos
-            pair_confidence = torch.minimum(c_text, c_region.gather(1, aligned.text.best))  # m_w
+            pair_confidence = torch.minimum(c_text, c_region.gather(1, best_region))  # m_w
             if cfg.confidence_detach:
                 pair_confidence = pair_confidence.detach()
             gate = item_gate(pair_confidence, token_mask, has_both, theta_pos)

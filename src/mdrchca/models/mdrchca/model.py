@@ -247,8 +247,13 @@ class MDRCHCA(Recommender):
         return self._gather(fused, self.n_items) if split else fused
 
     def _fused_in_chunks(self, items: torch.Tensor, context: tuple | None = None) -> torch.Tensor:
-        """f_i of ``items`` computed ``content_chunk`` items at a time (whose score tensors stay in cache)."""
-        return torch.cat([self.content(chunk, context).fused for chunk in items.split(self.config.content_chunk)])
+        """f_i of ``items`` computed ``content_chunk`` items at a time (whose score tensors stay in cache); without
+        gradients by the branch's short route unless ``scoring_pass=full``."""
+        chunks = items.split(self.config.content_chunk)
+        if self.config.scoring_pass == "short" and not torch.is_grad_enabled():
+            branch = self.content_branch
+            return torch.cat([branch.fused_content(chunk, context, self.thresholds) for chunk in chunks])
+        return torch.cat([self.content(chunk, context).fused for chunk in chunks])
 
     def step_item_budget(self) -> int:
         """Items whose content a step recomputes with gradients: ``content_grad_items``, lowered to
