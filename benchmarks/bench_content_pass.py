@@ -4,6 +4,7 @@ Usage: python benchmarks/bench_content_pass.py --data data/ml100k-64 [--items 32
        python benchmarks/bench_content_pass.py --data data/ml100k-64 --compare text_side=grouped,auto [--rounds 5]
        python benchmarks/bench_content_pass.py --data data/ml100k-64 --chunks 32,64,128,256,512 [--rounds 5]
        python benchmarks/bench_content_pass.py --data data/ml100k-64 --bf16 [--rounds 4]
+       python benchmarks/bench_content_pass.py --data data/ml100k-64 --scoring-pass [--rounds 7]
 
 One thread. Builds MDR-CHCA with its defaults on the dataset, takes ``--items`` random items (a step's
 budget on ML-100K's 64 + 64 slots is 16 items, 32 before session 18), and times the content branch on them:
@@ -22,6 +23,12 @@ and the speed-up of B over A round by round.
 ``--chunks N,M,...`` times the whole pass without gradients over every item (what validation and the cache
 refresh run) with each of these ``content_chunk`` sizes, alternated ``--rounds`` times in this one process; the
 seconds per pass, their medians, and the largest difference of any chunk size's content from the first's.
+
+``--scoring-pass`` times the whole pass without gradients (every item, ``model.all_fused_content``, what
+validation and the cache refresh run) by each route of ``scoring_pass``: ``full`` (the training forward with all
+its outputs) and ``short`` (``ContentBranch.fused_content``), alternated ``--rounds`` times in this one process:
+seconds per pass and their medians, the speed-up round by round, each route's matrix FLOPs and its distance to
+the matmul limit of those FLOPs, and the largest difference between the two routes' content.
 
 ``--bf16`` times the same whole pass (chunks of 64) and ten forward + backward passes of ``--items`` items in
 float32 and under ``torch.autocast("cpu", dtype=torch.bfloat16)`` (matrix products in bfloat16), alternated
@@ -143,6 +150,37 @@ def chunk_sizes(model, sizes: list[int], rounds: int) -> dict:
     return row
 
 
+def scoring_routes(model, rounds: int) -> dict:
+    """``--scoring-pass``: the pass over every item without gradients by ``scoring_pass=full`` and ``short``,
+    alternated."""
+    model.eval()
+    routes = ("full", "short")
+    seconds: dict[str, list[float]] = {route: [] for route in routes}
+    content, flops = {}, {}
+    for route in routes:  # warm-up and FLOP count, untimed
+        model.config.scoring_pass = route
+        flops[route] = count_flops(model.all_fused_content)
+    for _ in range(rounds):
+        for route in routes:
+            model.config.scoring_pass = route
+            start = time.perf_counter()
+            content[route] = model.all_fused_content()
+            seconds[route].append(time.perf_counter() - start)
+    row: dict = {"items": model.n_items, "positions_per_item": model.content_branch.positions_per_item}
+    for route in routes:
+        median = statistics.median(seconds[route])
+        limit = matmul_limit(flops[route], 5)
+        row[f"{route}_s"] = [round(x, 3) for x in seconds[route]]
+        row[f"{route}_median_s"] = round(median, 3)
+        row[f"{route}_gflop"] = round(flops[route] / 1e9, 2)
+        row[f"{route}_limit_s"] = round(limit, 3)
+        row[f"{route}_distance"] = round(median / limit, 2)
+    row["speedup_by_round"] = [round(a / b, 2) for a, b in zip(seconds["full"], seconds["short"], strict=True)]
+    row["speedup_median"] = round(statistics.median(row["speedup_by_round"]), 2)
+    row["largest_difference"] = float((content["full"] - content["short"]).abs().max())
+    return row
+
+
 def bfloat16_autocast(model, n_items: int, rounds: int) -> dict:
     """``--bf16``: the pass without gradients over every item and ten forward + backward passes of ``n_items``
     items, in float32 and under CPU autocast to bfloat16, alternated."""
@@ -193,7 +231,8 @@ def main() -> None:
     parser.add_argument("--compare", default=None, help="KEY=A,B: an option of the branch at A and at B, alternated")
     parser.add_argument("--chunks", default=None, help="content_chunk sizes to time a whole pass with, e.g. 64,512")
     parser.add_argument("--bf16", action="store_true", help="float32 against CPU autocast to bfloat16, alternated")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of --compare, --chunks and --bf16")
+    parser.add_argument("--scoring-pass", action="store_true", help="scoring_pass=full against short, alternated")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of --compare, --chunks, --bf16, --scoring-pass")
     args = parser.parse_args()
     torch.set_num_threads(1)
     config = Config.load("mdrchca", overrides=["device=cpu", "num_threads=1", *args.set])
@@ -213,6 +252,9 @@ def main() -> None:
         return
     if args.bf16:
         print(json.dumps(bfloat16_autocast(model, args.items, args.rounds)))
+        return
+    if args.scoring_pass:
+        print(json.dumps(scoring_routes(model, args.rounds)))
         return
     items = torch.randperm(dataset.n_items)[: args.items]
     context = model.content_branch.graph_context()
