@@ -273,3 +273,23 @@ def test_align_weights_refuses_a_plan_that_gathers() -> None:
     positions = Positions(tokens, token_mask, ids, regions, region_mask)
     with pytest.raises(ValueError, match="use align"):
         align_weights(*attentions, positions, AlignmentPlan(k_r=4, k_p=2, gathered_image_side=True))
+
+
+def test_the_grouped_token_side_projects_only_its_candidates_with_the_same_result() -> None:
+    """With fewer candidate rows than sources (3 phrases x k_r = 4 against 40 regions) the grouped side projects
+    the gathered candidates instead of every region: the same aligned features, weights and gradients as the
+    masked side, which scores every region."""
+    tokens, token_mask, regions, region_mask, ids = _random_item(R=40, seed=5)
+    results = []
+    for side in ("grouped", "masked"):
+        torch.manual_seed(1)
+        attentions = CrossModalAttention(8, heads=2, k_s=2), CrossModalAttention(8, heads=2, k_s=2)
+        t, r = tokens.clone().requires_grad_(), regions.clone().requires_grad_()
+        out = align(*attentions, Positions(t, token_mask, ids, r, region_mask), AlignmentPlan(4, 2, text_side=side))
+        text = out.text
+        at_region = torch.zeros(3, 7, 40).scatter_add(-1, text.candidates, text.weights)
+        text.aligned.square().sum().backward()
+        key_grad = attentions[0].key.weight.grad.clone()
+        results.append((text.aligned, at_region, text.best[token_mask], t.grad, r.grad, key_grad))
+    for grouped, masked in zip(*results, strict=True):
+        torch.testing.assert_close(grouped, masked)
