@@ -2,12 +2,17 @@
 
 Usage: python benchmarks/bench_alignment.py [--device cpu|cuda] [--items 32] [--repeats 5] [--threads 1]
        [--image-side masked|gathered] [--text-side auto|grouped|masked]
+       python benchmarks/bench_alignment.py --flops [--items 16]
 
 For every n_t in {32, 64, 128} tokens and n_p in {16, 64, 128, 256, 1024} regions, both paths run forward and
 backward on the same random batch (d = 64, 4 heads, k_r = 10, k_s = 5, k_p = 3, phrases of 8 tokens).
 Time is the median of ``repeats`` runs after a warm-up. Peak memory: on CUDA, the allocator's peak; on
 CPU, the rise of a fresh process's resident high-water mark during one forward and backward (Linux).
 Ratios are hierarchical / dense (below 1: hierarchical is cheaper).
+
+``--flops`` counts instead the matrix FLOPs of one forward and backward of each path with
+``torch.utils.flop_counter`` (independent of the machine's load) at n_p in {256, 1024}, and prints dense /
+hierarchical: the arithmetic bound of the time ratio for these shapes.
 """
 
 from __future__ import annotations
@@ -101,6 +106,14 @@ def cpu_peak(items: int, n_t: int, n_p: int, hierarchical: bool, threads: int = 
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def count_flops(inputs, hierarchical: bool) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        step(inputs, hierarchical)
+    return counter.get_total_flops()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -110,9 +123,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of every timed process (pinned).")
     parser.add_argument("--image-side", choices=["masked", "gathered"], default="masked")
     parser.add_argument("--text-side", choices=["auto", "grouped", "masked"], default="auto")
+    parser.add_argument("--flops", action="store_true", help="count matrix FLOPs instead of timing")
     args = parser.parse_args()
     global GATHERED, TEXT_SIDE
     GATHERED, TEXT_SIDE = args.image_side == "gathered", args.text_side
+    if args.flops:
+        for n_t in (32, 64, 128):
+            for n_p in (256, 1024):
+                hier, dense = (count_flops(make_inputs(args.items, n_t, n_p, "cpu"), h) / 1e9 for h in (True, False))
+                print(
+                    f"n_t {n_t:4d} n_p {n_p:5d}: hierarchical {hier:.3f} GFLOP, dense {dense:.3f} GFLOP, "
+                    f"dense / hierarchical {dense / hier:.2f}"
+                )
+        return
     torch.set_num_threads(args.threads)
     rows = []
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else f"cpu x{torch.get_num_threads()} threads"
