@@ -57,7 +57,10 @@ def _content_off(model: MDRCHCA, draw: int) -> None:
     def zero_fused(module: nn.Module, inputs: tuple, output):  # a forward hook replaces the output
         return dataclasses.replace(output, fused=torch.zeros_like(output.fused))
 
-    model.content_branch.register_forward_hook(zero_fused)
+    branch = model.content_branch
+    branch.register_forward_hook(zero_fused)
+    short_route = branch.fused_content  # the pass over every item without gradients (scoring_pass=short)
+    branch.fused_content = lambda *args, **kwargs: torch.zeros_like(short_route(*args, **kwargs))
 
 
 def probes_for(model: MDRCHCA) -> list[Probe]:
