@@ -101,12 +101,12 @@ class AttentionOutput:
 class SourceWeights(NamedTuple):
     """What the fused content needs of one direction of the attention (:meth:`CrossModalAttention.dense_weights`):
     ``sparse [B, Q, S]``, the head-averaged top-k_s weights :math:`A^s` over every source (0 off them);
-    ``cosine [B, Q, S]``, the head-averaged query-key cosine (``-inf`` off the mask); ``best [B, Q]``, the source
-    of each query's largest weight."""
+    ``cosine [B, Q, S]``, the head-averaged query-key cosine (``-inf`` off the mask); ``weights [B, Q, S]``, the
+    head-averaged weights before the top-k_s (their argmax is the query's best source, taken only where read)."""
 
     sparse: torch.Tensor
     cosine: torch.Tensor
-    best: torch.Tensor
+    weights: torch.Tensor
 
 
 MASKED_TEXT_SIDE_UP_TO = 64
@@ -241,14 +241,14 @@ class CrossModalAttention(nn.Module):
         source_mask: torch.Tensor,
         allowed: torch.Tensor | None = None,
     ) -> SourceWeights:
-        """What the fused content needs of :meth:`dense`, and no more: the top-k_s weights over every source,
-        the cosine and each query's best source, equal to :meth:`dense`'s (the same operations), without the
+        """What the fused content needs of :meth:`dense`, and no more: the weights before and after the top-k_s
+        over every source and the cosine, equal to :meth:`dense`'s (the same operations), without the
         aggregation :math:`A^s V W_V`, which :func:`~mdrchca.models.mdrchca.fusion.pooled_through_weights` takes
         after pooling instead, and without the mean logits."""
         weights, sparse, _, cosine = self._dense_screen(
             queries, query_mask, sources, source_mask, allowed, mean_logits=False
         )
-        return SourceWeights(sparse, cosine, weights.argmax(-1))
+        return SourceWeights(sparse, cosine, weights)
 
     def _dense_screen(
         self,

@@ -248,8 +248,11 @@ class ContentBranch(nn.Module):
         c_text, c_region = self._confidence_values(
             positions, text_side.cosine, region_side.cosine, similarity, phrase_mask
         )
-        z_text, z_region = self._pooled_through_weights(inputs, text_side, region_side, c_text, c_region, thresholds)
-        fused, _ = self._fused(positions, text_side.best, z_text, z_region, c_text, c_region, thresholds)
+        best_region = text_side.weights.argmax(-1)  # p*(w): every region is a candidate, so its index
+        z_text, z_region = self._pooled_through_weights(
+            inputs, text_side, region_side, best_region, c_text, c_region, thresholds
+        )
+        fused, _ = self._fused(positions, best_region, z_text, z_region, c_text, c_region, thresholds)
         return fused
 
     def _plan(self) -> AlignmentPlan:
@@ -346,6 +349,7 @@ class ContentBranch(nn.Module):
         inputs: _DenoisedInputs,
         text_side: SourceWeights,
         region_side: SourceWeights,
+        best_region: torch.Tensor,
         c_text: torch.Tensor,
         c_region: torch.Tensor,
         thresholds: AdaptiveThresholds | None,
@@ -360,7 +364,7 @@ class ContentBranch(nn.Module):
             d_text, d_region = (w.sum(1, keepdim=True).clamp_min(1.0) for w in (w_text, w_region))
         else:
             w_text, w_region = self._pooling_confidences(c_text, c_region)
-            text_noisy, region_noisy = self._screened(c_text, c_region, text_side.best, thresholds)
+            text_noisy, region_noisy = self._screened(c_text, c_region, best_region, thresholds)
             w_text = pooling_weights(w_text, token_mask, text_noisy)
             w_region = pooling_weights(w_region, region_mask, region_noisy)
             a_text, a_region = w_text * w_text, w_region * w_region

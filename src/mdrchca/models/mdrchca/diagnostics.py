@@ -52,15 +52,16 @@ def _denoising_off(model: MDRCHCA, draw: int) -> None:
 
 
 def _content_off(model: MDRCHCA, draw: int) -> None:
-    """f_i = 0 for every item: the model recommends from its collaborative branch alone."""
-
-    def zero_fused(module: nn.Module, inputs: tuple, output):  # a forward hook replaces the output
-        return dataclasses.replace(output, fused=torch.zeros_like(output.fused))
-
+    """f_i = 0 for every item: the model recommends from its collaborative branch alone. The fusion that both
+    routes of the content branch end in (the forward and the short scoring pass) returns zeros."""
     branch = model.content_branch
-    branch.register_forward_hook(zero_fused)
-    short_route = branch.fused_content  # the pass over every item without gradients (scoring_pass=short)
-    branch.fused_content = lambda *args, **kwargs: torch.zeros_like(short_route(*args, **kwargs))
+    fuse = branch._fused
+
+    def zero_fused(*args, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+        fused, gate = fuse(*args, **kwargs)
+        return torch.zeros_like(fused), gate
+
+    branch._fused = zero_fused
 
 
 def probes_for(model: MDRCHCA) -> list[Probe]:
