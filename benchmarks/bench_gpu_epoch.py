@@ -2,6 +2,7 @@
 
 Usage: python benchmarks/bench_gpu_epoch.py --data data/ml100k-64 [--device cuda] [--epochs 2]
            [--cases ml100k,clothing] [--compile off,on] [--compile-backend inductor] [--out FILE.jsonl]
+           [--set [MODEL:]KEY=VALUE ...]
 
 For each case (``ml100k``: the dataset folder ``--data``, ML-100K's token / region features; ``clothing``: the
 Clothing-sized synthetic catalogue of ``bench_epoch_cost.py``, 39,387 users, 23,033 items, 278,677
@@ -60,9 +61,16 @@ def compiled(trainer: Trainer, backend: str) -> None:
         branch.compile(backend=backend)
 
 
-def time_epochs(model: str, data: RecDataset, device: str, epochs: int, compile_backend: str | None) -> dict:
+def time_epochs(
+    model: str,
+    data: RecDataset,
+    device: str,
+    epochs: int,
+    compile_backend: str | None,
+    overrides: tuple[str, ...] = (),
+) -> dict:
     """The first epoch's seconds and the median of ``epochs`` more, training and validation apart."""
-    config = Config.load(model, overrides=[f"device={device}", f"epochs={epochs + 1}"])
+    config = Config.load(model, overrides=[f"device={device}", f"epochs={epochs + 1}", *overrides])
     trainer = Trainer(config, data, progress=False)
     if compile_backend:
         compiled(trainer, compile_backend)
@@ -94,6 +102,43 @@ def time_epochs(model: str, data: RecDataset, device: str, epochs: int, compile_
     }
 
 
+def alternate_chunks(data: RecDataset, device: str, epochs: int, chunks: list[int]) -> list[dict]:
+    """LightGCN and MDR-CHCA at each of ``chunks`` (``content_chunk``), one trainer each, their epochs taken in
+    turn (LightGCN, then each chunk) so that a drift of the machine falls on all of them alike; the first round
+    is a warm-up. Medians over ``epochs`` rounds, training and validation apart."""
+    runs = {"lightgcn": Trainer(Config.load("lightgcn", overrides=[f"device={device}"]), data, progress=False)}
+    for chunk in chunks:
+        config = Config.load("mdrchca", overrides=[f"device={device}", f"content_chunk={chunk}"])
+        runs[f"mdrchca content_chunk={chunk}"] = Trainer(config, data, progress=False)
+    seconds: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in runs}
+    for epoch in range(1, epochs + 2):
+        for name, trainer in runs.items():
+            trainer.epoch = epoch
+            _sync(device)
+            start = time.perf_counter()
+            trainer.train_epoch()
+            _sync(device)
+            middle = time.perf_counter()
+            trainer.evaluate("valid")
+            _sync(device)
+            if epoch > 1:
+                seconds[name][0].append(middle - start)
+                seconds[name][1].append(time.perf_counter() - middle)
+    rows = []
+    for name, (train_s, valid_s) in seconds.items():
+        rows.append(
+            {
+                "name": name,
+                "train_s": statistics.median(train_s),
+                "valid_s": statistics.median(valid_s),
+                "epoch_s": statistics.median(t + v for t, v in zip(train_s, valid_s, strict=True)),
+                "train_by_round": train_s,
+                "valid_by_round": valid_s,
+            }
+        )
+    return rows
+
+
 def load_case(name: str, data_dir: str | None) -> RecDataset:
     if name == "ml100k":
         if not data_dir:
@@ -118,6 +163,19 @@ def main() -> None:
     parser.add_argument("--compile-backend", default="inductor")
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs after the warm-up one")
     parser.add_argument("--out", default=None, help="append one JSON line per measurement to this file")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of every timed run (MODEL:KEY=VALUE for one model's runs), e.g. mdrchca:content_chunk=1024",
+    )
+    parser.add_argument(
+        "--chunks",
+        default=None,
+        help="e.g. 64,1024: instead of the compile grid, LightGCN and MDR-CHCA at each content_chunk, epochs in turn",
+    )
     args = parser.parse_args()
     if args.device == "cpu":
         torch.set_num_threads(1)
@@ -128,21 +186,39 @@ def main() -> None:
     print(f"device: {name}; torch {torch.__version__}", flush=True)
     for case in args.cases.split(","):
         data = load_case(case, args.data)
+        if args.chunks:
+            chunk_rows = alternate_chunks(data, args.device, args.epochs, [int(c) for c in args.chunks.split(",")])
+            for row in chunk_rows:
+                ratio = row["epoch_s"] / chunk_rows[0]["epoch_s"]
+                print(
+                    f"{case} {row['name']}: epoch as trained {row['epoch_s']:.3f} s (training {row['train_s']:.3f}"
+                    f" + validation {row['valid_s']:.3f}), {ratio:.2f}x LightGCN's",
+                    flush=True,
+                )
+                if args.out:
+                    with open(args.out, "a") as handle:
+                        handle.write(json.dumps({**row, "case": case, "device": name, "alternated": True}) + "\n")
+            continue
         rows = {}
         for model in args.models.split(","):
             for setting in settings:
                 backend = args.compile_backend if setting == "on" else None
+                mine = tuple(
+                    o.split(":", 1)[1] if ":" in o.split("=", 1)[0] else o
+                    for o in args.overrides
+                    if ":" not in o.split("=", 1)[0] or o.split(":", 1)[0] == model
+                )
                 try:
-                    row = time_epochs(model, data, args.device, args.epochs, backend)
+                    row = time_epochs(model, data, args.device, args.epochs, backend, mine)
                 except Exception as error:  # a compile failure is a result to report, not a reason to stop
                     row = {"error": f"{type(error).__name__}: {error}"[:500]}
-                row.update(case=case, model=model, compile=setting, backend=backend, device=name)
+                row.update(case=case, model=model, compile=setting, backend=backend, device=name, overrides=list(mine))
                 rows[model, setting] = row
                 if "error" in row:
                     print(f"{case} {model} compile={setting}: {row['error']}", flush=True)
                 else:
                     print(
-                        f"{case} {model} compile={setting}: epoch as trained {row['epoch_s']:.3f} s "
+                        f"{case} {model} compile={setting} {' '.join(mine)}: epoch as trained {row['epoch_s']:.3f} s "
                         f"(training {row['train_s']:.3f} + validation {row['valid_s']:.3f}), first epoch "
                         f"{row['first_epoch_s']:.1f} s, peak {row['peak_gib']:.2f} GiB",
                         flush=True,

@@ -13,6 +13,7 @@ from mdrchca.data.sampler import BPRSampler
 from mdrchca.errors import DataError
 from mdrchca.models.base import Batch
 from mdrchca.models.mdrchca.content import masked_mean
+from mdrchca.models.mdrchca.model import chunk_size
 from mdrchca.training import build_model
 
 
@@ -907,3 +908,15 @@ def test_settings_the_short_pass_does_not_cover_take_the_forward() -> None:
             assert torch.equal(
                 branch.fused_content(items, None, model.thresholds), branch(items, None, model.thresholds).fused
             )
+
+
+def test_content_chunk_auto_is_64_on_the_cpu_and_scales_with_the_grid_on_a_gpu():
+    model = _model(content_chunk=0)
+    assert model.content_chunk() == 64
+    assert _model(content_chunk=5).content_chunk() == 5
+    assert chunk_size(5, "cuda", 64 * 64) == 5
+    assert chunk_size(0, "cpu", 64 * 64) == 64
+    assert chunk_size(0, "cuda", 64 * 64) == 1024
+    assert chunk_size(0, "cuda", 64 * 16) == 4096
+    assert chunk_size(0, "cuda", 128 * 128) == 256
+    assert chunk_size(0, "cuda", 512 * 512) == 64

@@ -221,12 +221,14 @@ class MDRCHCAConfig(ModelConfig):
     sampled negative, or left at its random initialisation in an item cold-start split); ``zero`` drops it,
     so such an item is represented by its content alone; ``auto``: ``zero`` on an item cold-start split
     (``split_mode=cold_items``, where it won on validation on Last.fm and ML-100K), ``learned`` otherwise."""
-    content_chunk: Annotated[int, AT_LEAST_ONE] = 64
+    content_chunk: Annotated[int, NON_NEGATIVE] = 0
     """Items per chunk when computing every item's content without gradients (scoring, the cache refresh, the
-    staleness sample). Small chunks keep the alignment's per-head score tensors in the CPU's cache: one pass
-    over ML-100K's 1,682 films (64 + 64 positions) took 0.95 s in chunks of 64 against 1.40 s in chunks of 512,
-    the content bitwise equal (docs/benchmarks.md, ``bench_content_pass.py --chunks``); a GPU may want larger
-    ones (on an H200 the Clothing-sized pass in chunks of 64 is bound by kernel launches)."""
+    staleness sample); the content is the same at any size. ``0`` (auto): 64 on the CPU, where small chunks keep
+    the alignment's per-head score tensors in cache (one pass over ML-100K's 1,682 films, 64 + 64 positions,
+    took 0.95 s in chunks of 64 against 1.40 s in chunks of 512: ``bench_content_pass.py --chunks``); on a GPU,
+    ``1024 · 4096 / (L·R)`` items (1,024 at 64 tokens and 64 regions), between 64 and 4,096, since there the pass
+    is bound by kernel launches (on an H200 the Clothing-sized validation took 2.33 s in chunks of 64 against
+    0.36 s in chunks of 1,024 and 0.25 s in chunks of 4,096; docs/benchmarks.md, session 20)."""
     scoring_pass: Literal["short", "full"] = "short"
     """How the pass over every item without gradients (validation, scoring, the cache refresh) computes f_i.
     ``short``: ``ContentBranch.fused_content``, which skips what only training and ``explain`` read (the mean

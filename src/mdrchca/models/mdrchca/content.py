@@ -145,6 +145,8 @@ class ContentBranch(nn.Module):
         self.max_phrases = int(self.text.phrase_ids.max().item()) + 1 if self.text.phrase_ids.numel() else 1
         self.positions_per_item = text.max_length + regions.max_length
         """Token plus region slots of one item (L + R), what a forward pass's cost grows with."""
+        self.position_grid = text.max_length * regions.max_length
+        """Token times region slots of one item (L·R), what the alignment's score tensors grow with."""
         if item_graphs:
             for name, source in (("text", text), ("region", regions)):
                 adjacency = knn_adjacency(source.item_vectors.numpy(), config.knn_k)

@@ -249,11 +249,16 @@ class MDRCHCA(Recommender):
     def _fused_in_chunks(self, items: torch.Tensor, context: tuple | None = None) -> torch.Tensor:
         """f_i of ``items`` computed ``content_chunk`` items at a time (whose score tensors stay in cache); without
         gradients by the branch's short route unless ``scoring_pass=full``."""
-        chunks = items.split(self.config.content_chunk)
+        chunks = items.split(self.content_chunk())
         if self.config.scoring_pass == "short" and not torch.is_grad_enabled():
             branch = self.content_branch
             return torch.cat([branch.fused_content(chunk, context, self.thresholds) for chunk in chunks])
         return torch.cat([self.content(chunk, context).fused for chunk in chunks])
+
+    def content_chunk(self) -> int:
+        """Items per chunk of a pass without gradients: ``content_chunk``, or with ``0`` the device's choice (64
+        on the CPU; on a GPU 1024 · 4096 / (L·R) items, between 64 and 4,096)."""
+        return chunk_size(self.config.content_chunk, self.item_embedding.device.type, self.content_branch.position_grid)
 
     def step_item_budget(self) -> int:
         """Items whose content a step recomputes with gradients: ``content_grad_items``, lowered to
@@ -618,7 +623,7 @@ class MDRCHCA(Recommender):
             k: [] for k in ("confidence", "pair_confidence", "image_confidence", "alignment_similarity")
         }
         items = torch.arange(self.n_items, device=self.item_embedding.device)
-        for chunk in items.split(batch_size or self.config.content_chunk):
+        for chunk in items.split(batch_size or self.content_chunk()):
             out = self.content(chunk, context)
             tm, rm = out.token_mask, out.region_mask
             best = out.best_region
@@ -644,6 +649,16 @@ class MDRCHCA(Recommender):
         self.eval()
         out = self.content(torch.tensor([item], device=self.item_embedding.device))
         return out.one_item(0)
+
+
+def chunk_size(configured: int, device_type: str, position_grid: int) -> int:
+    """``configured`` items, or with ``0`` the device's choice: 64 on the CPU, else 1024 · 4096 / ``position_grid``
+    (L·R) items between 64 and 4,096."""
+    if configured:
+        return configured
+    if device_type == "cpu":
+        return 64
+    return max(64, min(4096, 1024 * 4096 // max(1, position_grid)))
 
 
 def staleness(cached: torch.Tensor, fresh: torch.Tensor) -> dict[str, float]:
