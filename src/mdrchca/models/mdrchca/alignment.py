@@ -190,23 +190,29 @@ class CrossModalAttention(nn.Module):
         return head_units(self.query(queries), self.heads), head_units(self.key(sources), self.heads)
 
     def _screen(
-        self, logits: torch.Tensor, valid: torch.Tensor, heads_dim: int, mean_logits: bool = True
+        self,
+        logits: torch.Tensor,
+        valid: torch.Tensor,
+        heads_dim: int,
+        mean_logits: bool = True,
+        invalid: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Softmax over candidates per head (last dim), head average, top-k_s zeroing.
 
         ``logits`` holds the scaled scores with the heads at ``heads_dim`` (overwritten), ``valid`` the candidates' mask
-        without that dim -> weights, sparse weights and mean logits (``-inf`` off the mask; None without
-        ``mean_logits``), shaped as ``valid``.
+        without that dim (``invalid`` its negation, when the caller has it) -> weights, sparse weights and mean
+        logits (``-inf`` off the mask; None without ``mean_logits``), shaped as ``valid``.
         """
         heads = logits.shape[heads_dim]
         # sums over the heads divided afterwards (= mean), so that the backward divides [..., C], not [..., H, C]
-        invalid = ~valid
+        invalid = ~valid if invalid is None else invalid
         mean = (logits.sum(dim=heads_dim) / heads).masked_fill(invalid, -torch.inf) if mean_logits else None
         # masked scores at the lowest finite value: exp(lowest - max) = 0 beside any real candidate, and a row
         # with none gives uniform weights that the mask then zeroes (on [..., C], after the head average). In
-        # place: the scores are the product's fresh output, which its backward does not read.
+        # place: the scores are the product's fresh output, which its backward does not read; so are the
+        # head sum and its quotient (neither's backward reads its output).
         filled = logits.masked_fill_(invalid.unsqueeze(heads_dim), torch.finfo(logits.dtype).min)
-        weights = row_softmax(filled).sum(dim=heads_dim) / heads * valid
+        weights = row_softmax(filled).sum(dim=heads_dim).div_(heads).mul_(valid)
         k_s = min(self.k_s, weights.shape[-1])
         if k_s < weights.shape[-1]:
             # exactly k_s survive; among weights tied at the k-th, the ones topk returns
@@ -273,9 +279,10 @@ class CrossModalAttention(nn.Module):
         if allowed is not None:
             valid = valid & allowed
         valid = valid.expand(B, Q, S)
-        weights, sparse, mean = self._screen(logits, valid, heads_dim=1, mean_logits=mean_logits)
+        invalid = ~valid
+        weights, sparse, mean = self._screen(logits, valid, heads_dim=1, mean_logits=mean_logits, invalid=invalid)
         # the head-averaged cosine as one product of head-normalised rows (no permuted copies of q and k)
-        cosine = (head_units(q_all, H) @ head_units(k_all, H).transpose(1, 2)).masked_fill_(~valid, -torch.inf)
+        cosine = (head_units(q_all, H) @ head_units(k_all, H).transpose(1, 2)).masked_fill_(invalid, -torch.inf)
         return weights, sparse, mean, cosine
 
     def gathered(

@@ -7,16 +7,18 @@ import torch
 from mdrchca.models.mdrchca.alignment import cosine_similarity_matrix
 
 
-def text_confidence(values: torch.Tensor, query_mask: torch.Tensor) -> torch.Tensor:
+def text_confidence(values: torch.Tensor, query_mask: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     r"""Text confidence :math:`c^t_w = \sigma(\max_{p \in C(w)} r_{wp})`, ``[B, L]``, 0 on padding.
 
     The paper's :math:`\sigma(\max_p \mathrm{Attn}_{wp})` with :math:`r` the attention read chosen by the
     model's ``confidence_source`` over the token's candidates :math:`C(w)`: ``values [B, L, C]`` holds the
     head-averaged cosine of query and key divided by tau (bounded, comparable across items; default), the
-    scaled logits, or the softmax weights (the literal reading, whose sigmoid only spans (0.5, 0.73]).
-    ``-inf`` marks non-candidates.
+    scaled logits, or the softmax weights (the literal reading, whose sigmoid only spans (0.5, 0.73]),
+    divided by ``scale`` (tau for the cosine). ``-inf`` marks non-candidates; a row with none, or with a NaN,
+    gets 0. The maximum is taken before the division (the same number: dividing by a positive scale keeps the
+    order), so that only ``[B, L]`` is divided.
     """
-    best = values.masked_fill(~torch.isfinite(values), -torch.inf).amax(-1)
+    best = values.amax(-1) / scale
     conf = torch.sigmoid(best)
     return torch.where(query_mask & torch.isfinite(best), conf, torch.zeros_like(conf))
 
@@ -28,6 +30,7 @@ def image_confidence(
     region_fine: torch.Tensor,
     tau: float = 0.5,
     form: str = "product",
+    fine_scale: float = 1.0,
 ) -> torch.Tensor:
     r"""Image confidence, ``[B, R]``, 0 on padding.
 
@@ -39,7 +42,7 @@ def image_confidence(
     ``form="product"`` (default) combines it with the region's fine attention,
     :math:`c^v_p = g_p \cdot \sigma(\max_{w \in C(p)} r_{pw})` (``region_fine [B, R, C]``: the same read as
     the text confidence, by default the head-averaged query-key cosine / tau over the region's candidate
-    tokens, not a logit); ``form="coarse"`` is :math:`g_p` alone.
+    tokens, not a logit, divided by ``fine_scale``: tau for the cosine); ``form="coarse"`` is :math:`g_p` alone.
     """
     sim = phrase_region_similarity.masked_fill(~phrase_mask.unsqueeze(-1), -torch.inf)
     best_phrase = sim.amax(1)  # [B, R]
@@ -47,7 +50,7 @@ def image_confidence(
     top = best_phrase.amax(-1, keepdim=True)
     g = torch.exp((best_phrase - top) / tau).nan_to_num(0.0)
     if form == "product":
-        fine = region_fine.masked_fill(~torch.isfinite(region_fine), -torch.inf).amax(-1)
+        fine = region_fine.amax(-1) / fine_scale  # -inf where a region has no candidate: sigmoid 0
         g = g * torch.sigmoid(fine).nan_to_num(0.0)
     elif form != "coarse":
         raise ValueError(f"unknown image confidence form {form!r}")

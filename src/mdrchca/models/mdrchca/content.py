@@ -313,9 +313,9 @@ class ContentBranch(nn.Module):
         """c^t and c^v from each side's read of the attention (``-inf`` off its candidates) and s_kp."""
         cfg = self.config
         scale = cfg.tau if cfg.confidence_source in ("cosine", "denoised") else 1.0
-        c_text = text_confidence(text_read / scale, positions.token_mask)
+        c_text = text_confidence(text_read, positions.token_mask, scale)
         c_region = image_confidence(
-            similarity, phrase_mask, positions.region_mask, region_read / scale, cfg.tau, cfg.image_confidence
+            similarity, phrase_mask, positions.region_mask, region_read, cfg.tau, cfg.image_confidence, scale
         )
         return c_text, c_region
 
