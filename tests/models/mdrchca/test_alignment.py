@@ -15,6 +15,7 @@ from mdrchca.models.mdrchca.alignment import (
     group_members,
     phrase_pool,
     row_softmax,
+    text_side_candidates,
     token_candidates,
     topk_candidates,
 )
@@ -294,3 +295,29 @@ def test_the_grouped_token_side_projects_only_its_candidates_with_the_same_resul
         results.append((text.aligned, at_region, text.best[token_mask], t.grad, r.grad, key_grad))
     for grouped, masked in zip(*results, strict=True):
         torch.testing.assert_close(grouped, masked)
+
+
+@pytest.mark.parametrize("k_s", [2, 3, 5])
+def test_the_top_ks_among_given_candidates_equals_the_top_ks_over_every_source(k_s: int) -> None:
+    """The masked text side reads its top-k_s among each token's k_r candidate regions: the same weights, sparse
+    weights and gradients as the top-k_s over every region (random scores, so no ties)."""
+    tokens, token_mask, regions, region_mask, ids = _random_item(R=12)
+    similarity = cosine_similarity_matrix(phrase_pool(tokens, ids, 3)[0], regions)
+    phrase_mask = phrase_pool(tokens, ids, 3)[1]
+    positions = Positions(tokens, token_mask, ids, regions, region_mask)
+    allowed, candidates = text_side_candidates(similarity, phrase_mask, positions, k_r=4)
+    assert candidates.shape == (3, 7, 4)
+    assert allowed.gather(-1, candidates)[allowed.any(-1)].all()  # every allowed region is among the candidates
+    assert allowed.sum(-1).max() <= 4
+    outputs = []
+    for given in (None, candidates):
+        attention = CrossModalAttention(8, heads=2, k_s=k_s, residual=False)
+        torch.manual_seed(0)
+        for layer in (attention.query, attention.key, attention.value):
+            torch.nn.init.normal_(layer.weight)
+        queries = tokens.clone().requires_grad_()
+        out = attention.dense(queries, token_mask, regions, region_mask, allowed, given)
+        out.aligned.sum().backward()
+        outputs.append((out.weights, out.aligned, queries.grad))
+    for plain, read in zip(*outputs, strict=True):
+        torch.testing.assert_close(plain, read, rtol=0, atol=0)

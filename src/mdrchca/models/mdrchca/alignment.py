@@ -196,12 +196,16 @@ class CrossModalAttention(nn.Module):
         heads_dim: int,
         mean_logits: bool = True,
         invalid: torch.Tensor | None = None,
+        candidates: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Softmax over candidates per head (last dim), head average, top-k_s zeroing.
 
         ``logits`` holds the scaled scores with the heads at ``heads_dim`` (overwritten), ``valid`` the candidates' mask
         without that dim (``invalid`` its negation, when the caller has it) -> weights, sparse weights and mean
-        logits (``-inf`` off the mask; None without ``mean_logits``), shaped as ``valid``.
+        logits (``-inf`` off the mask; None without ``mean_logits``), shaped as ``valid``. ``candidates [..., C]``:
+        column indices, distinct in each row, that hold every valid column of it (a masked product's few
+        candidates among many columns); the top-k_s is then taken among them alone, the same weights since
+        every other column's is 0.
         """
         heads = logits.shape[heads_dim]
         # sums over the heads divided afterwards (= mean), so that the backward divides [..., C], not [..., H, C]
@@ -214,7 +218,13 @@ class CrossModalAttention(nn.Module):
         filled = logits.masked_fill_(invalid.unsqueeze(heads_dim), torch.finfo(logits.dtype).min)
         weights = row_softmax(filled).sum(dim=heads_dim).div_(heads).mul_(valid)
         k_s = min(self.k_s, weights.shape[-1])
-        if k_s < weights.shape[-1]:
+        if candidates is not None and k_s < candidates.shape[-1]:
+            # the top-k_s of C candidates instead of all S columns (3x faster at C = 10 of S = 64)
+            top = weights.gather(-1, candidates).topk(k_s, dim=-1)
+            sparse = torch.zeros_like(weights).scatter(-1, candidates.gather(-1, top.indices), top.values)
+        elif candidates is not None:  # at most k_s candidates: all of them survive
+            sparse = weights
+        elif k_s < weights.shape[-1]:
             # exactly k_s survive; among weights tied at the k-th, the ones topk returns
             top = weights.topk(k_s, dim=-1)
             sparse = torch.zeros_like(weights).scatter(-1, top.indices, top.values)
@@ -231,10 +241,14 @@ class CrossModalAttention(nn.Module):
         sources: torch.Tensor,
         source_mask: torch.Tensor,
         allowed: torch.Tensor | None = None,
+        candidates: torch.Tensor | None = None,
     ) -> AttentionOutput:
-        """Every query against every source (``allowed [B, Q, S]`` restricts it afterwards)."""
+        """Every query against every source (``allowed [B, Q, S]`` restricts it afterwards; ``candidates
+        [B, Q, C]``, when given, the indices of each query's allowed sources, which the top-k_s then reads)."""
         S = sources.shape[1]
-        weights, sparse, mean_logits, cosine = self._dense_screen(queries, query_mask, sources, source_mask, allowed)
+        weights, sparse, mean_logits, cosine = self._dense_screen(
+            queries, query_mask, sources, source_mask, allowed, candidates=candidates
+        )
         aligned = sparse @ self.value(sources)
         candidates = torch.arange(S, device=sources.device).expand(*sparse.shape)
         return self._finish(aligned, queries, query_mask, weights, mean_logits, candidates, cosine)
@@ -246,13 +260,14 @@ class CrossModalAttention(nn.Module):
         sources: torch.Tensor,
         source_mask: torch.Tensor,
         allowed: torch.Tensor | None = None,
+        candidates: torch.Tensor | None = None,
     ) -> SourceWeights:
         """What the fused content needs of :meth:`dense`, and no more: the weights before and after the top-k_s
         over every source and the cosine, equal to :meth:`dense`'s (the same operations), without the
         aggregation :math:`A^s V W_V`, which :func:`~mdrchca.models.mdrchca.fusion.pooled_through_weights` takes
         after pooling instead, and without the mean logits."""
         weights, sparse, _, cosine = self._dense_screen(
-            queries, query_mask, sources, source_mask, allowed, mean_logits=False
+            queries, query_mask, sources, source_mask, allowed, mean_logits=False, candidates=candidates
         )
         return SourceWeights(sparse, cosine, weights)
 
@@ -264,6 +279,7 @@ class CrossModalAttention(nn.Module):
         source_mask: torch.Tensor,
         allowed: torch.Tensor | None,
         mean_logits: bool = True,
+        candidates: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """Scores of every query against every source, masked and screened: weights, sparse weights, mean
         logits (None without ``mean_logits``) and the head-averaged cosine, each ``[B, Q, S]``."""
@@ -280,7 +296,7 @@ class CrossModalAttention(nn.Module):
             valid = valid & allowed
         valid = valid.expand(B, Q, S)
         invalid = ~valid
-        weights, sparse, mean = self._screen(logits, valid, heads_dim=1, mean_logits=mean_logits, invalid=invalid)
+        weights, sparse, mean = self._screen(logits, valid, 1, mean_logits, invalid, candidates)
         # the head-averaged cosine as one product of head-normalised rows (no permuted copies of q and k)
         cosine = (head_units(q_all, H) @ head_units(k_all, H).transpose(1, 2)).masked_fill_(invalid, -torch.inf)
         return weights, sparse, mean, cosine
@@ -484,8 +500,8 @@ def align(
     similarity, phrase_mask = phrase_region_similarity(positions)
     if plan.hierarchical:
         if plan.masked_text_side(regions.shape[1]):
-            allowed = text_side_mask(similarity, phrase_mask, positions, k_r)
-            text_out = text_attention.dense(tokens, token_mask, regions, region_mask, allowed)
+            allowed, candidates = text_side_candidates(similarity, phrase_mask, positions, k_r)
+            text_out = text_attention.dense(tokens, token_mask, regions, region_mask, allowed, candidates)
         else:
             phrase_regions, phrase_regions_ok = topk_candidates(similarity, region_mask, k_r)
             text_out = text_attention.grouped(
@@ -522,11 +538,11 @@ def align_weights(
     if not plan.both_sides_dense(regions.shape[1]):
         raise ValueError("align_weights: this plan gathers one side's candidates; use align")
     similarity, phrase_mask = phrase_region_similarity(positions)
-    text_allowed = region_allowed = None
+    text_allowed = region_allowed = text_candidates = None
     if plan.hierarchical:
-        text_allowed = text_side_mask(similarity, phrase_mask, positions, plan.k_r)
+        text_allowed, text_candidates = text_side_candidates(similarity, phrase_mask, positions, plan.k_r)
         region_allowed = image_side_mask(similarity, phrase_mask, positions, plan.k_p)
-    text_side = text_attention.dense_weights(tokens, token_mask, regions, region_mask, text_allowed)
+    text_side = text_attention.dense_weights(tokens, token_mask, regions, region_mask, text_allowed, text_candidates)
     region_side = region_attention.dense_weights(regions, region_mask, tokens, token_mask, region_allowed)
     return text_side, region_side, similarity, phrase_mask
 
@@ -539,10 +555,15 @@ def phrase_region_similarity(positions: Positions) -> tuple[torch.Tensor, torch.
     return cosine_similarity_matrix(phrases, positions.regions), phrase_mask
 
 
-def text_side_mask(similarity: torch.Tensor, phrase_mask: torch.Tensor, positions: Positions, k_r: int) -> torch.Tensor:
-    """M^tok ``[B, L, R]``: each token's phrase's top-k_r regions."""
-    phrase_region_mask = dense_topk_mask(similarity, positions.region_mask, k_r) & phrase_mask.unsqueeze(-1)
-    return tokens_inherit(phrase_region_mask, positions.phrase_ids)
+def text_side_candidates(
+    similarity: torch.Tensor, phrase_mask: torch.Tensor, positions: Positions, k_r: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """M^tok ``[B, L, R]`` (each token's phrase's top-k_r regions) and the same regions as indices ``[B, L, k_r]``
+    (a padding token gets phrase 0's, masked off in M^tok)."""
+    indices, ok = topk_candidates(similarity, positions.region_mask, k_r)  # [B, P, k_r]
+    phrase_region_mask = torch.zeros_like(similarity, dtype=torch.bool).scatter(-1, indices, ok)
+    phrase_region_mask &= phrase_mask.unsqueeze(-1)
+    return tokens_inherit(phrase_region_mask, positions.phrase_ids), phrase_rows(indices, positions.phrase_ids)
 
 
 def image_side_mask(
