@@ -85,13 +85,14 @@ class AttentionOutput:
 
     ``aligned [B, Q, d]``: top-k_s aggregation of the sources' values; ``weights [B, Q, C]``: head-averaged
     softmax weights over the C candidates; ``logits [B, Q, C]``: head-averaged scaled scores
-    :math:`q \\cdot k / \\sqrt{d_h}` (``-inf`` off the mask); ``candidates [B, Q, C]``: source index of each
+    :math:`q \\cdot k / \\sqrt{d_h}` (``-inf`` off the mask; None where the caller asked a masked product not
+    to compute them); ``candidates [B, Q, C]``: source index of each
     candidate; ``best [B, Q]``: source index of the largest weight.
     """
 
     aligned: torch.Tensor
     weights: torch.Tensor
-    logits: torch.Tensor
+    logits: torch.Tensor | None
     candidates: torch.Tensor
     best: torch.Tensor
     cosine: torch.Tensor  # head-averaged cos(q, k) per candidate, -inf off the mask (for confidence)
@@ -242,16 +243,19 @@ class CrossModalAttention(nn.Module):
         source_mask: torch.Tensor,
         allowed: torch.Tensor | None = None,
         candidates: torch.Tensor | None = None,
+        mean_logits: bool = True,
     ) -> AttentionOutput:
         """Every query against every source (``allowed [B, Q, S]`` restricts it afterwards; ``candidates
-        [B, Q, C]``, when given, the indices of each query's allowed sources, which the top-k_s then reads)."""
+        [B, Q, C]``, when given, the indices of each query's allowed sources, which the top-k_s then reads;
+        ``mean_logits=False`` leaves ``logits`` None, a pass over ``[B, H, Q, S]`` that only
+        ``confidence_source=logits`` reads)."""
         S = sources.shape[1]
-        weights, sparse, mean_logits, cosine = self._dense_screen(
-            queries, query_mask, sources, source_mask, allowed, candidates=candidates
+        weights, sparse, logits, cosine = self._dense_screen(
+            queries, query_mask, sources, source_mask, allowed, mean_logits, candidates
         )
         aligned = sparse @ self.value(sources)
         candidates = torch.arange(S, device=sources.device).expand(*sparse.shape)
-        return self._finish(aligned, queries, query_mask, weights, mean_logits, candidates, cosine)
+        return self._finish(aligned, queries, query_mask, weights, logits, candidates, cosine)
 
     def dense_weights(
         self,
@@ -384,7 +388,7 @@ class CrossModalAttention(nn.Module):
         queries: torch.Tensor,
         query_mask: torch.Tensor,
         weights: torch.Tensor,
-        mean_logits: torch.Tensor,
+        mean_logits: torch.Tensor | None,
         candidates: torch.Tensor,
         cosine: torch.Tensor,
     ) -> AttentionOutput:
@@ -468,6 +472,8 @@ class AlignmentPlan:
     hierarchical: bool = True
     gathered_image_side: bool = False
     text_side: str = "auto"
+    mean_logits: bool = True
+    """Whether the masked products report their head-averaged logits (read only by ``confidence_source=logits``)."""
 
     def masked_text_side(self, n_regions: int) -> bool:
         """Whether the token side is one masked product for items of ``n_regions`` region slots."""
@@ -501,7 +507,9 @@ def align(
     if plan.hierarchical:
         if plan.masked_text_side(regions.shape[1]):
             allowed, candidates = text_side_candidates(similarity, phrase_mask, positions, k_r)
-            text_out = text_attention.dense(tokens, token_mask, regions, region_mask, allowed, candidates)
+            text_out = text_attention.dense(
+                tokens, token_mask, regions, region_mask, allowed, candidates, plan.mean_logits
+            )
         else:
             phrase_regions, phrase_regions_ok = topk_candidates(similarity, region_mask, k_r)
             text_out = text_attention.grouped(
@@ -518,10 +526,12 @@ def align(
             region_out = region_attention.gathered(regions, region_mask, tokens, token_mask, region_tokens, region_ok)
         else:
             allowed = image_side_mask(similarity, phrase_mask, positions, k_p)
-            region_out = region_attention.dense(regions, region_mask, tokens, token_mask, allowed)
+            region_out = region_attention.dense(
+                regions, region_mask, tokens, token_mask, allowed, mean_logits=plan.mean_logits
+            )
     else:
-        text_out = text_attention.dense(tokens, token_mask, regions, region_mask)
-        region_out = region_attention.dense(regions, region_mask, tokens, token_mask)
+        text_out = text_attention.dense(tokens, token_mask, regions, region_mask, mean_logits=plan.mean_logits)
+        region_out = region_attention.dense(regions, region_mask, tokens, token_mask, mean_logits=plan.mean_logits)
     return AlignmentOutput(text_out, region_out, similarity, phrase_mask)
 
 

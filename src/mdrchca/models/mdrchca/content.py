@@ -265,6 +265,7 @@ class ContentBranch(nn.Module):
             cfg.alignment == "hierarchical",
             gathered_image_side=cfg.image_side == "gathered",
             text_side=cfg.text_side,
+            mean_logits=cfg.confidence_source == "logits",
         )
 
     def _denoised_inputs(self, items: torch.Tensor, context: tuple | None) -> _DenoisedInputs:
