@@ -87,3 +87,20 @@ def test_paper_table_marks_best_and_runner_up_and_gives_the_target_gain(runs: pd
     latex = tables.to_latex(table)
     assert rf"\textbf{{{good:.4f}$\pm$" in latex and rf"\underline{{{fair:.4f}$\pm$" in latex
     assert "Wilcoxon" in latex and latex.count(r"\begin{tabular}") == 1
+
+
+def test_relative_drops_need_a_clean_level_and_a_noisy_one() -> None:
+    summary = pd.DataFrame(
+        {
+            "dataset": ["d"] * 4,
+            "model": ["m", "m", "n", "n"],
+            "level": [0.0, 0.4, 0.0, 0.4],
+            "recall@20 mean": [0.50, 0.40, 0.20, 0.20],
+        }
+    )
+    drops = tables.relative_drops(summary)
+    assert drops is not None
+    assert drops["relative drop"].tolist() == ["20.0%", "0.0%"]
+    assert drops["R@20 at 0.4"].tolist() == [0.40, 0.20]
+    assert tables.relative_drops(summary[summary["level"] > 0]) is None  # a grid of 0.4 alone has no clean end
+    assert tables.relative_drops(summary[summary["level"] == 0]) is None

@@ -241,7 +241,8 @@ def robustness(
     experiment: Experiment, models: Sequence[str], noise: str, levels: Sequence[float], modality: str = "image"
 ) -> ExperimentResult:
     """Test accuracy against the share (``levels``) of items whose ``modality`` features get ``noise``, per
-    model; the table gives each model's relative drop from the clean catalogue to the largest level."""
+    model; the table gives each model's relative drop from the clean catalogue to the largest level when the
+    levels hold 0."""
     out = experiment.out
     specs = plans.robustness_plan(
         experiment.datasets, models, noise, levels, experiment.seeds, modality, experiment.overrides
@@ -252,27 +253,12 @@ def robustness(
         return empty
     frame = result.frame
     summary = tables.summarize(frame, ["dataset", "model", "level"], ["recall@20", "ndcg@20"])
-    drops = []
-    for (dataset, model), part in summary.groupby(["dataset", "model"], sort=False):
-        levels_seen = part["level"].astype(float)
-        clean = part.loc[levels_seen.idxmin(), "recall@20 mean"]
-        worst = part.loc[levels_seen.idxmax(), "recall@20 mean"]
-        drops.append(
-            {
-                "dataset": dataset,
-                "model": model,
-                "clean R@20": clean,
-                f"R@20 at {levels_seen.max():g}": worst,
-                "relative drop": f"{(clean - worst) / clean * 100:.1f}%" if clean else "—",
-            }
-        )
-    body = (
-        f"Noise: {noise} on {modality} features.\n\n"
-        + to_markdown(summary)
-        + "\n\n"
-        + to_markdown(pd.DataFrame(drops))
-        + "\n"
-    )
+    drops = tables.relative_drops(summary)
+    body = f"Noise: {noise} on {modality} features.\n\n" + to_markdown(summary) + "\n\n"
+    if drops is None:
+        body += "No relative drop: these runs hold no clean level (0) beside a noisy one (`--levels 0,...`).\n"
+    else:
+        body += to_markdown(drops) + "\n"
     names = list(dict.fromkeys(frame["model"]))
     for level in sorted(frame["level"].astype(float).unique()):
         at = frame[frame["level"].astype(float) == level]

@@ -80,6 +80,29 @@ class Comparison:
         return f"{ahead} ahead" + ("" if both else f" (not significant at {alpha})")
 
 
+def relative_drops(summary: pd.DataFrame) -> pd.DataFrame | None:
+    """Each model's test R@20 on the clean catalogue (level 0), at the largest level, and the relative drop
+    between them, from a robustness ``summary`` (columns ``dataset``, ``model``, ``level``, ``recall@20 mean``).
+    None when a model's runs hold no clean level or no level above it: a drop needs both ends."""
+    rows = []
+    for (dataset, model), part in summary.groupby(["dataset", "model"], sort=False):
+        levels = part["level"].astype(float)
+        if levels.min() != 0 or levels.max() == 0:
+            return None
+        clean = part.loc[levels.idxmin(), "recall@20 mean"]
+        worst = part.loc[levels.idxmax(), "recall@20 mean"]
+        rows.append(
+            {
+                "dataset": dataset,
+                "model": model,
+                "clean R@20": clean,
+                f"R@20 at {levels.max():g}": worst,
+                "relative drop": f"{(clean - worst) / clean * 100:.1f}%" if clean else "—",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def compare_models(
     frame: pd.DataFrame, out: Path, dataset: str, a: str, b: str, metric: str, by: str = "model"
 ) -> Comparison:
