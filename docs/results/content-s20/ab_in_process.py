@@ -29,7 +29,9 @@ def text_confidence_before(values, query_mask, scale=1.0):
 
 def image_confidence_before(sim, phrase_mask, region_mask, region_fine, tau=0.5, form="product", fine_scale=1.0):
     scaled = region_fine / fine_scale
-    return image_confidence(sim, phrase_mask, region_mask, scaled.masked_fill(~torch.isfinite(scaled), -torch.inf), tau, form)
+    return image_confidence(
+        sim, phrase_mask, region_mask, scaled.masked_fill(~torch.isfinite(scaled), -torch.inf), tau, form
+    )
 
 
 def main() -> None:
