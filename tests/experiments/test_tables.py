@@ -104,3 +104,12 @@ def test_relative_drops_need_a_clean_level_and_a_noisy_one() -> None:
     assert drops["R@20 at 0.4"].tolist() == [0.40, 0.20]
     assert tables.relative_drops(summary[summary["level"] > 0]) is None  # a grid of 0.4 alone has no clean end
     assert tables.relative_drops(summary[summary["level"] == 0]) is None
+
+
+def test_a_table_of_one_model_says_there_is_nothing_to_pair(runs: pd.DataFrame, tmp_path: Path) -> None:
+    table = tables.paper_table(runs[runs["model"] == "good"], tmp_path, target="good")
+    assert table.tests == []
+    markdown = tables.to_markdown(table)
+    assert "No paired tests: each dataset has one model." in markdown
+    assert "Wilcoxon" not in markdown  # no empty table of tests
+    assert "| Improv. |" not in markdown

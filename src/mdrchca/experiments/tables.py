@@ -243,11 +243,9 @@ def to_markdown(table: PaperTable) -> str:
     if table.target in table.models and len(table.models) > 1:
         gains = [table.improvement(d, m) for d in table.datasets for m in table.metrics]
         lines.append("| Improv. | " + " | ".join("—" if g is None else f"{g:+.2f}%" for g in gains) + " |")
-    lines += [
-        "",
-        "Paired tests on per-user test " + (short(table.tests[0].metric) if table.tests else "R@20") + ":",
-        "",
-    ]
+    if not table.tests:  # one model per dataset: nothing to pair
+        return "\n".join([*lines, "", "No paired tests: each dataset has one model."]) + "\n"
+    lines += ["", f"Paired tests on per-user test {short(table.tests[0].metric)}:", ""]
     return "\n".join(lines) + "\n" + tests_markdown(table.tests)
 
 
