@@ -37,6 +37,7 @@ import torch
 from bench_epoch_cost import AMAZON_SIZES, synthetic
 from mdrchca.config import Config
 from mdrchca.data.dataset import RecDataset
+from mdrchca.experiments.plans import overrides_for
 from mdrchca.training import Trainer
 
 PEERS_CLOTHING_S = {"LGMRec": 4.3, "PGL": 8.8, "DA-MRS": 7.1}
@@ -61,6 +62,34 @@ def compiled(trainer: Trainer, backend: str) -> None:
         branch.compile(backend=backend)
 
 
+def timed_epoch(trainer: Trainer, epoch: int, device: str) -> tuple[float, float]:
+    """Seconds of one epoch's training and of the validation pass that follows it."""
+    trainer.epoch = epoch
+    _sync(device)
+    start = time.perf_counter()
+    trainer.train_epoch()
+    _sync(device)
+    middle = time.perf_counter()
+    trainer.evaluate("valid")
+    _sync(device)
+    return middle - start, time.perf_counter() - middle
+
+
+def medians(train_s: list[float], valid_s: list[float]) -> dict:
+    """Median training, validation and whole-epoch seconds over the timed epochs."""
+    return {
+        "train_s": statistics.median(train_s),
+        "valid_s": statistics.median(valid_s),
+        "epoch_s": statistics.median(t + v for t, v in zip(train_s, valid_s, strict=True)),
+    }
+
+
+def append_row(path: str | None, row: dict) -> None:
+    if path:
+        with open(path, "a") as handle:
+            handle.write(json.dumps(row) + "\n")
+
+
 def time_epochs(
     model: str,
     data: RecDataset,
@@ -76,30 +105,9 @@ def time_epochs(
         compiled(trainer, compile_backend)
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-    train_s, valid_s = [], []
-    first_s = 0.0
-    for epoch in range(1, epochs + 2):
-        trainer.epoch = epoch
-        _sync(device)
-        start = time.perf_counter()
-        trainer.train_epoch()
-        _sync(device)
-        middle = time.perf_counter()
-        trainer.evaluate("valid")
-        _sync(device)
-        end = time.perf_counter()
-        if epoch == 1:
-            first_s = end - start
-        else:
-            train_s.append(middle - start)
-            valid_s.append(end - middle)
-    return {
-        "first_epoch_s": first_s,
-        "train_s": statistics.median(train_s),
-        "valid_s": statistics.median(valid_s),
-        "epoch_s": statistics.median(t + v for t, v in zip(train_s, valid_s, strict=True)),
-        "peak_gib": _peak_gib(device),
-    }
+    first_s = sum(timed_epoch(trainer, 1, device))
+    train_s, valid_s = zip(*(timed_epoch(trainer, epoch, device) for epoch in range(2, epochs + 2)), strict=True)
+    return {"first_epoch_s": first_s, **medians(list(train_s), list(valid_s)), "peak_gib": _peak_gib(device)}
 
 
 def alternate_chunks(data: RecDataset, device: str, epochs: int, chunks: list[int]) -> list[dict]:
@@ -113,29 +121,13 @@ def alternate_chunks(data: RecDataset, device: str, epochs: int, chunks: list[in
     seconds: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in runs}
     for epoch in range(1, epochs + 2):
         for name, trainer in runs.items():
-            trainer.epoch = epoch
-            _sync(device)
-            start = time.perf_counter()
-            trainer.train_epoch()
-            _sync(device)
-            middle = time.perf_counter()
-            trainer.evaluate("valid")
-            _sync(device)
+            train, valid = timed_epoch(trainer, epoch, device)
             if epoch > 1:
-                seconds[name][0].append(middle - start)
-                seconds[name][1].append(time.perf_counter() - middle)
+                seconds[name][0].append(train)
+                seconds[name][1].append(valid)
     rows = []
     for name, (train_s, valid_s) in seconds.items():
-        rows.append(
-            {
-                "name": name,
-                "train_s": statistics.median(train_s),
-                "valid_s": statistics.median(valid_s),
-                "epoch_s": statistics.median(t + v for t, v in zip(train_s, valid_s, strict=True)),
-                "train_by_round": train_s,
-                "valid_by_round": valid_s,
-            }
-        )
+        rows.append({"name": name, **medians(train_s, valid_s), "train_by_round": train_s, "valid_by_round": valid_s})
     return rows
 
 
@@ -195,19 +187,14 @@ def main() -> None:
                     f" + validation {row['valid_s']:.3f}), {ratio:.2f}x LightGCN's",
                     flush=True,
                 )
-                if args.out:
-                    with open(args.out, "a") as handle:
-                        handle.write(json.dumps({**row, "case": case, "device": name, "alternated": True}) + "\n")
+                append_row(args.out, {**row, "case": case, "device": name, "alternated": True})
             continue
         rows = {}
-        for model in args.models.split(","):
+        models = args.models.split(",")
+        for model in models:
             for setting in settings:
                 backend = args.compile_backend if setting == "on" else None
-                mine = tuple(
-                    o.split(":", 1)[1] if ":" in o.split("=", 1)[0] else o
-                    for o in args.overrides
-                    if ":" not in o.split("=", 1)[0] or o.split(":", 1)[0] == model
-                )
+                mine = overrides_for(model, args.overrides, models)
                 try:
                     row = time_epochs(model, data, args.device, args.epochs, backend, mine)
                 except Exception as error:  # a compile failure is a result to report, not a reason to stop
@@ -223,9 +210,7 @@ def main() -> None:
                         f"{row['first_epoch_s']:.1f} s, peak {row['peak_gib']:.2f} GiB",
                         flush=True,
                     )
-                if args.out:
-                    with open(args.out, "a") as handle:
-                        handle.write(json.dumps(row) + "\n")
+                append_row(args.out, row)
         for setting in settings:
             light, mdr = rows.get(("lightgcn", setting)), rows.get(("mdrchca", setting))
             if light and mdr and "epoch_s" in light and "epoch_s" in mdr:
