@@ -22,7 +22,8 @@ from mdrchca.training import build_model
 
 
 def text_confidence_before(values, query_mask, scale=1.0):
-    best = (values / scale).masked_fill(~torch.isfinite(values / scale), -torch.inf).amax(-1)
+    scaled = values / scale  # the caller divided [B, L, C], then the re-masking
+    best = scaled.masked_fill(~torch.isfinite(scaled), -torch.inf).amax(-1)
     conf = torch.sigmoid(best)
     return torch.where(query_mask & torch.isfinite(best), conf, torch.zeros_like(conf))
 
