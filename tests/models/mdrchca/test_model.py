@@ -920,3 +920,11 @@ def test_content_chunk_auto_is_64_on_the_cpu_and_scales_with_the_grid_on_a_gpu()
     assert chunk_size(0, "cuda", 64 * 16) == 4096
     assert chunk_size(0, "cuda", 128 * 128) == 256
     assert chunk_size(0, "cuda", 512 * 512) == 64
+
+
+def test_the_content_pass_is_the_same_at_any_chunk_size():
+    model = _model().eval()
+    whole = model.all_fused_content()  # the automatic size: every item of the tiny catalogue in one chunk
+    for size in (1, 7):
+        model.config.content_chunk = size
+        torch.testing.assert_close(model.all_fused_content(), whole, rtol=0, atol=1e-6)
