@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from mdrchca.models.components.masking import additive_mask
+
 
 class SelfAttentionDenoiser(nn.Module):
     r"""Preliminary denoising of one modality's tokens (the paper's *Multi-modal feature encoding and denoising*):
@@ -36,7 +38,7 @@ class SelfAttentionDenoiser(nn.Module):
         logits = (q / math.sqrt(tokens.shape[-1])) @ k.transpose(1, 2)
         # padding keys at the lowest finite value: weight exactly 0 beside any real key; an empty item's rows
         # are uniform instead of NaN, and its output is zeroed by the mask below
-        logits = logits.masked_fill_(~mask.unsqueeze(1), torch.finfo(logits.dtype).min)
+        logits = logits.add_(additive_mask(mask, logits.dtype).unsqueeze(1))
         weights = torch.softmax(logits, dim=-1)
         a = torch.sigmoid(self.alpha)
         out = a * (weights @ v) + (1 - a) * tokens
