@@ -2,7 +2,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mdrchca.models.components.masking import additive_mask
+from mdrchca.models.components.masking import additive_mask, fill_invalid_
 
 LOWEST = torch.finfo(torch.float32).min
 
@@ -53,3 +53,20 @@ def test_the_gradient_through_an_added_mask_is_the_masked_fill_s() -> None:
     # a masked score's weight is exactly 0, so the softmax passes it no gradient either way
     assert torch.equal(grads[0], grads[1])
     assert torch.equal(grads[0][:, ~valid], torch.zeros(5, 2, dtype=torch.float64))
+
+
+def test_fill_invalid_sets_the_masked_entries_in_place_broadcast_over_a_dim() -> None:
+    scores = torch.tensor([[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]])  # [1, heads 2, 3]
+    valid = torch.tensor([[True, False, True]])  # [1, 3]: the heads' dim is 1
+    out = fill_invalid_(scores, valid, dim=1)
+    assert out is scores
+    assert torch.equal(scores, torch.tensor([[[1.0, LOWEST, 3.0], [4.0, LOWEST, 6.0]]]))
+    cosine = torch.tensor([[0.5, -0.5, 0.25]])
+    fill_invalid_(cosine, valid, infinite=True)
+    assert torch.equal(cosine, torch.tensor([[0.5, -torch.inf, 0.25]]))
+
+
+def test_fill_invalid_takes_float_masks_on_the_cpu() -> None:
+    scores = torch.randn(4, 5)
+    valid = torch.rand(4, 5) > 0.5
+    assert torch.equal(fill_invalid_(scores.clone(), valid.float()), scores.masked_fill(~valid, LOWEST))

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from mdrchca.models.components.masking import additive_mask
+from mdrchca.models.components.masking import fill_invalid_
 
 
 class SelfAttentionDenoiser(nn.Module):
@@ -38,7 +38,7 @@ class SelfAttentionDenoiser(nn.Module):
         logits = (q / math.sqrt(tokens.shape[-1])) @ k.transpose(1, 2)
         # padding keys at the lowest finite value: weight exactly 0 beside any real key; an empty item's rows
         # are uniform instead of NaN, and its output is zeroed by the mask below
-        logits = logits.add_(additive_mask(mask, logits.dtype).unsqueeze(1))
+        logits = fill_invalid_(logits, mask, dim=1)
         weights = torch.softmax(logits, dim=-1)
         a = torch.sigmoid(self.alpha)
         out = a * (weights @ v) + (1 - a) * tokens

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import torch
 
-from mdrchca.models.components.masking import additive_mask
+from mdrchca.models.components.masking import fill_invalid_
 
 
 class Similarities(NamedTuple):
@@ -109,7 +109,7 @@ def best_regions_of_other_items(
     B, R, d = regions.shape
     with torch.no_grad():
         search = (anchors @ regions.reshape(B * R, d).T).view(-1, B, R)
-        best = search.add_(additive_mask(region_mask, search.dtype, infinite=True)).max(-1)  # [N, B]
+        best = fill_invalid_(search, region_mask, infinite=True, dim=0).max(-1)  # [N, B]
         valid = torch.isfinite(best.values)
         valid[torch.arange(len(anchor_item), device=valid.device), anchor_item] = False
     flat = best.indices + R * torch.arange(B, device=regions.device)  # [N, B] rows of regions.reshape(B * R, d)
