@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 21's GPU check (about 6 minutes): the GPU test suite on the session's code, then the epoch as trained
+# Session 21's GPU check (about 5 minutes): the GPU test suite on the session's code, then the epoch as trained
 # with the masks added as biases (this tree's src) against the code before (OLD_SRC, the parent commit's src,
 # e.g. `git archive 9a63f0b src | tar -x -C out/old-src`), on ML-100K tokens and the Clothing-sized synthetic
 # catalogue, old and new in turn in separate processes (each process times LightGCN beside MDR-CHCA).
@@ -23,4 +23,6 @@ bench() {  # bench CODE LIMIT ARGS...
 for round in 1 2; do
   for code in old new; do bench "$code" 60 --cases ml100k --data "$DATA" --epochs 5; done
 done
-for code in old new; do bench "$code" 100 --cases clothing --epochs 3 --models mdrchca; done
+for round in 1 2; do
+  for code in old new; do bench "$code" 100 --cases clothing --epochs 3 --models mdrchca; done
+done
