@@ -28,7 +28,8 @@ seconds per pass, their medians, and the largest difference of any chunk size's 
 validation and the cache refresh run) by each route of ``scoring_pass``: ``full`` (the training forward with all
 its outputs) and ``short`` (``ContentBranch.fused_content``), alternated ``--rounds`` times in this one process:
 seconds per pass and their medians, the speed-up round by round, each route's matrix FLOPs and its distance to
-the matmul limit of those FLOPs, and the largest difference between the two routes' content.
+the matmul limit of those FLOPs (the limit timed in every round beside the passes, and the distance also taken
+round by round), and the largest difference between the two routes' content.
 
 ``--bf16`` times the same whole pass (chunks of 64) and ten forward + backward passes of ``--items`` items in
 float32 and under ``torch.autocast("cpu", dtype=torch.bfloat16)`` (matrix products in bfloat16), alternated
@@ -152,10 +153,12 @@ def chunk_sizes(model, sizes: list[int], rounds: int) -> dict:
 
 def scoring_routes(model, rounds: int) -> dict:
     """``--scoring-pass``: the pass over every item without gradients by ``scoring_pass=full`` and ``short``,
-    alternated."""
+    alternated; each round also times the matmul limit of each route's FLOPs, so that a route's distance to it
+    is a ratio of two readings minutes apart at most (``distance_by_round``, and its median)."""
     model.eval()
     routes = ("full", "short")
     seconds: dict[str, list[float]] = {route: [] for route in routes}
+    limits: dict[str, list[float]] = {route: [] for route in routes}
     content, flops = {}, {}
     for route in routes:  # warm-up and FLOP count, untimed
         model.config.scoring_pass = route
@@ -166,15 +169,19 @@ def scoring_routes(model, rounds: int) -> dict:
             start = time.perf_counter()
             content[route] = model.all_fused_content()
             seconds[route].append(time.perf_counter() - start)
+            limits[route].append(matmul_limit(flops[route], 3))
     row: dict = {"items": model.n_items, "positions_per_item": model.content_branch.positions_per_item}
     for route in routes:
         median = statistics.median(seconds[route])
-        limit = matmul_limit(flops[route], 5)
+        limit = statistics.median(limits[route])
+        by_round = [t / lim for t, lim in zip(seconds[route], limits[route], strict=True)]
         row[f"{route}_s"] = [round(x, 3) for x in seconds[route]]
         row[f"{route}_median_s"] = round(median, 3)
         row[f"{route}_gflop"] = round(flops[route] / 1e9, 2)
         row[f"{route}_limit_s"] = round(limit, 3)
         row[f"{route}_distance"] = round(median / limit, 2)
+        row[f"{route}_distance_by_round"] = [round(x, 2) for x in by_round]
+        row[f"{route}_distance_by_round_median"] = round(statistics.median(by_round), 2)
     row["speedup_by_round"] = [round(a / b, 2) for a, b in zip(seconds["full"], seconds["short"], strict=True)]
     row["speedup_median"] = round(statistics.median(row["speedup_by_round"]), 2)
     row["largest_difference"] = float((content["full"] - content["short"]).abs().max())

@@ -2,8 +2,9 @@
 
 On the CPU, ``masked_fill_`` with a boolean mask broadcast over the heads takes several times as long as adding a
 float bias of the same shape, and a float tensor multiplied by a boolean one several times as long as by floats
-(one thread, ``[64, 4, 64, 64]`` scores masked by a ``[64, 1, 64, 64]`` mask: 1.28-1.35 ms masked against
-0.13-0.18 ms added, the bias built once in 0.19-0.28 ms and shared by the heads; ``benchmarks/bench_masking.py``).
+(one thread, ``[64, 4, 64, 64]`` scores masked by a ``[64, 1, 64, 64]`` mask: 1.31-1.32 ms masked against
+0.09-0.23 ms added, the bias built once in 0.19 ms and shared by the heads; ``benchmarks/bench_masking.py``,
+docs/results/masks-s21/cpu/masking-*.json).
 Attention masks its scores once per head, so it builds the bias once and adds it.
 """
 
