@@ -430,6 +430,10 @@ def main() -> None:
         help="--data, small or paper: also alternate both models' epochs as trained this many times in one process",
     )
     args = parser.parse_args()
+    if args.rounds < 0:
+        parser.error(f"--rounds {args.rounds}: give 0 (no alternated rounds) or a positive number of rounds")
+    if args.rounds and not args.data and args.suite not in ("small", "paper", "all"):
+        parser.error(f"--rounds: the {args.suite} suite does not alternate; use it with --data, small or paper")
     budgets = tuple(int(b) for b in args.budgets.split(",") if b)
     if args.data:
         show(real_case(args.data, args.exact, budgets, phases=args.phases, floor=args.floor, rounds=args.rounds))
