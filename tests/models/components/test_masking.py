@@ -2,7 +2,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mdrchca.models.components.masking import additive_mask, fill_invalid_
+from mdrchca.models.components.masking import additive_mask, fill_invalid_, mask_operand
 
 LOWEST = torch.finfo(torch.float32).min
 
@@ -70,3 +70,12 @@ def test_fill_invalid_takes_float_masks_on_the_cpu() -> None:
     scores = torch.randn(4, 5)
     valid = torch.rand(4, 5) > 0.5
     assert torch.equal(fill_invalid_(scores.clone(), valid.float()), scores.masked_fill(~valid, LOWEST))
+
+
+def test_mask_operand_gives_cpu_floats_that_fill_as_the_booleans_do() -> None:
+    scores = torch.randn(3, 2, 5)
+    valid = torch.rand(3, 5) > 0.5
+    keep = mask_operand(valid, scores)
+    assert keep.dtype == scores.dtype and torch.equal(keep, valid.float())
+    assert mask_operand(keep, scores) is keep  # already converted: passed through
+    assert torch.equal(fill_invalid_(scores.clone(), keep, dim=1), fill_invalid_(scores.clone(), valid, dim=1))

@@ -25,15 +25,23 @@ def additive_mask(valid: torch.Tensor, dtype: torch.dtype = torch.float32, infin
     return bias.mul_(2) if infinite else bias
 
 
+def mask_operand(valid: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """``valid`` in the form the masking of ``scores`` reads fastest on their device: 0/1 floats of their dtype on
+    the CPU (where :func:`fill_invalid_` adds a bias built from it, and a product by floats is ~7x faster than by
+    booleans), the booleans elsewhere. Convert once and pass it to every fill and product of the same mask."""
+    return valid.to(scores.dtype) if scores.device.type == "cpu" else valid
+
+
 def fill_invalid_(
     scores: torch.Tensor, valid: torch.Tensor, infinite: bool = False, dim: int | None = None
 ) -> torch.Tensor:
     """``scores`` with every entry off ``valid`` set, in place, to the lowest finite value (``-inf`` with
     ``infinite``); ``dim``: a dimension of ``scores`` that ``valid`` lacks (the heads), broadcast over.
 
-    On the CPU by adding :func:`additive_mask` (``valid`` may then be floats that are 0 or 1), elsewhere by
-    ``masked_fill_`` (``valid`` boolean): on a GPU the bias's three extra kernels cost more than the fill saves
-    (the Clothing-sized validation pass 0.26 s with the fill, 0.32 s with the bias; docs/benchmarks.md)."""
+    On the CPU by adding :func:`additive_mask` (``valid`` may then be floats that are 0 or 1, as
+    :func:`mask_operand` gives), elsewhere by ``masked_fill_`` (``valid`` boolean): on a GPU the bias's three extra
+    kernels cost more than the fill saves (the Clothing-sized validation pass 0.26 s with the fill, 0.32 s with the
+    bias; docs/benchmarks.md)."""
     if scores.device.type == "cpu":
         mask = additive_mask(valid, scores.dtype, infinite)
         return scores.add_(mask if dim is None else mask.unsqueeze(dim))

@@ -11,7 +11,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from mdrchca.models.components.masking import fill_invalid_
+from mdrchca.models.components.masking import fill_invalid_, mask_operand
 
 
 def phrase_pool(tokens: torch.Tensor, phrase_ids: torch.Tensor, n_phrases: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -203,7 +203,8 @@ class CrossModalAttention(nn.Module):
         """Softmax over candidates per head (last dim), head average, top-k_s zeroing.
 
         ``logits`` holds the scaled scores with the heads at ``heads_dim`` (overwritten), ``valid`` the candidates'
-        mask without that dim -> weights, sparse weights and mean logits (``-inf`` off the mask; None without
+        mask without that dim (booleans, or already as :func:`~mdrchca.models.components.masking.mask_operand`
+        gives) -> weights, sparse weights and mean logits (``-inf`` off the mask; None without
         ``mean_logits``), shaped as ``valid``. ``candidates [..., C]``: column indices, distinct in each row, that
         hold every valid column of it (a masked product's few candidates among many columns); the top-k_s is then
         taken among them alone, the same weights since every other column's is 0.
@@ -212,9 +213,9 @@ class CrossModalAttention(nn.Module):
         # masked scores at the lowest finite value: exp(lowest - max) = 0 beside any real candidate, and a row
         # with none gives uniform weights that the mask then zeroes (on [..., C], after the head average).
         # In place: the scores are the product's fresh output, which its backward does not read; so are the
-        # head sum and its quotient (neither's backward reads its output). On the CPU the mask is read as
-        # floats, which the fill (a bias added) and the product below take several times faster than booleans.
-        keep = valid.to(logits.dtype) if logits.device.type == "cpu" else valid
+        # head sum and its quotient (neither's backward reads its output). ``keep``: the mask as the fill and the
+        # product below read it (floats on the CPU; a no-op when the caller passes it converted already)
+        keep = mask_operand(valid, logits)
         # sums over the heads divided afterwards (= mean), so that the backward divides [..., C], not [..., H, C]
         mean = fill_invalid_(logits.sum(dim=heads_dim) / heads, keep, infinite=True) if mean_logits else None
         filled = fill_invalid_(logits, keep, dim=heads_dim)
@@ -298,10 +299,10 @@ class CrossModalAttention(nn.Module):
         valid = source_mask.unsqueeze(1) & query_mask.unsqueeze(-1)
         if allowed is not None:
             valid = valid & allowed
-        valid = valid.expand(B, Q, S)
-        weights, sparse, mean = self._screen(logits, valid, 1, mean_logits, candidates)
+        keep = mask_operand(valid.expand(B, Q, S), logits)  # converted once for the screen and the cosine
+        weights, sparse, mean = self._screen(logits, keep, 1, mean_logits, candidates)
         # the head-averaged cosine as one product of head-normalised rows (no permuted copies of q and k)
-        cosine = fill_invalid_(head_units(q_all, H) @ head_units(k_all, H).transpose(1, 2), valid, infinite=True)
+        cosine = fill_invalid_(head_units(q_all, H) @ head_units(k_all, H).transpose(1, 2), keep, infinite=True)
         return weights, sparse, mean, cosine
 
     def gathered(
