@@ -266,11 +266,13 @@ def time_models(
     phases: bool = False,
     sample_steps: int = 0,
     floor: bool = False,
+    rounds: int = 0,
 ) -> dict:
     """LightGCN's and MDR-CHCA's epoch seconds on ``data`` (default budget, each of ``budgets``, the exact
     path with ``exact``), the ratios to LightGCN and this process's peak resident memory; with ``phases`` (and
     ``as_trained``) each model's epoch as trained split into its phases (``<model>_phases``); with
-    ``sample_steps`` the epochs are estimated from that many steps (:func:`sampled_epoch_seconds`)."""
+    ``sample_steps`` the epochs are estimated from that many steps (:func:`sampled_epoch_seconds`); with
+    ``rounds`` both models' epochs as trained are also alternated that many times (:func:`alternated_as_trained`)."""
     torch.set_num_threads(1)
     if sample_steps:
         out: dict = {"sampled_steps": sample_steps}
@@ -300,6 +302,8 @@ def time_models(
     if exact:
         out["mdrchca_exact_s"] = epoch_seconds("mdrchca", data, "content_grad_items=0", warm_up=warm_up)
         out["exact_ratio"] = out["mdrchca_exact_s"] / out["lightgcn_s"]
+    if rounds:
+        out.update(alternated_as_trained(data, rounds))
     out["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     return out
 
@@ -326,8 +330,10 @@ def case(
     shape = {"users": n_users, "items": n_items, "interactions": n_inter, "n_t": n_t, "n_p": n_p, "d": d}
     shape["build_s"] = time.perf_counter() - start
     as_trained = as_trained or floor
-    out = {**shape, **time_models(data, exact, budgets, warm_up, as_trained, sample_steps=sample_steps, floor=floor)}
-    return {**out, **alternated_as_trained(data, rounds)} if rounds else out
+    timings = time_models(
+        data, exact, budgets, warm_up, as_trained, sample_steps=sample_steps, floor=floor, rounds=rounds
+    )
+    return {**shape, **timings}
 
 
 def real_case(
@@ -348,8 +354,8 @@ def real_case(
     interactions = len(data.train) + len(data.valid) + len(data.test)
     shape = {"users": data.n_users, "items": data.n_items, "interactions": interactions}
     shape.update(n_t=text.max_length, n_p=image.max_length, d=text.dim)
-    out = {**shape, **time_models(data, exact, budgets, as_trained=as_trained, phases=phases, floor=floor)}
-    return {**out, **alternated_as_trained(data, rounds)} if rounds else out
+    timings = time_models(data, exact, budgets, as_trained=as_trained, phases=phases, floor=floor, rounds=rounds)
+    return {**shape, **timings}
 
 
 def in_subprocess(args: list) -> dict:
