@@ -13,7 +13,10 @@ from mdrchca.models.mdrchca.alignment import (
     cosine_similarity_matrix,
     dense_topk_mask,
     group_members,
+    image_side_mask,
     phrase_pool,
+    phrase_region_similarity,
+    region_candidates,
     row_softmax,
     text_side_candidates,
     token_candidates,
@@ -263,7 +266,7 @@ def test_align_weights_gives_what_align_computes(hierarchical: bool) -> None:
     ):
         assert torch.equal(short.cosine, full.cosine)
         assert torch.equal(short.weights, full.weights)
-        assert torch.equal(short.weights.argmax(-1), full.best)
+        assert torch.equal(short.best(), full.best)
         assert torch.equal(short.sparse @ attention.value(sources), full.cross)
         assert (short.sparse > 0).sum(-1).max() <= 2  # top-k_s
     assert not text.sparse[1].any()  # nothing to attend to
@@ -298,26 +301,65 @@ def test_the_grouped_token_side_projects_only_its_candidates_with_the_same_resul
 
 
 @pytest.mark.parametrize("k_s", [2, 3, 5])
-def test_the_top_ks_among_given_candidates_equals_the_top_ks_over_every_source(k_s: int) -> None:
-    """The masked text side reads its top-k_s among each token's k_r candidate regions: the same weights, sparse
-    weights and gradients as the top-k_s over every region (random scores, so no ties)."""
+def test_the_screen_over_given_candidates_equals_the_masked_screen_over_every_source(k_s: int) -> None:
+    """The masked text side screens over each token's k_r candidate regions, gathered from the whole score
+    product: the same weights (placed at their regions), sparse weights, cosine reads, best regions and
+    gradients as the screen over every region with the mask M^tok (random scores, so no ties)."""
     tokens, token_mask, regions, region_mask, ids = _random_item(R=12)
     similarity = cosine_similarity_matrix(phrase_pool(tokens, ids, 3)[0], regions)
     phrase_mask = phrase_pool(tokens, ids, 3)[1]
     positions = Positions(tokens, token_mask, ids, regions, region_mask)
-    allowed, candidates = text_side_candidates(similarity, phrase_mask, positions, k_r=4)
+    candidates, valid = text_side_candidates(similarity, phrase_mask, positions, k_r=4)
     assert candidates.shape == (3, 7, 4)
-    assert allowed.gather(-1, candidates)[allowed.any(-1)].all()  # every allowed region is among the candidates
-    assert allowed.sum(-1).max() <= 4
+    allowed = torch.zeros(3, 7, 12, dtype=torch.bool).scatter(-1, candidates, valid)
     outputs = []
-    for given in (None, candidates):
+    for given in (
+        {"allowed": allowed},
+        {"candidates": candidates, "candidate_ok": valid},
+        {"allowed": allowed, "candidates": candidates},
+    ):
         attention = CrossModalAttention(8, heads=2, k_s=k_s, residual=False)
         torch.manual_seed(0)
         for layer in (attention.query, attention.key, attention.value):
             torch.nn.init.normal_(layer.weight)
         queries = tokens.clone().requires_grad_()
-        out = attention.dense(queries, token_mask, regions, region_mask, allowed, given)
-        out.aligned.sum().backward()
-        outputs.append((out.weights, out.aligned, queries.grad))
-    for plain, read in zip(*outputs, strict=True):
-        torch.testing.assert_close(plain, read, rtol=0, atol=0)
+        out = attention.dense(queries, token_mask, regions, region_mask, **given)
+        (out.aligned.sum() + torch.where(token_mask, out.cosine.amax(-1), 0).sum()).backward()
+        at_region = torch.zeros(3, 7, 12).scatter_add(-1, out.candidates, out.weights)
+        logits_at_region = torch.full((3, 7, 12), -torch.inf).scatter(-1, out.candidates, out.logits)
+        cosine_best = torch.where(token_mask, out.cosine.amax(-1), 0)
+        outputs.append((at_region, logits_at_region, out.aligned, cosine_best, out.best[token_mask], queries.grad))
+    assert outputs[1][0].shape == (3, 7, 12)
+    for plain, *read in zip(*outputs, strict=True):
+        for other in read:
+            torch.testing.assert_close(plain, other)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_image_side_over_its_candidate_tokens_equals_the_masked_image_side(seed: int) -> None:
+    """Regions screen over the tokens of their top-k_p phrases (``region_candidates``, padded with invalid
+    repeats of token 0) exactly as over every token with the mask M^v2t: the same aligned features, weights
+    (placed at their tokens), confidence reads and gradients, an item without regions included."""
+    tokens, token_mask, regions, region_mask, _ = _random_item(L=7, R=5, seed=seed)
+    tokens = torch.randn(3, 16, 8, generator=torch.Generator().manual_seed(seed))  # distinct: no tied weights
+    token_mask = torch.ones(3, 16, dtype=torch.bool)
+    token_mask[0, -2:] = False
+    region_mask[1] = False
+    token_mask[2, -3:] = False
+    ids = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 2, 3, 4, 4, 5, 5, 5, 5]).expand(3, 16).clone()  # phrases of 1-4
+    ids[~token_mask] = -1
+    similarity, phrase_mask = phrase_region_similarity(Positions(tokens, token_mask, ids, regions, region_mask))
+    candidates, ok = region_candidates(similarity, phrase_mask, ids, k_p=2)
+    assert candidates.shape[-1] < 16 and (~ok).any()  # fewer than every token, with padding
+    allowed = image_side_mask(similarity, phrase_mask, Positions(tokens, token_mask, ids, regions, region_mask), 2)
+    outputs = []
+    for given in ({"allowed": allowed}, {"candidates": candidates, "candidate_ok": ok}):
+        torch.manual_seed(seed)
+        attention = CrossModalAttention(8, heads=2, k_s=3)
+        r, t = regions.clone().requires_grad_(), tokens.clone().requires_grad_()
+        out = attention.dense(r, region_mask, t, token_mask, **given)
+        (out.aligned.square().sum() + torch.where(region_mask, out.cosine.amax(-1), 0).sum()).backward()
+        at_token = torch.zeros(3, 5, 16).scatter_add(-1, out.candidates, out.weights)
+        outputs.append((out.aligned, at_token, torch.where(region_mask, out.cosine.amax(-1), 0), r.grad, t.grad))
+    for masked, over_candidates in zip(*outputs, strict=True):
+        torch.testing.assert_close(masked, over_candidates)

@@ -104,12 +104,26 @@ class AttentionOutput:
 class SourceWeights(NamedTuple):
     """What the fused content needs of one direction of the attention (:meth:`CrossModalAttention.dense_weights`):
     ``sparse [B, Q, S]``, the head-averaged top-k_s weights :math:`A^s` over every source (0 off them);
-    ``cosine [B, Q, S]``, the head-averaged query-key cosine (``-inf`` off the mask); ``weights [B, Q, S]``, the
-    head-averaged weights before the top-k_s (their argmax is the query's best source, taken only where read)."""
+    ``cosine [B, Q, C]``, the head-averaged query-key cosine (``-inf`` off the mask); ``weights [B, Q, C]``, the
+    head-averaged weights before the top-k_s; ``candidates [B, Q, C]``, the source of each column of those two
+    (None: C = S, every source in order)."""
 
     sparse: torch.Tensor
     cosine: torch.Tensor
     weights: torch.Tensor
+    candidates: torch.Tensor | None = None
+
+    def best(self) -> torch.Tensor:
+        """Each query's best source, the one of its largest weight ``[B, Q]`` (as :class:`AttentionOutput`'s)."""
+        column = self.weights.argmax(-1, keepdim=True)
+        return (column if self.candidates is None else self.candidates.gather(-1, column)).squeeze(-1)
+
+
+def spread(values: torch.Tensor, candidates: torch.Tensor, n_sources: int) -> torch.Tensor:
+    """Values over each query's candidates ``[B, Q, C]`` placed at their sources, ``[B, Q, S]``, 0 elsewhere.
+    Summed where a source repeats among a row's candidates, which holds only for invalid ones, whose values are
+    0 (the image side pads short phrases with token 0): adding 0 leaves a value as it was, bit for bit."""
+    return values.new_zeros(*values.shape[:-1], n_sources).scatter_add(-1, candidates, values)
 
 
 MASKED_TEXT_SIDE_UP_TO = 64
@@ -198,16 +212,13 @@ class CrossModalAttention(nn.Module):
         valid: torch.Tensor,
         heads_dim: int,
         mean_logits: bool = True,
-        candidates: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Softmax over candidates per head (last dim), head average, top-k_s zeroing.
 
         ``logits`` holds the scaled scores with the heads at ``heads_dim`` (overwritten), ``valid`` the candidates'
         mask without that dim (booleans, or already as :func:`~mdrchca.models.components.masking.mask_operand`
         gives) -> weights, sparse weights and mean logits (``-inf`` off the mask; None without
-        ``mean_logits``), shaped as ``valid``. ``candidates [..., C]``: column indices, distinct in each row, that
-        hold every valid column of it (a masked product's few candidates among many columns); the top-k_s is then
-        taken among them alone, the same weights since every other column's is 0.
+        ``mean_logits``), shaped as ``valid``.
         """
         heads = logits.shape[heads_dim]
         # masked scores at the lowest finite value: exp(lowest - max) = 0 beside any real candidate, and a row
@@ -220,14 +231,11 @@ class CrossModalAttention(nn.Module):
         mean = fill_invalid_(logits.sum(dim=heads_dim) / heads, keep, infinite=True) if mean_logits else None
         filled = fill_invalid_(logits, keep, dim=heads_dim)
         weights = row_softmax(filled).sum(dim=heads_dim).div_(heads).mul_(keep)
-        # exactly k_s survive, read among the candidates when given (3x faster at 10 of 64 columns); among
-        # weights tied at the k-th, the ones topk returns
-        pool = weights if candidates is None else weights.gather(-1, candidates)
-        k_s = min(self.k_s, pool.shape[-1])
-        if k_s < pool.shape[-1]:
-            top = pool.topk(k_s, dim=-1)
-            columns = top.indices if candidates is None else candidates.gather(-1, top.indices)
-            sparse = torch.zeros_like(weights).scatter(-1, columns, top.values)
+        # exactly k_s survive; among weights tied at the k-th, the ones topk returns
+        k_s = min(self.k_s, weights.shape[-1])
+        if k_s < weights.shape[-1]:
+            top = weights.topk(k_s, dim=-1)
+            sparse = torch.zeros_like(weights).scatter(-1, top.indices, top.values)
         else:
             sparse = weights
         if self.renormalize:
@@ -243,17 +251,22 @@ class CrossModalAttention(nn.Module):
         allowed: torch.Tensor | None = None,
         candidates: torch.Tensor | None = None,
         mean_logits: bool = True,
+        candidate_ok: torch.Tensor | None = None,
     ) -> AttentionOutput:
-        """Every query against every source (``allowed [B, Q, S]`` restricts it afterwards; ``candidates
-        [B, Q, C]``, when given, the indices of each query's allowed sources, which the top-k_s then reads;
-        ``mean_logits=False`` leaves ``logits`` None, a pass over ``[B, H, Q, S]`` that only
-        ``confidence_source=logits`` reads)."""
+        """Every query against every source as one product, restricted by ``allowed [B, Q, S]`` or to each query's
+        ``candidates [B, Q, C]`` (source indices, valid where ``candidate_ok``, else where ``allowed`` holds at
+        them): then the screen runs over the C candidates alone and ``weights``, ``logits`` and ``cosine`` are
+        ``[B, Q, C]`` beside those ``candidates``; without them they are over every source. ``mean_logits=False``
+        leaves ``logits`` None (only ``confidence_source=logits`` reads them)."""
         S = sources.shape[1]
         weights, sparse, logits, cosine = self._dense_screen(
-            queries, query_mask, sources, source_mask, allowed, mean_logits, candidates
+            queries, query_mask, sources, source_mask, allowed, mean_logits, candidates, candidate_ok
         )
+        if candidates is None:
+            candidates = torch.arange(S, device=sources.device).expand(*sparse.shape)
+        else:
+            sparse = spread(sparse, candidates, S)
         aligned = sparse @ self.value(sources)
-        candidates = torch.arange(S, device=sources.device).expand(*sparse.shape)
         return self._finish(aligned, queries, query_mask, weights, logits, candidates, cosine)
 
     def dense_weights(
@@ -264,15 +277,19 @@ class CrossModalAttention(nn.Module):
         source_mask: torch.Tensor,
         allowed: torch.Tensor | None = None,
         candidates: torch.Tensor | None = None,
+        candidate_ok: torch.Tensor | None = None,
     ) -> SourceWeights:
-        """What the fused content needs of :meth:`dense`, and no more: the weights before and after the top-k_s
-        over every source and the cosine, equal to :meth:`dense`'s (the same operations), without the
-        aggregation :math:`A^s V W_V`, which :func:`~mdrchca.models.mdrchca.fusion.pooled_through_weights` takes
-        after pooling instead, and without the mean logits."""
+        """What the fused content needs of :meth:`dense`, and no more: the sparse weights over every source
+        (:meth:`dense`'s, spread from the candidates), the weights before the top-k_s and the cosine (over the
+        candidates when given), without the aggregation :math:`A^s V W_V`, which
+        :func:`~mdrchca.models.mdrchca.fusion.pooled_through_weights` takes after pooling instead, and without
+        the mean logits."""
         weights, sparse, _, cosine = self._dense_screen(
-            queries, query_mask, sources, source_mask, allowed, mean_logits=False, candidates=candidates
+            queries, query_mask, sources, source_mask, allowed, False, candidates, candidate_ok
         )
-        return SourceWeights(sparse, cosine, weights)
+        if candidates is not None:
+            sparse = spread(sparse, candidates, sources.shape[1])
+        return SourceWeights(sparse, cosine, weights, candidates)
 
     def _dense_screen(
         self,
@@ -283,9 +300,11 @@ class CrossModalAttention(nn.Module):
         allowed: torch.Tensor | None,
         mean_logits: bool = True,
         candidates: torch.Tensor | None = None,
+        candidate_ok: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """Scores of every query against every source, masked and screened: weights, sparse weights, mean
-        logits (None without ``mean_logits``) and the head-averaged cosine, each ``[B, Q, S]``."""
+        logits (None without ``mean_logits``) and the head-averaged cosine, each ``[B, Q, S]``, or ``[B, Q, C]``
+        over ``candidates`` when given (see :meth:`dense`)."""
         B, Q, d = queries.shape
         S = sources.shape[1]
         H, dh = self.heads, d // self.heads
@@ -296,14 +315,27 @@ class CrossModalAttention(nn.Module):
         q = q_all.view(B, Q, H, dh).transpose(1, 2).mul(dh**-0.5).contiguous()
         k = k_all.view(B, S, H, dh).permute(0, 2, 3, 1).contiguous()
         logits = q @ k  # [B, H, Q, S]
-        valid = source_mask.unsqueeze(1) & query_mask.unsqueeze(-1)
-        if allowed is not None:
-            valid = valid & allowed
-        keep = mask_operand(valid.expand(B, Q, S), logits)  # converted once for the screen and the cosine
-        weights, sparse, mean = self._screen(logits, keep, 1, mean_logits, candidates)
         # the head-averaged cosine as one product of head-normalised rows (no permuted copies of q and k)
-        cosine = fill_invalid_(head_units(q_all, H) @ head_units(k_all, H).transpose(1, 2), keep, infinite=True)
-        return weights, sparse, mean, cosine
+        cosine = head_units(q_all, H) @ head_units(k_all, H).transpose(1, 2)  # [B, Q, S]
+        if candidates is None:
+            valid = source_mask.unsqueeze(1) & query_mask.unsqueeze(-1)
+            if allowed is not None:
+                valid = valid & allowed
+            valid = valid.expand(B, Q, S)
+        else:
+            # the screen's elementwise work (fill, softmax, head sum, top-k) over the C candidates instead of
+            # the S sources; the products above stay whole, as the matrix kernels run them fastest
+            C = candidates.shape[-1]
+            if candidate_ok is None:
+                every = torch.ones_like(candidates, dtype=torch.bool)
+                candidate_ok = allowed.gather(-1, candidates) if allowed is not None else every
+            at_sources = source_mask.gather(1, candidates.view(B, Q * C)).view(B, Q, C)
+            valid = candidate_ok & query_mask.unsqueeze(-1) & at_sources
+            logits = logits.gather(-1, candidates.unsqueeze(1).expand(B, H, Q, C))
+            cosine = cosine.gather(-1, candidates)
+        keep = mask_operand(valid, logits)  # converted once for the screen and the cosine
+        weights, sparse, mean = self._screen(logits, keep, 1, mean_logits)
+        return weights, sparse, mean, fill_invalid_(cosine, keep, infinite=True)
 
     def gathered(
         self,
@@ -499,6 +531,8 @@ def align(
     are gathered per region (no token x region tensor on either side, O(P R + L k_r + R k_p M) scores, but
     k_p M d-dimensional keys copied per region), otherwise scored against every token as one matrix product
     and masked (one [R, L] score tensor per head, the faster on the CPU at these sizes: docs/benchmarks.md).
+    Either masked side screens over its candidates' columns of the product alone when they are few
+    (:data:`CANDIDATE_SCREEN_SHARE`), and then reports its weights and reads over the candidates.
     Dense (variant A): every token against every region and back.
     """
     tokens, token_mask, phrase_ids, regions, region_mask = positions
@@ -506,9 +540,13 @@ def align(
     similarity, phrase_mask = phrase_region_similarity(positions)
     if plan.hierarchical:
         if plan.masked_text_side(regions.shape[1]):
-            allowed, candidates = text_side_candidates(similarity, phrase_mask, positions, k_r)
             text_out = text_attention.dense(
-                tokens, token_mask, regions, region_mask, allowed, candidates, plan.mean_logits
+                tokens,
+                token_mask,
+                regions,
+                region_mask,
+                mean_logits=plan.mean_logits,
+                **text_side_sources(similarity, phrase_mask, positions, k_r),
             )
         else:
             phrase_regions, phrase_regions_ok = topk_candidates(similarity, region_mask, k_r)
@@ -525,9 +563,13 @@ def align(
             region_tokens, region_ok = region_candidates(similarity, phrase_mask, phrase_ids, k_p)
             region_out = region_attention.gathered(regions, region_mask, tokens, token_mask, region_tokens, region_ok)
         else:
-            allowed = image_side_mask(similarity, phrase_mask, positions, k_p)
             region_out = region_attention.dense(
-                regions, region_mask, tokens, token_mask, allowed, mean_logits=plan.mean_logits
+                regions,
+                region_mask,
+                tokens,
+                token_mask,
+                mean_logits=plan.mean_logits,
+                **image_side_sources(similarity, phrase_mask, positions, k_p),
             )
     else:
         text_out = text_attention.dense(tokens, token_mask, regions, region_mask, mean_logits=plan.mean_logits)
@@ -548,12 +590,13 @@ def align_weights(
     if not plan.both_sides_dense(regions.shape[1]):
         raise ValueError("align_weights: this plan gathers one side's candidates; use align")
     similarity, phrase_mask = phrase_region_similarity(positions)
-    text_allowed = region_allowed = text_candidates = None
+    text_sources: dict[str, torch.Tensor] = {}
+    region_sources: dict[str, torch.Tensor] = {}
     if plan.hierarchical:
-        text_allowed, text_candidates = text_side_candidates(similarity, phrase_mask, positions, plan.k_r)
-        region_allowed = image_side_mask(similarity, phrase_mask, positions, plan.k_p)
-    text_side = text_attention.dense_weights(tokens, token_mask, regions, region_mask, text_allowed, text_candidates)
-    region_side = region_attention.dense_weights(regions, region_mask, tokens, token_mask, region_allowed)
+        text_sources = text_side_sources(similarity, phrase_mask, positions, plan.k_r)
+        region_sources = image_side_sources(similarity, phrase_mask, positions, plan.k_p)
+    text_side = text_attention.dense_weights(tokens, token_mask, regions, region_mask, **text_sources)
+    region_side = region_attention.dense_weights(regions, region_mask, tokens, token_mask, **region_sources)
     return text_side, region_side, similarity, phrase_mask
 
 
@@ -565,16 +608,45 @@ def phrase_region_similarity(positions: Positions) -> tuple[torch.Tensor, torch.
     return cosine_similarity_matrix(phrases, positions.regions), phrase_mask
 
 
+CANDIDATE_SCREEN_SHARE = 0.5
+"""Largest share of the sources a query's candidates may be for the masked products to screen over the candidates
+(gathered from the whole score product) instead of over every source with a mask: ML-100K's 10 of 64 regions
+(token side) and 27 of 64 tokens (image side, k_p = 3 phrases of up to 9 tokens) screen over candidates."""
+
+
 def text_side_candidates(
     similarity: torch.Tensor, phrase_mask: torch.Tensor, positions: Positions, k_r: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """M^tok ``[B, L, R]`` (each token's phrase's top-k_r regions) and the same regions as indices ``[B, L, k_r]``
-    (a padding token gets phrase 0's, masked off in M^tok)."""
+    """Each token's candidate regions, its phrase's top-k_r, as indices ``[B, L, k_r]`` and their validity (a
+    padding token gets phrase 0's, marked invalid)."""
     phrase_regions, ok = topk_candidates(similarity, positions.region_mask, k_r)  # [B, P, k_r]
-    candidates, valid = token_candidates(phrase_regions, ok & phrase_mask.unsqueeze(-1), positions.phrase_ids)
-    B, L, R = *candidates.shape[:2], similarity.shape[-1]
-    allowed = torch.zeros(B, L, R, dtype=torch.bool, device=similarity.device).scatter(-1, candidates, valid)
-    return allowed, candidates
+    return token_candidates(phrase_regions, ok & phrase_mask.unsqueeze(-1), positions.phrase_ids)
+
+
+def text_side_sources(
+    similarity: torch.Tensor, phrase_mask: torch.Tensor, positions: Positions, k_r: int
+) -> dict[str, torch.Tensor]:
+    """M^tok for :meth:`CrossModalAttention.dense`: the candidates of :func:`text_side_candidates`, or as the mask
+    ``[B, L, R]`` when k_r is more than :data:`CANDIDATE_SCREEN_SHARE` of the regions."""
+    candidates, valid = text_side_candidates(similarity, phrase_mask, positions, k_r)
+    B, L, C = candidates.shape
+    R = similarity.shape[-1]
+    if C <= CANDIDATE_SCREEN_SHARE * R:
+        return {"candidates": candidates, "candidate_ok": valid}
+    # distinct regions in every row (a top-k), so the scatter writes each once
+    return {"allowed": torch.zeros(B, L, R, dtype=torch.bool, device=similarity.device).scatter(-1, candidates, valid)}
+
+
+def image_side_sources(
+    similarity: torch.Tensor, phrase_mask: torch.Tensor, positions: Positions, k_p: int
+) -> dict[str, torch.Tensor]:
+    """M^v2t for :meth:`CrossModalAttention.dense`: the tokens of each region's top-k_p phrases as indices
+    (:func:`region_candidates`) when they are at most :data:`CANDIDATE_SCREEN_SHARE` of the tokens, else as the
+    mask :func:`image_side_mask`."""
+    tokens, ok = region_candidates(similarity, phrase_mask, positions.phrase_ids, k_p)
+    if tokens.shape[-1] <= CANDIDATE_SCREEN_SHARE * positions.tokens.shape[1]:
+        return {"candidates": tokens, "candidate_ok": ok}
+    return {"allowed": image_side_mask(similarity, phrase_mask, positions, k_p)}
 
 
 def image_side_mask(

@@ -250,7 +250,7 @@ class ContentBranch(nn.Module):
         c_text, c_region = self._confidence_values(
             positions, text_side.cosine, region_side.cosine, similarity, phrase_mask
         )
-        best_region = text_side.weights.argmax(-1)  # p*(w): every region is a candidate, so its index
+        best_region = text_side.best()  # p*(w)
         z_text, z_region = self._pooled_through_weights(
             inputs, text_side, region_side, best_region, c_text, c_region, thresholds
         )
