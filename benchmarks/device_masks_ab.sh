@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Session 21's GPU check (about 5 minutes): the GPU test suite on the session's code, then the epoch as trained
-# with the masks added as biases (this tree's src) against the code before (OLD_SRC, the parent commit's src,
-# e.g. `git archive 9a63f0b src | tar -x -C out/old-src`), on ML-100K tokens and the Clothing-sized synthetic
+# A GPU check of a code change (about 5 minutes; sessions 21 and 22): the GPU test suite on this tree's code, then
+# the epoch as trained of this tree's src against the code before (OLD_SRC, the parent commit's src, e.g.
+# `git archive PARENT src | tar -x -C out/old-src`), on ML-100K tokens and the Clothing-sized synthetic
 # catalogue, old and new in turn in separate processes (each process times LightGCN beside MDR-CHCA).
 #   DATA=data/ml100k-64 OLD_SRC=out/old-src/src LOGS=$OUT bash benchmarks/device_masks_ab.sh
 set -uo pipefail
