@@ -363,3 +363,29 @@ def test_the_image_side_over_its_candidate_tokens_equals_the_masked_image_side(s
         outputs.append((out.aligned, at_token, torch.where(region_mask, out.cosine.amax(-1), 0), r.grad, t.grad))
     for masked, over_candidates in zip(*outputs, strict=True):
         torch.testing.assert_close(masked, over_candidates)
+
+
+def test_the_image_side_candidates_from_phrase_members_built_once_for_the_catalogue() -> None:
+    """``region_candidates`` given the members of the whole catalogue's phrases (longer phrases and more of them
+    than the batch has, as ``ContentBranch`` builds them once) names the same valid tokens as when it sorts the
+    batch's own phrase ids, in the same order."""
+    catalogue_ids = torch.tensor(
+        [
+            [0, 0, 1, 1, 1, 2, 2, -1],
+            [0, 1, 1, 1, 1, 1, 2, 3],  # a longer phrase and more phrases than the batch below
+            [0, 0, 0, 1, 2, 2, -1, -1],
+        ]
+    )
+    batch = torch.tensor([0, 2])
+    ids = catalogue_ids[batch]
+    members = group_members(catalogue_ids, 4)
+    g = torch.Generator().manual_seed(0)
+    tokens, regions = torch.randn(2, 8, 4, generator=g), torch.randn(2, 5, 4, generator=g)
+    positions = Positions(tokens, ids >= 0, ids, regions, torch.ones(2, 5, dtype=torch.bool))
+    similarity, phrase_mask = phrase_region_similarity(positions)
+    own, own_ok = region_candidates(similarity, phrase_mask, ids, k_p=2)
+    given, given_ok = region_candidates(similarity, phrase_mask, ids, 2, (members[0][batch], members[1][batch]))
+    assert given.shape[-1] > own.shape[-1]  # padded to the catalogue's longest phrase
+    for b in range(2):
+        for r in range(5):
+            assert own[b, r][own_ok[b, r]].tolist() == given[b, r][given_ok[b, r]].tolist()

@@ -453,15 +453,24 @@ def token_candidates(
 
 
 def region_candidates(
-    similarity: torch.Tensor, phrase_mask: torch.Tensor, phrase_ids: torch.Tensor, k_p: int
+    similarity: torch.Tensor,
+    phrase_mask: torch.Tensor,
+    phrase_ids: torch.Tensor,
+    k_p: int,
+    phrase_members: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""The image side's candidates (the paper's *Phrase-Image Region Alignment* and *Token-Image Region Alignment*,
     :math:`M^{v2t}`): for each region the tokens of its top-k_p
     phrases by :math:`s_{kp}`, as token indices ``[B, R, k_p M]`` (M = the longest phrase) and their validity.
-    Built from the phrase x region similarity and the phrase members alone: no token x region tensor."""
+    Built from the phrase x region similarity and the phrase members alone: no token x region tensor.
+    ``phrase_members``: :func:`group_members` of ``phrase_ids`` computed beforehand (for P or more phrases), else
+    computed here."""
     B, P, R = similarity.shape
     phrases, phrases_ok = topk_candidates(similarity.transpose(1, 2), phrase_mask, k_p)  # [B, R, k]
-    members, members_ok = group_members(phrase_ids, P)  # [B, P, M]
+    if phrase_members is None:
+        members, members_ok = group_members(phrase_ids, P)  # [B, P, M]
+    else:
+        members, members_ok = phrase_members[0][:, :P], phrase_members[1][:, :P]
     k, M = phrases.shape[-1], members.shape[-1]
     flat = phrases.reshape(B, R * k, 1).expand(-1, -1, M)
     tokens = members.gather(1, flat).view(B, R, k * M)
@@ -481,13 +490,17 @@ class AlignmentOutput:
 
 class Positions(NamedTuple):
     """A batch of items' positions: ``tokens [B, L, d]`` with ``token_mask [B, L]`` and ``phrase_ids [B, L]``
-    (the phrase of each token, -1 for padding), ``regions [B, R, d]`` with ``region_mask [B, R]``."""
+    (the phrase of each token, -1 for padding), ``regions [B, R, d]`` with ``region_mask [B, R]``; and, when the
+    caller has them, ``phrase_members``: :func:`group_members` of ``phrase_ids`` (each phrase's tokens ``[B, P', M]``
+    and their validity, for at least the batch's phrases), which depend on the items alone and so can be computed
+    once per catalogue instead of in every batch."""
 
     tokens: torch.Tensor
     token_mask: torch.Tensor
     phrase_ids: torch.Tensor
     regions: torch.Tensor
     region_mask: torch.Tensor
+    phrase_members: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 @dataclass(frozen=True)
@@ -535,7 +548,7 @@ def align(
     (:data:`CANDIDATE_SCREEN_SHARE`), and then reports its weights and reads over the candidates.
     Dense (variant A): every token against every region and back.
     """
-    tokens, token_mask, phrase_ids, regions, region_mask = positions
+    tokens, token_mask, phrase_ids, regions, region_mask = positions[:5]
     k_r, k_p = plan.k_r, plan.k_p
     similarity, phrase_mask = phrase_region_similarity(positions)
     if plan.hierarchical:
@@ -560,7 +573,9 @@ def align(
                 phrase_regions_ok & phrase_mask.unsqueeze(-1),
             )
         if plan.gathered_image_side:
-            region_tokens, region_ok = region_candidates(similarity, phrase_mask, phrase_ids, k_p)
+            region_tokens, region_ok = region_candidates(
+                similarity, phrase_mask, phrase_ids, k_p, positions.phrase_members
+            )
             region_out = region_attention.gathered(regions, region_mask, tokens, token_mask, region_tokens, region_ok)
         else:
             region_out = region_attention.dense(
@@ -586,7 +601,7 @@ def align_weights(
     """:func:`align` reduced to what the fused content needs, for a plan whose two sides are masked products
     (:meth:`AlignmentPlan.both_sides_dense`): each side's :class:`SourceWeights`, equal to :func:`align`'s,
     then s_kp and the phrase mask."""
-    tokens, token_mask, _, regions, region_mask = positions
+    tokens, token_mask, _, regions, region_mask = positions[:5]
     if not plan.both_sides_dense(regions.shape[1]):
         raise ValueError("align_weights: this plan gathers one side's candidates; use align")
     similarity, phrase_mask = phrase_region_similarity(positions)
@@ -643,7 +658,7 @@ def image_side_sources(
     """M^v2t for :meth:`CrossModalAttention.dense`: the tokens of each region's top-k_p phrases as indices
     (:func:`region_candidates`) when they are at most :data:`CANDIDATE_SCREEN_SHARE` of the tokens, else as the
     mask :func:`image_side_mask`."""
-    tokens, ok = region_candidates(similarity, phrase_mask, positions.phrase_ids, k_p)
+    tokens, ok = region_candidates(similarity, phrase_mask, positions.phrase_ids, k_p, positions.phrase_members)
     if tokens.shape[-1] <= CANDIDATE_SCREEN_SHARE * positions.tokens.shape[1]:
         return {"candidates": tokens, "candidate_ok": ok}
     return {"allowed": image_side_mask(similarity, phrase_mask, positions, k_p)}

@@ -22,6 +22,7 @@ from mdrchca.models.mdrchca.alignment import (
     SourceWeights,
     align,
     align_weights,
+    group_members,
 )
 from mdrchca.models.mdrchca.confidence import (
     candidate_cosine,
@@ -99,6 +100,12 @@ class ModalityInput(nn.Module):
             if ids is None:  # no phrase structure: every token its own phrase
                 ids = torch.where(features.mask, torch.arange(features.max_length).expand_as(features.mask), -1)
             self.register_buffer("phrase_ids", ids.long(), persistent=False)
+            # each phrase's tokens, for the image side's candidates: a property of the items, built once here
+            # rather than sorted out of the phrase ids in every batch
+            n_phrases = int(ids.max()) + 1 if ids.numel() else 1
+            members, members_ok = group_members(self.phrase_ids, max(1, n_phrases))
+            self.register_buffer("phrase_members", members, persistent=False)
+            self.register_buffer("phrase_member_ok", members_ok, persistent=False)
         real = features.values[features.mask]
         sample = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(0))[:100_000]]
         norm = float(sample.float().norm(dim=-1).mean()) if len(sample) else 1.0
@@ -286,7 +293,9 @@ class ContentBranch(nn.Module):
             regions = self._contextualise(regions, region_mask, region_ctx, self.region_graph)
         tokens = self.text_denoiser(tokens, token_mask)  # T~
         regions = self.region_denoiser(regions, region_mask)  # V~
-        return _DenoisedInputs(Positions(tokens, token_mask, phrase_ids, regions, region_mask), text_ctx, region_ctx)
+        members = self.text.phrase_members[items], self.text.phrase_member_ok[items]
+        positions = Positions(tokens, token_mask, phrase_ids, regions, region_mask, members)
+        return _DenoisedInputs(positions, text_ctx, region_ctx)
 
     def _confidences(self, positions: Positions, aligned: AlignmentOutput) -> tuple[torch.Tensor, torch.Tensor]:
         """c^t ``[B, L]`` and c^v ``[B, R]`` from what ``confidence_source`` reads of the alignment."""
@@ -360,7 +369,7 @@ class ContentBranch(nn.Module):
         """:meth:`_pooled` for :meth:`fused_content`: the same z^t and z^v, each side's aggregated sources
         taken through the pooling weights (:func:`~mdrchca.models.mdrchca.fusion.pooled_through_weights`)."""
         cfg = self.config
-        tokens, token_mask, _, regions, region_mask = inputs.positions
+        tokens, token_mask, _, regions, region_mask = inputs.positions[:5]
         if cfg.confidence_fusion == "none":  # the plain mean of the aligned features
             w_text, w_region = token_mask.to(tokens.dtype), region_mask.to(regions.dtype)
             a_text, a_region = w_text, w_region
