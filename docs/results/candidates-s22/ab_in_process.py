@@ -1,10 +1,10 @@
-"""Session 22's candidate screen timed in one process (a throwaway kept beside its output, not a benchmark): the
-code before the change imported as a second package (``mdrchca_old``: the parent commit's ``src`` with its imports
-renamed, see below) and the code as committed, each building MDR-CHCA on the same data with the same seed, timed
-in turn round by round so that the machine's drift falls on both. ``pass``: the pass over every item without
-gradients (validation, the cache refresh); ``train``: ten forward + backward passes of the content of 16 items (a
-step's budget on ML-100K's 64 + 64 positions); ``epoch``: one training epoch of each model's trainer (its steps,
-L_conf included, then validation).
+"""Session 22's changes timed in one process (a throwaway kept beside its output, not a benchmark): the code before
+a change imported as a second package (``mdrchca_old``: the parent commit's ``src`` with its imports renamed, see
+below) and the code as committed, each building MDR-CHCA on the same data with the same seed, timed in turn round
+by round so that the machine's drift falls on both. ``pass``: the pass over every item without gradients
+(validation, the cache refresh); ``train``: ten forward + backward passes of the content of 16 items with L_conf (a
+step's budget on ML-100K's 64 + 64 positions; by ``step_content`` where the code has it, else ``content``);
+``epoch``: one training epoch of each model's trainer (its steps, L_conf included, then validation).
 
     git archive PARENT src | tar -x -C out/ab22 && mv out/ab22/src/mdrchca out/ab22/src/mdrchca_old
     grep -rl mdrchca out/ab22/src/mdrchca_old \\
@@ -51,7 +51,7 @@ def main() -> None:
                 fused = model._all_fused()
         elif args.mode == "train":
             for _ in range(10):
-                out = model.content(items)
+                out = getattr(model, "step_content", model.content)(items)  # a step's route where the code has one
                 (out.fused.sum() + model.contrastive_loss(out)).backward()
             fused = out.fused
         else:

@@ -490,20 +490,20 @@ def test_a_cached_step_computes_content_with_gradients_for_a_bounded_number_of_i
     model.train()
     model.on_epoch_start(1)  # the cache refresh, without gradients
     sizes: list[tuple[int, bool]] = []
-    real_content = model.content
+    real_content = model.step_content
 
-    def recording(items, context=None):
+    def recording(items):
         sizes.append((len(items), torch.is_grad_enabled()))
-        return real_content(items, context)
+        return real_content(items)
 
-    model.content = recording  # type: ignore[method-assign]
+    model.step_content = recording  # type: ignore[method-assign]
     batch = _batch(data)
     assert len(torch.unique(torch.cat([batch.pos_items, batch.neg_items]))) > 5
     model.loss(batch).backward()
     assert sizes == [(5, True)]
     # the recomputed rows went into the cache
     before = model.content_cache.clone()
-    model.content = real_content  # type: ignore[method-assign]
+    model.step_content = real_content  # type: ignore[method-assign]
     with torch.no_grad():
         for p in model.content_branch.text.projection.parameters():
             p.add_(0.1)
@@ -896,6 +896,59 @@ def test_the_short_scoring_pass_gives_the_forward_content(options: dict) -> None
     full = _model(scoring_pass="full", **options)
     full.load_state_dict(model.state_dict())
     torch.testing.assert_close(model.all_fused_content(), full.all_fused_content(), atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"confidence_fusion": "screen"},
+        {"alignment": "full"},
+        {"content_grad_items": "0"},
+        {"pair_features": "denoised", "contrastive": "standard"},
+    ],
+)
+def test_the_short_training_pass_gives_the_full_passs_loss_and_gradients(options: dict) -> None:
+    """``training_pass=short`` (the step's content by ``ContentBranch.short_output``, no aligned feature formed)
+    gives the loss and every parameter's gradient of ``training_pass=full`` up to rounding, the cached path,
+    the exact path and L_conf included."""
+    data = _dataset()
+    start = _model(dataset=data, **options)
+    with torch.no_grad():  # away from the initial values (alpha = 0, a zero gate bias...)
+        for parameter in start.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
+    losses, grads = [], []
+    for route in ("short", "full"):
+        model = _model(dataset=data, training_pass=route, **options)
+        model.load_state_dict(start.state_dict())
+        model.train()
+        model.on_epoch_start(1)
+        torch.manual_seed(3)  # the same L_conf draws
+        loss = model.loss(_batch(data))
+        loss.backward()
+        losses.append(loss.detach())
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    torch.testing.assert_close(losses[0], losses[1], atol=1e-6, rtol=1e-5)
+    assert grads[0].keys() == grads[1].keys() and len(grads[0]) > 10
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], atol=1e-6, rtol=1e-4, msg=name)
+
+
+def test_the_short_output_forms_no_aligned_feature_and_keeps_what_l_conf_reads() -> None:
+    model = _model()
+    branch, items = model.content_branch, torch.arange(model.n_items)
+    with torch.no_grad():
+        short, full = branch.short_output(items, None, model.thresholds), branch(items, None, model.thresholds)
+    assert short.text_aligned is None and short.region_aligned is None
+    for name in ("tokens", "regions", "best_region", "text_confidence", "region_confidence", "similarity"):
+        torch.testing.assert_close(getattr(short, name), getattr(full, name), atol=1e-6, rtol=1e-5, msg=name)
+    placed = torch.zeros(*short.text_weights.shape[:2], short.regions.shape[1]).scatter_add(
+        -1, short.text_candidates, short.text_weights
+    )
+    torch.testing.assert_close(
+        placed, torch.zeros_like(placed).scatter_add(-1, full.text_candidates, full.text_weights)
+    )
+    assert short.select(torch.tensor([1, 0])).text_aligned is None
 
 
 def test_settings_the_short_pass_does_not_cover_take_the_forward() -> None:

@@ -235,6 +235,13 @@ class MDRCHCAConfig(ModelConfig):
     logits, every aligned feature) and pools each side through its attention weights; the same content up to
     rounding. ``full``: the training forward with all its outputs (the only route before session 19). Settings
     the short route does not cover take the full one either way."""
+    training_pass: Literal["short", "full"] = "short"
+    """How a training step computes its items' content. ``short``: the route of ``scoring_pass=short`` with the
+    step's gradients, which keeps every output L_conf reads (denoised positions, confidences, best regions) but
+    forms no aligned feature t^_w, v^_p; f_i and its gradients are the same up to rounding (ML-100K: 1.10x faster
+    forward + backward of a step's 16 films, docs/benchmarks.md, session 22). ``full``: the forward with all its
+    outputs, the route before session 22. ``pair_features=aligned`` (L_conf on the aligned features) and the
+    settings the short route does not cover take the full one either way."""
 
     def validate(self) -> None:
         if self.view_contrast > 0 and self.content_propagation != "view":

@@ -59,10 +59,10 @@ class ContentOutput:
     """Phrase-region cosine s_kp ``[B, P, R]``."""
     phrase_mask: torch.Tensor
     """``[B, P]``, True for a phrase with a token."""
-    text_aligned: torch.Tensor
-    """t^_w ``[B, L, d]``."""
-    region_aligned: torch.Tensor
-    """v^_p ``[B, R, d]``."""
+    text_aligned: torch.Tensor | None
+    """t^_w ``[B, L, d]`` (None from :meth:`ContentBranch.short_output`, which forms no aligned feature)."""
+    region_aligned: torch.Tensor | None
+    """v^_p ``[B, R, d]`` (None likewise)."""
     text_weights: torch.Tensor
     """Head-averaged token-to-region attention weights over each token's candidates ``[B, L, C]``."""
     text_candidates: torch.Tensor
@@ -76,11 +76,19 @@ class ContentOutput:
 
     def select(self, rows: torch.Tensor) -> ContentOutput:
         """The same output for a subset of the items (rows of the batch)."""
-        return ContentOutput(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
+        return ContentOutput(**{f.name: _rows(getattr(self, f.name), rows) for f in fields(self)})
 
     def one_item(self, row: int) -> ContentOutput:
         """Row ``row`` of the batch without the batch axis, on the CPU."""
-        return ContentOutput(**{f.name: getattr(self, f.name)[row].cpu() for f in fields(self)})
+        return ContentOutput(**{f.name: _row_on_cpu(getattr(self, f.name), row) for f in fields(self)})
+
+
+def _rows(value: torch.Tensor | None, rows: torch.Tensor) -> torch.Tensor | None:
+    return None if value is None else value[rows]
+
+
+def _row_on_cpu(value: torch.Tensor | None, row: int) -> torch.Tensor | None:
+    return None if value is None else value[row].cpu()
 
 
 class ModalityInput(nn.Module):
@@ -244,15 +252,28 @@ class ContentBranch(nn.Module):
         its weights (:func:`~mdrchca.models.mdrchca.fusion.pooled_through_weights`) instead of forming
         every aligned feature. Settings this route does not cover (a side that gathers its candidates,
         confidences that read another quantity than the cosine, ``image_fine=token``) take :meth:`forward`."""
+        return self.short_output(items, context, thresholds).fused
+
+    def short_covers(self) -> bool:
+        """Whether :meth:`short_output` takes the short route with these settings."""
         cfg = self.config
-        plan = self._plan()
         covered = cfg.confidence_source == "cosine" and cfg.image_fine == "region"
-        if not (covered and plan.both_sides_dense(self.region.mask.shape[1])):
-            return self(items, context, thresholds).fused
+        return covered and self._plan().both_sides_dense(self.region.mask.shape[1])
+
+    def short_output(
+        self, items: torch.Tensor, context: tuple | None = None, thresholds: AdaptiveThresholds | None = None
+    ) -> ContentOutput:
+        """:meth:`forward`'s output by the route of :meth:`fused_content`, equal to it up to rounding, gradients
+        included, except the aligned features ``text_aligned`` and ``region_aligned``, which it never forms
+        (None); ``text_weights`` and ``text_candidates`` are over the candidates the alignment screened. What a
+        training step needs when L_conf does not compare aligned features (``training_pass=short``); settings
+        the route does not cover take :meth:`forward`, with every output."""
+        if not self.short_covers():
+            return self(items, context, thresholds)
         inputs = self._denoised_inputs(items, context)
         positions = inputs.positions
         text_side, region_side, similarity, phrase_mask = align_weights(
-            self.text_to_region, self.region_to_text, positions, plan
+            self.text_to_region, self.region_to_text, positions, self._plan()
         )
         c_text, c_region = self._confidence_values(
             positions, text_side.cosine, region_side.cosine, similarity, phrase_mask
@@ -261,8 +282,28 @@ class ContentBranch(nn.Module):
         z_text, z_region = self._pooled_through_weights(
             inputs, text_side, region_side, best_region, c_text, c_region, thresholds
         )
-        fused, _ = self._fused(positions, best_region, z_text, z_region, c_text, c_region, thresholds)
-        return fused
+        fused, gate = self._fused(positions, best_region, z_text, z_region, c_text, c_region, thresholds)
+        candidates = text_side.candidates
+        if candidates is None:  # every region, in order
+            candidates = torch.arange(text_side.weights.shape[-1], device=fused.device).expand(*text_side.weights.shape)
+        return ContentOutput(
+            fused=fused,
+            gate=gate,
+            tokens=positions.tokens,
+            regions=positions.regions,
+            token_mask=positions.token_mask,
+            region_mask=positions.region_mask,
+            phrase_ids=positions.phrase_ids,
+            similarity=similarity,
+            phrase_mask=phrase_mask,
+            text_aligned=None,
+            region_aligned=None,
+            text_weights=text_side.weights,
+            text_candidates=candidates,
+            best_region=best_region,
+            text_confidence=c_text,
+            region_confidence=c_region,
+        )
 
     def _plan(self) -> AlignmentPlan:
         cfg = self.config

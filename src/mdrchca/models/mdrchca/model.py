@@ -185,6 +185,15 @@ class MDRCHCA(Recommender):
         """The content branch's output for ``items`` (:class:`ContentOutput`; ``fused`` is f_i ``[B, d]``)."""
         return self.content_branch(items, context, self.thresholds)
 
+    def step_content(self, items: torch.Tensor) -> ContentOutput:
+        """What a training step needs of ``items``' content: :meth:`content`, or with ``training_pass=short``
+        (unless L_conf compares aligned features, ``pair_features=aligned``) the same by the short route, which
+        forms no aligned feature (:meth:`ContentBranch.short_output`)."""
+        cfg = self.config
+        if cfg.training_pass == "short" and cfg.pair_features != "aligned":
+            return self.content_branch.short_output(items, None, self.thresholds)
+        return self.content(items)
+
     def _graph_context(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         return self.content_branch.graph_context()
 
@@ -459,17 +468,17 @@ class MDRCHCA(Recommender):
         if cfg.content_propagation == "none":  # only the batch's items need their content
             users_all, items_all = self._collaborative()
             items, inverse = torch.unique(torch.cat([batch.pos_items, batch.neg_items]), return_inverse=True)
-            out = self.content(items)
+            out = self.step_content(items)
             h = self._item_representation(items_all[items], out.fused, items)
             pos, neg, positive_rows = h[inverse[:n]], h[inverse[n:]], inverse[:n]
         else:
             if self._uses_content_cache():
                 items = self._step_items(batch)
-                out = self.content(items)
+                out = self.step_content(items)
                 fused_all = self._with_fresh_rows(items, out.fused)
                 positive_rows = torch.nonzero(torch.isin(items, batch.pos_items)).squeeze(1)
             else:
-                out = self.content(torch.arange(self.n_items, device=self.item_embedding.device))
+                out = self.step_content(torch.arange(self.n_items, device=self.item_embedding.device))
                 fused_all, positive_rows = out.fused, batch.pos_items
             if cfg.view_contrast > 0:
                 users_all, items_all, views = self._views_with_contrast(fused_all, batch)
@@ -515,7 +524,7 @@ class MDRCHCA(Recommender):
         cfg = self.config
         items = self._step_items(batch)
         mine = items[self._rank :: self._world_size]
-        out = self.content(mine)
+        out = self.step_content(mine)
         fused_all = self._with_fresh_rows(items, self._gather(out.fused, len(items)))
         users_all, items_all = self._propagate(fused_all)
         u, pos, neg = users_all[batch.users], items_all[batch.pos_items], items_all[batch.neg_items]
