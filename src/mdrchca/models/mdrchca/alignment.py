@@ -106,17 +106,21 @@ class SourceWeights(NamedTuple):
     ``sparse [B, Q, S]``, the head-averaged top-k_s weights :math:`A^s` over every source (0 off them);
     ``cosine [B, Q, C]``, the head-averaged query-key cosine (``-inf`` off the mask); ``weights [B, Q, C]``, the
     head-averaged weights before the top-k_s; ``candidates [B, Q, C]``, the source of each column of those two
-    (None: C = S, every source in order)."""
+    (every source in order when the screen ran over all of them)."""
 
     sparse: torch.Tensor
     cosine: torch.Tensor
     weights: torch.Tensor
-    candidates: torch.Tensor | None = None
+    candidates: torch.Tensor
 
     def best(self) -> torch.Tensor:
-        """Each query's best source, the one of its largest weight ``[B, Q]`` (as :class:`AttentionOutput`'s)."""
-        column = self.weights.argmax(-1, keepdim=True)
-        return (column if self.candidates is None else self.candidates.gather(-1, column)).squeeze(-1)
+        """Each query's best source ``[B, Q]``, as :class:`AttentionOutput`'s."""
+        return best_sources(self.weights, self.candidates)
+
+
+def best_sources(weights: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+    """The source of each query's largest weight: ``candidates [B, Q, C]`` at the argmax of ``weights [B, Q, C]``."""
+    return candidates.gather(-1, weights.argmax(-1, keepdim=True)).squeeze(-1)
 
 
 def spread(values: torch.Tensor, candidates: torch.Tensor, n_sources: int) -> torch.Tensor:
@@ -258,14 +262,9 @@ class CrossModalAttention(nn.Module):
         them): then the screen runs over the C candidates alone and ``weights``, ``logits`` and ``cosine`` are
         ``[B, Q, C]`` beside those ``candidates``; without them they are over every source. ``mean_logits=False``
         leaves ``logits`` None (only ``confidence_source=logits`` reads them)."""
-        S = sources.shape[1]
-        weights, sparse, logits, cosine = self._dense_screen(
+        weights, sparse, logits, cosine, candidates = self._dense_screen(
             queries, query_mask, sources, source_mask, allowed, mean_logits, candidates, candidate_ok
         )
-        if candidates is None:
-            candidates = torch.arange(S, device=sources.device).expand(*sparse.shape)
-        else:
-            sparse = spread(sparse, candidates, S)
         aligned = sparse @ self.value(sources)
         return self._finish(aligned, queries, query_mask, weights, logits, candidates, cosine)
 
@@ -284,11 +283,9 @@ class CrossModalAttention(nn.Module):
         candidates when given), without the aggregation :math:`A^s V W_V`, which
         :func:`~mdrchca.models.mdrchca.fusion.pooled_through_weights` takes after pooling instead, and without
         the mean logits."""
-        weights, sparse, _, cosine = self._dense_screen(
+        weights, sparse, _, cosine, candidates = self._dense_screen(
             queries, query_mask, sources, source_mask, allowed, False, candidates, candidate_ok
         )
-        if candidates is not None:
-            sparse = spread(sparse, candidates, sources.shape[1])
         return SourceWeights(sparse, cosine, weights, candidates)
 
     def _dense_screen(
@@ -301,10 +298,11 @@ class CrossModalAttention(nn.Module):
         mean_logits: bool = True,
         candidates: torch.Tensor | None = None,
         candidate_ok: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """Scores of every query against every source, masked and screened: weights, sparse weights, mean
-        logits (None without ``mean_logits``) and the head-averaged cosine, each ``[B, Q, S]``, or ``[B, Q, C]``
-        over ``candidates`` when given (see :meth:`dense`)."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
+        """Scores of every query against every source, masked and screened: weights, sparse weights over every
+        source ``[B, Q, S]``, mean logits (None without ``mean_logits``), the head-averaged cosine, and the
+        candidates ``[B, Q, C]`` the weights, logits and cosine are over (every source in order unless
+        ``candidates`` are given; see :meth:`dense`)."""
         B, Q, d = queries.shape
         S = sources.shape[1]
         H, dh = self.heads, d // self.heads
@@ -335,7 +333,10 @@ class CrossModalAttention(nn.Module):
             cosine = cosine.gather(-1, candidates)
         keep = mask_operand(valid, logits)  # converted once for the screen and the cosine
         weights, sparse, mean = self._screen(logits, keep, 1, mean_logits)
-        return weights, sparse, mean, fill_invalid_(cosine, keep, infinite=True)
+        cosine = fill_invalid_(cosine, keep, infinite=True)
+        if candidates is None:
+            return weights, sparse, mean, cosine, torch.arange(S, device=sources.device).expand(B, Q, S)
+        return weights, spread(sparse, candidates, S), mean, cosine, candidates
 
     def gathered(
         self,
@@ -428,7 +429,7 @@ class CrossModalAttention(nn.Module):
         cross = aligned
         if self.residual:
             aligned = (aligned + queries) * query_mask.unsqueeze(-1)
-        best = candidates.gather(-1, weights.argmax(-1, keepdim=True)).squeeze(-1)
+        best = best_sources(weights, candidates)
         return AttentionOutput(aligned, weights, mean_logits, candidates, best, cosine, cross)
 
 
@@ -629,6 +630,12 @@ CANDIDATE_SCREEN_SHARE = 0.5
 (token side) and 27 of 64 tokens (image side, k_p = 3 phrases of up to 9 tokens) screen over candidates."""
 
 
+def _screens_over_candidates(candidates: torch.Tensor, n_sources: int) -> bool:
+    """Whether ``candidates [B, Q, C]`` are few enough of ``n_sources`` (:data:`CANDIDATE_SCREEN_SHARE`) to screen
+    over them alone."""
+    return candidates.shape[-1] <= CANDIDATE_SCREEN_SHARE * n_sources
+
+
 def text_side_candidates(
     similarity: torch.Tensor, phrase_mask: torch.Tensor, positions: Positions, k_r: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -644,12 +651,12 @@ def text_side_sources(
     """M^tok for :meth:`CrossModalAttention.dense`: the candidates of :func:`text_side_candidates`, or as the mask
     ``[B, L, R]`` when k_r is more than :data:`CANDIDATE_SCREEN_SHARE` of the regions."""
     candidates, valid = text_side_candidates(similarity, phrase_mask, positions, k_r)
-    B, L, C = candidates.shape
     R = similarity.shape[-1]
-    if C <= CANDIDATE_SCREEN_SHARE * R:
+    if _screens_over_candidates(candidates, R):
         return {"candidates": candidates, "candidate_ok": valid}
     # distinct regions in every row (a top-k), so the scatter writes each once
-    return {"allowed": torch.zeros(B, L, R, dtype=torch.bool, device=similarity.device).scatter(-1, candidates, valid)}
+    allowed = torch.zeros(*candidates.shape[:2], R, dtype=torch.bool, device=similarity.device)
+    return {"allowed": allowed.scatter(-1, candidates, valid)}
 
 
 def image_side_sources(
@@ -659,7 +666,7 @@ def image_side_sources(
     (:func:`region_candidates`) when they are at most :data:`CANDIDATE_SCREEN_SHARE` of the tokens, else as the
     mask :func:`image_side_mask`."""
     tokens, ok = region_candidates(similarity, phrase_mask, positions.phrase_ids, k_p, positions.phrase_members)
-    if tokens.shape[-1] <= CANDIDATE_SCREEN_SHARE * positions.tokens.shape[1]:
+    if _screens_over_candidates(tokens, positions.tokens.shape[1]):
         return {"candidates": tokens, "candidate_ok": ok}
     return {"allowed": image_side_mask(similarity, phrase_mask, positions, k_p)}
 

@@ -238,7 +238,7 @@ class MDRCHCAConfig(ModelConfig):
     training_pass: Literal["short", "full"] = "short"
     """How a training step computes its items' content. ``short``: the route of ``scoring_pass=short`` with the
     step's gradients, which keeps every output L_conf reads (denoised positions, confidences, best regions) but
-    forms no aligned feature t^_w, v^_p; f_i and its gradients are the same up to rounding (ML-100K: 1.10x faster
+    forms no aligned feature t^_w, v^_p; f_i and its gradients are the same up to rounding (ML-100K: 1.08-1.14x faster
     forward + backward of a step's 16 films, docs/benchmarks.md, session 22). ``full``: the forward with all its
     outputs, the route before session 22. ``pair_features=aligned`` (L_conf on the aligned features) and the
     settings the short route does not cover take the full one either way."""

@@ -74,6 +74,19 @@ class ContentOutput:
     region_confidence: torch.Tensor
     """c^v_p ``[B, R]``."""
 
+    @classmethod
+    def of_positions(cls, positions: Positions, **outputs: torch.Tensor | None) -> ContentOutput:
+        """The output for a batch whose position fields (tokens, regions, their masks, phrase ids) are
+        ``positions``' and whose other fields are ``outputs``."""
+        return cls(
+            tokens=positions.tokens,
+            regions=positions.regions,
+            token_mask=positions.token_mask,
+            region_mask=positions.region_mask,
+            phrase_ids=positions.phrase_ids,
+            **outputs,
+        )
+
     def select(self, rows: torch.Tensor) -> ContentOutput:
         """The same output for a subset of the items (rows of the batch)."""
         return ContentOutput(**{f.name: _rows(getattr(self, f.name), rows) for f in fields(self)})
@@ -110,8 +123,8 @@ class ModalityInput(nn.Module):
             self.register_buffer("phrase_ids", ids.long(), persistent=False)
             # each phrase's tokens, for the image side's candidates: a property of the items, built once here
             # rather than sorted out of the phrase ids in every batch
-            n_phrases = int(ids.max()) + 1 if ids.numel() else 1
-            members, members_ok = group_members(self.phrase_ids, max(1, n_phrases))
+            n_phrases = max(1, int(ids.max()) + 1) if ids.numel() else 1
+            members, members_ok = group_members(self.phrase_ids, n_phrases)
             self.register_buffer("phrase_members", members, persistent=False)
             self.register_buffer("phrase_member_ok", members_ok, persistent=False)
         real = features.values[features.mask]
@@ -157,7 +170,7 @@ class ContentBranch(nn.Module):
         if inputs is None:
             inputs = (ModalityInput(text, d, phrases=True), ModalityInput(regions, d, phrases=False))
         self.text, self.region = inputs
-        self.max_phrases = int(self.text.phrase_ids.max().item()) + 1 if self.text.phrase_ids.numel() else 1
+        self.max_phrases = self.text.phrase_members.shape[1]
         self.positions_per_item = text.max_length + regions.max_length
         """Token plus region slots of one item (L + R), what a forward pass's cost grows with."""
         self.position_grid = text.max_length * regions.max_length
@@ -224,14 +237,10 @@ class ContentBranch(nn.Module):
         c_text, c_region = self._confidences(positions, aligned)
         z_text, z_region = self._pooled(inputs, aligned, c_text, c_region, thresholds)
         fused, gate = self._fused(positions, aligned.text.best, z_text, z_region, c_text, c_region, thresholds)
-        return ContentOutput(
+        return ContentOutput.of_positions(
+            positions,
             fused=fused,
             gate=gate,
-            tokens=positions.tokens,
-            regions=positions.regions,
-            token_mask=positions.token_mask,
-            region_mask=positions.region_mask,
-            phrase_ids=positions.phrase_ids,
             similarity=aligned.similarity,
             phrase_mask=aligned.phrase_mask,
             text_aligned=aligned.text.aligned,
@@ -283,23 +292,16 @@ class ContentBranch(nn.Module):
             inputs, text_side, region_side, best_region, c_text, c_region, thresholds
         )
         fused, gate = self._fused(positions, best_region, z_text, z_region, c_text, c_region, thresholds)
-        candidates = text_side.candidates
-        if candidates is None:  # every region, in order
-            candidates = torch.arange(text_side.weights.shape[-1], device=fused.device).expand(*text_side.weights.shape)
-        return ContentOutput(
+        return ContentOutput.of_positions(
+            positions,
             fused=fused,
             gate=gate,
-            tokens=positions.tokens,
-            regions=positions.regions,
-            token_mask=positions.token_mask,
-            region_mask=positions.region_mask,
-            phrase_ids=positions.phrase_ids,
             similarity=similarity,
             phrase_mask=phrase_mask,
             text_aligned=None,
             region_aligned=None,
             text_weights=text_side.weights,
-            text_candidates=candidates,
+            text_candidates=text_side.candidates,
             best_region=best_region,
             text_confidence=c_text,
             region_confidence=c_region,
