@@ -12,7 +12,7 @@ from mdrchca.data.features import ModalityFeatures
 from mdrchca.data.sampler import BPRSampler
 from mdrchca.errors import DataError
 from mdrchca.models.base import Batch
-from mdrchca.models.mdrchca.content import masked_mean
+from mdrchca.models.mdrchca.content import ModalityInput, last_real_position, masked_mean
 from mdrchca.models.mdrchca.model import chunk_size
 from mdrchca.training import build_model
 
@@ -981,3 +981,62 @@ def test_the_content_pass_is_the_same_at_any_chunk_size():
     for size in (1, 7):
         model.config.content_chunk = size
         torch.testing.assert_close(model.all_fused_content(), whole, rtol=0, atol=1e-6)
+
+
+def test_last_real_position_counts_to_each_rows_last_real_slot() -> None:
+    mask = torch.tensor([[1, 1, 0, 0], [0, 1, 0, 1], [0, 0, 0, 0], [0, 0, 1, 0]], dtype=torch.bool)
+    assert last_real_position(mask).tolist() == [2, 4, 0, 3]
+    assert last_real_position(torch.zeros(3, 0, dtype=torch.bool)).tolist() == [0, 0, 0]
+
+
+def test_a_batch_spans_the_slots_its_items_fill_and_gets_the_untrimmed_content_and_gradients(monkeypatch) -> None:
+    """Positions past the batch's last real one are padding in every item of it, which every later step masks:
+    computing without them (the default) gives the content, confidences and gradients of every slot."""
+    data = _dataset(L=12)
+    model = _model(dataset=data)
+    branch = model.content_branch
+    reach = branch.text.reach
+    short_texts = torch.nonzero(reach < 8).squeeze(1)[:4]
+    assert len(short_texts) == 4 and int(reach[short_texts].max()) < 12
+    with torch.no_grad():
+        trimmed = branch(short_texts, None, model.thresholds)
+        full = branch(short_texts, None, model.thresholds, trim=False)
+    L = int(reach[short_texts].max())
+    assert trimmed.tokens.shape[1] == L and full.tokens.shape[1] == 12
+    assert not full.token_mask[:, L:].any()
+    torch.testing.assert_close(trimmed.fused, full.fused, atol=1e-6, rtol=1e-5)
+    for name in ("tokens", "text_confidence", "best_region", "phrase_ids"):
+        torch.testing.assert_close(getattr(trimmed, name), getattr(full, name)[:, :L], atol=1e-6, rtol=1e-5, msg=name)
+    torch.testing.assert_close(trimmed.region_confidence, full.region_confidence, atol=1e-6, rtol=1e-5)
+
+    def step_gradients() -> dict[str, torch.Tensor]:
+        model.zero_grad()
+        out = branch.short_output(short_texts, None, model.thresholds)  # a training step's route
+        (out.fused.square().sum() + model.contrastive_loss(out)).backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    trimmed_grads = step_gradients()
+    monkeypatch.setattr(ModalityInput, "slots", lambda self, items: self.mask.shape[1])  # every slot
+    full_grads = step_gradients()
+    assert trimmed_grads.keys() == full_grads.keys() and len(full_grads) > 10
+    for name in full_grads:
+        torch.testing.assert_close(trimmed_grads[name], full_grads[name], atol=1e-6, rtol=1e-4, msg=name)
+
+
+def test_the_pass_batches_items_in_slot_order_and_returns_them_in_item_order() -> None:
+    model = _model(dataset=_dataset(L=12)).eval()
+    branch = model.content_branch
+    items = torch.arange(model.n_items)
+    order = branch.slot_order(items)
+    assert (branch.text.reach[order].diff() >= 0).all()
+    with torch.no_grad():
+        one_by_one = torch.cat([branch.fused_content(i.view(1), None, model.thresholds) for i in items])
+    model.config.content_chunk = 4
+    torch.testing.assert_close(model.all_fused_content(), one_by_one, rtol=0, atol=1e-6)
+
+
+def test_explain_keeps_every_slot_so_the_regions_form_their_grid() -> None:
+    model = _model()
+    out = model.explain_item(0)  # item 0 has no image: no real region, its grid kept
+    assert out.region_mask.shape == (6,) and not out.region_mask.any()
+    assert out.token_mask.shape == (9,)

@@ -257,12 +257,17 @@ class MDRCHCA(Recommender):
 
     def _fused_in_chunks(self, items: torch.Tensor, context: tuple | None = None) -> torch.Tensor:
         """f_i of ``items`` computed ``content_chunk`` items at a time (whose score tensors stay in cache); without
-        gradients by the branch's short route unless ``scoring_pass=full``."""
-        chunks = items.split(self.content_chunk())
+        gradients by the branch's short route unless ``scoring_pass=full``. The chunks take the items in order of
+        their slots (:meth:`ContentBranch.slot_order`), so that each spans as few slots as its items fill; the
+        rows come back in the order of ``items``."""
+        order = self.content_branch.slot_order(items)
+        chunks = items[order].split(self.content_chunk())
         if self.config.scoring_pass == "short" and not torch.is_grad_enabled():
             branch = self.content_branch
-            return torch.cat([branch.fused_content(chunk, context, self.thresholds) for chunk in chunks])
-        return torch.cat([self.content(chunk, context).fused for chunk in chunks])
+            fused = torch.cat([branch.fused_content(chunk, context, self.thresholds) for chunk in chunks])
+        else:
+            fused = torch.cat([self.content(chunk, context).fused for chunk in chunks])
+        return fused[torch.argsort(order)]
 
     def content_chunk(self) -> int:
         """Items per chunk of a pass without gradients: ``content_chunk``, or with ``0`` the device's choice (64
@@ -656,7 +661,9 @@ class MDRCHCA(Recommender):
     def explain_item(self, item: int) -> ContentOutput:
         """Phrase-to-region selections, attention and confidences of one item (CPU tensors)."""
         self.eval()
-        out = self.content(torch.tensor([item], device=self.item_embedding.device))
+        # every slot, so that the regions keep the grid the picture is drawn on
+        items = torch.tensor([item], device=self.item_embedding.device)
+        out = self.content_branch(items, None, self.thresholds, trim=False)
         return out.one_item(0)
 
 
