@@ -7,8 +7,11 @@ Usage: python benchmarks/bench_alignment.py [--device cpu|cuda] [--items 32] [--
 For every n_t in {32, 64, 128} tokens and n_p in {16, 64, 128, 256, 1024} regions, both paths run forward and
 backward on the same random batch (d = 64, 4 heads, k_r = 10, k_s = 5, k_p = 3, phrases of 8 tokens).
 Time is the median of ``repeats`` runs after a warm-up. Peak memory: on CUDA, the allocator's peak; on
-CPU, the rise of a fresh process's resident high-water mark during one forward and backward (Linux).
-Ratios are hierarchical / dense (below 1: hierarchical is cheaper).
+CPU, the rise of a fresh process's resident high-water mark during one forward and backward (Linux), and the
+peak of the bytes held by live tensors during one forward and backward after a warm-up (``live``: the
+profiler's allocation and free events summed in order; what the computation holds, without the first call's
+one-time costs and the allocator's reuse, which the resident mark carries). Ratios are hierarchical / dense
+(below 1: hierarchical is cheaper).
 
 ``--flops`` counts instead the matrix FLOPs of one forward and backward of each path with
 ``torch.utils.flop_counter`` (independent of the machine's load) at n_p in {256, 1024}, and prints dense /
@@ -106,6 +109,23 @@ def cpu_peak(items: int, n_t: int, n_p: int, hierarchical: bool, threads: int = 
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def live_peak(inputs, hierarchical: bool) -> float:
+    """Peak MiB held by live tensors during one forward and backward (after the caller's warm-up), from the
+    profiler's memory events in the order they happened: each operator's own allocations less its frees, and the
+    frees outside operators."""
+    from torch.profiler import ProfilerActivity, profile
+
+    for tensor in (inputs[1], inputs[4], *(p for module in inputs[0] for p in module.parameters())):
+        tensor.grad = None
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step(inputs, hierarchical)
+    held = peak = 0
+    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
+        held += event.cpu_memory_usage if event.name == "[memory]" else event.self_cpu_memory_usage
+        peak = max(peak, held)
+    return peak / 2**20
+
+
 def count_flops(inputs, hierarchical: bool) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -141,7 +161,9 @@ def main() -> None:
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else f"cpu x{torch.get_num_threads()} threads"
     print(f"{args.items} items per batch, d={D}, heads={HEADS}, k_r={K_R}, k_s={K_S}, k_p={K_P}, device {device_name}")
     header = ("n_t", "n_p", "hier ms", "dense ms", "time ratio", "hier MiB", "dense MiB", "mem ratio")
-    print("{:>4} {:>5} | {:>8} {:>9} {:>10} | {:>9} {:>9} {:>9}".format(*header))
+    header += ("live hier", "live dense", "live ratio") if args.device == "cpu" else ()
+    layout = "{:>4} {:>5} | {:>8} {:>9} {:>10} | {:>9} {:>9} {:>9}" + " | {:>9} {:>10} {:>10}" * (len(header) > 8)
+    print(layout.format(*header))
     for n_t in (32, 64, 128):
         for n_p in (16, 64, 128, 256, 1024):
             inputs = make_inputs(args.items, n_t, n_p, args.device)
@@ -152,14 +174,18 @@ def main() -> None:
             else:
                 m_h = cpu_peak(args.items, n_t, n_p, True, args.threads)
                 m_d = cpu_peak(args.items, n_t, n_p, False, args.threads)
-            rows.append(
-                {"n_t": n_t, "n_p": n_p, "hier_ms": t_h * 1e3, "dense_ms": t_d * 1e3, "hier_mib": m_h, "dense_mib": m_d}
-            )
-            print(
+            row = {"n_t": n_t, "n_p": n_p, "hier_ms": t_h * 1e3, "dense_ms": t_d * 1e3}
+            row.update(hier_mib=m_h, dense_mib=m_d)
+            line = (
                 f"{n_t:>4} {n_p:>5} | {t_h * 1e3:8.2f} {t_d * 1e3:9.2f} {t_h / t_d:10.2f} | "
-                f"{m_h:9.1f} {m_d:9.1f} {m_h / max(m_d, 1e-9):9.2f}",
-                flush=True,
+                f"{m_h:9.1f} {m_d:9.1f} {m_h / max(m_d, 1e-9):9.2f}"
             )
+            if args.device == "cpu":
+                row["hier_live_mib"], row["dense_live_mib"] = live_peak(inputs, True), live_peak(inputs, False)
+                line += f" | {row['hier_live_mib']:9.1f} {row['dense_live_mib']:10.1f}"
+                line += f" {row['hier_live_mib'] / row['dense_live_mib']:10.2f}"
+            rows.append(row)
+            print(line, flush=True)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"device": device_name, "items": args.items, "rows": rows}, handle, indent=2)

@@ -3,9 +3,11 @@ import math
 import pytest
 import torch
 
+from mdrchca.models.mdrchca import alignment
 from mdrchca.models.mdrchca.alignment import (
     MASKED_TEXT_SIDE_UP_TO,
     AlignmentPlan,
+    CandidateProduct,
     CrossModalAttention,
     Positions,
     align,
@@ -389,3 +391,45 @@ def test_the_image_side_candidates_from_phrase_members_built_once_for_the_catalo
     for b in range(2):
         for r in range(5):
             assert own[b, r][own_ok[b, r]].tolist() == given[b, r][given_ok[b, r]].tolist()
+
+
+def test_the_candidate_product_in_chunks_equals_the_whole_product_gathered_with_its_gradients() -> None:
+    """``CandidateProduct`` forms the product a chunk of queries at a time and scatters each chunk's gradient back:
+    the values of ``(a @ b).gather(-1, candidates)`` and, in float64, gradients that pass gradcheck; a source
+    named twice among a query's candidates gets both gradients."""
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(2, 3, 7, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(2, 3, 4, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    candidates = torch.randint(0, 5, (2, 7, 3), generator=g)
+    candidates[0, 0] = torch.tensor([1, 1, 4])
+    whole = (a @ b).gather(-1, candidates.unsqueeze(1).expand(2, 3, 7, 3))
+    for rows in (1, 3, 7):
+        torch.testing.assert_close(CandidateProduct.apply(a, b, candidates, rows), whole, rtol=0, atol=1e-12)
+        assert torch.autograd.gradcheck(lambda x, y, r=rows: CandidateProduct.apply(x, y, candidates, r), (a, b))
+
+
+def test_a_large_masked_side_screens_its_candidates_in_chunks_with_the_same_result(monkeypatch) -> None:
+    """Above ``CPU_SCORE_ELEMENTS`` the image side's score products run in chunks of regions: the same aligned
+    features, weights, cosine reads and gradients as the whole product gathered."""
+    g = torch.Generator().manual_seed(3)
+    tokens, regions = torch.randn(2, 16, 8, generator=g), torch.randn(2, 20, 8, generator=g)
+    token_mask, region_mask = torch.ones(2, 16, dtype=torch.bool), torch.ones(2, 20, dtype=torch.bool)
+    token_mask[1, -4:] = False
+    region_mask[0, -3:] = False
+    ids = (torch.arange(16) // 3).expand(2, 16).clone()
+    ids[~token_mask] = -1
+    positions = Positions(tokens, token_mask, ids, regions, region_mask)
+    similarity, phrase_mask = phrase_region_similarity(positions)
+    candidates, ok = region_candidates(similarity, phrase_mask, ids, k_p=2)
+    outputs = []
+    for elements in (10**9, 2 * 2 * 16 * 3):  # whole; three regions a chunk (2 items x 2 heads x 16 tokens each)
+        monkeypatch.setattr(alignment, "CPU_SCORE_ELEMENTS", elements)
+        torch.manual_seed(0)
+        attention = CrossModalAttention(8, heads=2, k_s=3)
+        r, t = regions.clone().requires_grad_(), tokens.clone().requires_grad_()
+        out = attention.dense(r, region_mask, t, token_mask, candidates=candidates, candidate_ok=ok)
+        (out.aligned.square().sum() + torch.where(region_mask, out.cosine.amax(-1), 0).sum()).backward()
+        grads = [p.grad for p in attention.parameters()]
+        outputs.append((out.aligned, out.weights, out.logits, out.cosine, r.grad, t.grad, *grads))
+    for whole, chunked in zip(*outputs, strict=True):
+        torch.testing.assert_close(chunked, whole)

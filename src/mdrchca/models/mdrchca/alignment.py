@@ -158,6 +158,66 @@ def row_softmax(scores: torch.Tensor, written_out: bool | None = None) -> torch.
     return exp / exp.sum(dim=-1, keepdim=True)
 
 
+CPU_SCORE_ELEMENTS = 2**20
+"""Most elements of a score tensor a masked side forms at once on the CPU when it screens over candidates
+(:func:`candidate_product`): ML-100K's chunk of 64 items x 4 heads x 64 x 64 positions, whose product stays in
+cache. Larger products (many regions: 32 items x 4 heads x 1,024 regions x 64 tokens is eight times that) run in
+chunks of queries, each gathered at its candidates at once, so that no whole query x source tensor is formed or
+back-propagated. On a GPU the product is formed whole (memory is not what limits it there, kernel launches are)."""
+
+
+class CandidateProduct(torch.autograd.Function):
+    r"""Batched products at each query's candidates alone: :math:`Y_{bgqc} = a_{bgq} \cdot b_{bg\,:\,s}` with
+    :math:`s` = ``candidates[b, q, c]``, for ``a [B, G, Q, e]``, ``b [B, G, e, S]`` -> ``[B, G, Q, C]``,
+    computed ``rows`` queries at a time: each chunk's product ``[B, G, rows, S]`` is gathered at once, and the
+    backward scatters each chunk's gradient into a chunk of the same size, so that memory grows with the
+    candidates and the chunk, not with Q x S. The same values as ``(a @ b).gather(-1, candidates)``; no gradient
+    of the gradient."""
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, b: torch.Tensor, candidates: torch.Tensor, rows: int) -> torch.Tensor:  # type: ignore[override]
+        B, G, Q, _ = a.shape
+        C = candidates.shape[-1]
+        out = a.new_empty(B, G, Q, C)
+        for start in range(0, Q, rows):
+            chunk = slice(start, start + rows)
+            index = candidates[:, None, chunk].expand(B, G, -1, C)
+            out[:, :, chunk] = torch.gather(a[:, :, chunk] @ b, -1, index)
+        ctx.save_for_backward(a, b, candidates)
+        ctx.rows = rows
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None, None]:  # type: ignore[override]
+        a, b, candidates = ctx.saved_tensors
+        B, G, Q, _ = a.shape
+        S, C = b.shape[-1], candidates.shape[-1]
+        grad_a = torch.empty_like(a) if ctx.needs_input_grad[0] else None
+        grad_b = torch.zeros_like(b) if ctx.needs_input_grad[1] else None
+        for start in range(0, Q, ctx.rows):
+            chunk = slice(start, start + ctx.rows)
+            index = candidates[:, None, chunk].expand(B, G, -1, C)
+            scores_grad = grad.new_zeros(B, G, index.shape[2], S).scatter_add_(-1, index, grad[:, :, chunk])
+            if grad_a is not None:
+                grad_a[:, :, chunk] = scores_grad @ b.transpose(-1, -2)
+            if grad_b is not None:
+                grad_b += a[:, :, chunk].transpose(-1, -2) @ scores_grad
+        return grad_a, grad_b, None, None
+
+
+def candidate_product(a: torch.Tensor, b: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+    """``(a @ b).gather(-1, candidates)`` for ``a [B, G, Q, e]``, ``b [B, G, e, S]``, ``candidates [B, Q, C]``
+    (broadcast over G): formed whole on a GPU and when it has at most :data:`CPU_SCORE_ELEMENTS` elements, else
+    by :class:`CandidateProduct` in chunks of queries."""
+    B, G, Q, _ = a.shape
+    S, C = b.shape[-1], candidates.shape[-1]
+    rows = max(1, CPU_SCORE_ELEMENTS // max(1, B * G * S))
+    if a.device.type != "cpu" or rows >= Q:
+        return (a @ b).gather(-1, candidates.unsqueeze(1).expand(B, G, Q, C))
+    return CandidateProduct.apply(a, b, candidates, rows)
+
+
 def _head_cosine(q: torch.Tensor, k: torch.Tensor, equation: str) -> torch.Tensor:
     """Head-averaged cosine of queries and keys (last dim = head dim), contracted by ``equation``."""
     return torch.einsum(equation, nn.functional.normalize(q, dim=-1), nn.functional.normalize(k, dim=-1))
@@ -312,25 +372,27 @@ class CrossModalAttention(nn.Module):
         # the strided views cost the product more than the copies (1.27 against 0.80 ms a chunk, the same bits)
         q = q_all.view(B, Q, H, dh).transpose(1, 2).mul(dh**-0.5).contiguous()
         k = k_all.view(B, S, H, dh).permute(0, 2, 3, 1).contiguous()
-        logits = q @ k  # [B, H, Q, S]
         # the head-averaged cosine as one product of head-normalised rows (no permuted copies of q and k)
-        cosine = head_units(q_all, H) @ head_units(k_all, H).transpose(1, 2)  # [B, Q, S]
+        q_units, k_units = head_units(q_all, H), head_units(k_all, H).transpose(1, 2)
         if candidates is None:
+            logits = q @ k  # [B, H, Q, S]
+            cosine = q_units @ k_units  # [B, Q, S]
             valid = source_mask.unsqueeze(1) & query_mask.unsqueeze(-1)
             if allowed is not None:
                 valid = valid & allowed
             valid = valid.expand(B, Q, S)
         else:
             # the screen's elementwise work (fill, softmax, head sum, top-k) over the C candidates instead of
-            # the S sources; the products above stay whole, as the matrix kernels run them fastest
+            # the S sources; each product runs over every source, as the matrix kernels run that fastest, and is
+            # gathered at the candidates (a chunk of queries at a time when large: ``candidate_product``)
             C = candidates.shape[-1]
             if candidate_ok is None:
                 every = torch.ones_like(candidates, dtype=torch.bool)
                 candidate_ok = allowed.gather(-1, candidates) if allowed is not None else every
             at_sources = source_mask.gather(1, candidates.view(B, Q * C)).view(B, Q, C)
             valid = candidate_ok & query_mask.unsqueeze(-1) & at_sources
-            logits = logits.gather(-1, candidates.unsqueeze(1).expand(B, H, Q, C))
-            cosine = cosine.gather(-1, candidates)
+            logits = candidate_product(q, k, candidates)  # [B, H, Q, C]
+            cosine = candidate_product(q_units.unsqueeze(1), k_units.unsqueeze(1), candidates).squeeze(1)
         keep = mask_operand(valid, logits)  # converted once for the screen and the cosine
         weights, sparse, mean = self._screen(logits, keep, 1, mean_logits)
         cosine = fill_invalid_(cosine, keep, infinite=True)
