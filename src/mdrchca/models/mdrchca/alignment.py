@@ -24,10 +24,10 @@ def phrase_pool(tokens: torch.Tensor, phrase_ids: torch.Tensor, n_phrases: int) 
     B, L, d = tokens.shape
     valid = phrase_ids >= 0
     index = phrase_ids.clamp_min(0)
-    sums = tokens.new_zeros(B, n_phrases, d).scatter_add(
+    sums = tokens.new_zeros(B, n_phrases, d).scatter_add_(
         1, index.unsqueeze(-1).expand(B, L, d), tokens * valid.unsqueeze(-1)
     )
-    counts = tokens.new_zeros(B, n_phrases).scatter_add(1, index, valid.to(tokens.dtype))
+    counts = tokens.new_zeros(B, n_phrases).scatter_add_(1, index, valid.to(tokens.dtype))
     return sums / counts.clamp_min(1).unsqueeze(-1), counts > 0
 
 
@@ -127,7 +127,7 @@ def spread(values: torch.Tensor, candidates: torch.Tensor, n_sources: int) -> to
     """Values over each query's candidates ``[B, Q, C]`` placed at their sources, ``[B, Q, S]``, 0 elsewhere.
     Summed where a source repeats among a row's candidates, which holds only for invalid ones, whose values are
     0 (the image side pads short phrases with token 0): adding 0 leaves a value as it was, bit for bit."""
-    return values.new_zeros(*values.shape[:-1], n_sources).scatter_add(-1, candidates, values)
+    return values.new_zeros(*values.shape[:-1], n_sources).scatter_add_(-1, candidates, values)
 
 
 MASKED_TEXT_SIDE_UP_TO = 64
