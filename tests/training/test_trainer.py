@@ -9,6 +9,7 @@ import torch
 from mdrchca.config import Config
 from mdrchca.data import load_dataset
 from mdrchca.training import Trainer
+from mdrchca.training.trainer import adam_kernel
 
 
 def _config(*extra: str) -> Config:
@@ -125,3 +126,25 @@ def test_cold_item_split_never_trains_the_held_out_items(small_catalogue: Path) 
     # never a positive and never a sampled negative: Adam leaves their ID embeddings exactly as initialised
     assert torch.equal(trainer.model.item_embedding.detach()[held_out], before)
     assert not torch.equal(trainer.model.item_embedding.detach()[data.train[:, 1]], trained)
+
+
+def test_adam_kernel_is_fused_where_torch_has_it_and_asked_for_by_name() -> None:
+    assert adam_kernel("fused", torch.device("cpu")) == {"fused": True}
+    assert adam_kernel("fused", torch.device("cuda")) == {"fused": True}
+    assert adam_kernel("fused", torch.device("mps")) == {"foreach": True}
+    assert adam_kernel("foreach", torch.device("cpu")) == {"foreach": True}
+    assert adam_kernel("loop", torch.device("cpu")) == {"foreach": False}
+
+
+def test_each_optimizer_kernel_trains_the_same_model_up_to_rounding(small_catalogue: Path) -> None:
+    """``optimizer_kernel`` changes how Adam's update is computed, not what it is: two epochs of each kernel end at
+    the same parameters up to rounding, and the trainer's optimizer is the fused one by default."""
+    states, data = {}, load_dataset(small_catalogue)
+    for kernel in ("fused", "foreach", "loop"):
+        trainer = Trainer(_config("epochs=2", f"optimizer_kernel={kernel}"), data, progress=False)
+        assert trainer.optimizer.param_groups[0]["fused"] is (True if kernel == "fused" else None)
+        trainer.fit()
+        states[kernel] = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    for kernel in ("foreach", "loop"):
+        for name, value in states["fused"].items():
+            torch.testing.assert_close(states[kernel][name], value, rtol=1e-4, atol=1e-5, msg=name)

@@ -52,8 +52,9 @@ HEARTBEAT_SECONDS = 10
 """How often a running trial records that its worker is alive."""
 GRACE_SECONDS = 60
 """A running trial whose last heartbeat is older than this is taken as dead and re-queued."""
-SETTING_KEYS_IGNORED = ("num_threads", "device", "eval_batch_size", "data_path", "split_file")
-"""Options that do not change what a run computes; a reused run may differ from its spec in these only."""
+SETTING_KEYS_IGNORED = ("num_threads", "device", "eval_batch_size", "data_path", "split_file", "optimizer_kernel")
+"""Options that do not change what a run computes beyond rounding; a reused run may differ from its spec in these
+only."""
 
 
 class GridError(MdrchcaError):

@@ -171,7 +171,12 @@ class Trainer:
                     self.ranks.world_size,
                     -(-tc.batch_size // self.ranks.world_size),
                 )
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=tc.learning_rate, weight_decay=tc.weight_decay)
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(),
+            lr=tc.learning_rate,
+            weight_decay=tc.weight_decay,
+            **adam_kernel(tc.optimizer_kernel, self.device),
+        )
         self.sampler = BPRSampler(dataset.train, dataset.n_items, seed=tc.seed, negative_pool=dataset.negative_pool())
         self.evaluator = Evaluator(dataset, tc.topk, tc.eval_batch_size)
         self.epoch = 0
@@ -513,3 +518,13 @@ def _data_parallel(wrapped: _BatchLoss, device: torch.device) -> torch.nn.Module
     DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(wrapped, ignored)
     device_ids = [device.index] if device.type == "cuda" else None
     return DistributedDataParallel(wrapped, device_ids=device_ids, find_unused_parameters=True)
+
+
+def adam_kernel(kernel: str, device: torch.device) -> dict[str, bool]:
+    """Adam's keyword for ``optimizer_kernel``: ``fused`` where torch has the fused kernel (CPU, CUDA), else
+    ``foreach``; ``loop`` asks for neither."""
+    if kernel == "fused" and torch.device(device).type in ("cpu", "cuda"):
+        return {"fused": True}
+    if kernel in ("fused", "foreach"):
+        return {"foreach": True}
+    return {"foreach": False}
