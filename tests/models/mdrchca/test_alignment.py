@@ -7,6 +7,7 @@ from mdrchca.models.mdrchca import alignment
 from mdrchca.models.mdrchca.alignment import (
     MASKED_TEXT_SIDE_UP_TO,
     AlignmentPlan,
+    CandidateAggregate,
     CandidateProduct,
     CrossModalAttention,
     Positions,
@@ -394,23 +395,46 @@ def test_the_image_side_candidates_from_phrase_members_built_once_for_the_catalo
 
 
 def test_the_candidate_product_in_chunks_equals_the_whole_product_gathered_with_its_gradients() -> None:
-    """``CandidateProduct`` forms the product a chunk of queries at a time and scatters each chunk's gradient back:
-    the values of ``(a @ b).gather(-1, candidates)`` and, in float64, gradients that pass gradcheck; a source
-    named twice among a query's candidates gets both gradients."""
+    """``CandidateProduct`` maps a chunk of queries' rows (``left``, recomputed in the backward), forms its product
+    and scatters each chunk's gradient back: the values of ``(left(a) @ b).gather(-1, candidates)`` and, in
+    float64, gradients that pass gradcheck; a source named twice among a query's candidates gets both gradients."""
     g = torch.Generator().manual_seed(0)
-    a = torch.randn(2, 3, 7, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    a = torch.randn(2, 7, 12, generator=g, dtype=torch.float64, requires_grad=True)  # 7 queries' rows
     b = torch.randn(2, 3, 4, 5, generator=g, dtype=torch.float64, requires_grad=True)
     candidates = torch.randint(0, 5, (2, 7, 3), generator=g)
     candidates[0, 0] = torch.tensor([1, 1, 4])
-    whole = (a @ b).gather(-1, candidates.unsqueeze(1).expand(2, 3, 7, 3))
+
+    def heads(rows: torch.Tensor) -> torch.Tensor:  # the rows' heads, normalised: a map that is not linear
+        return torch.nn.functional.normalize(rows.view(2, -1, 3, 4), dim=-1).transpose(1, 2)
+
+    whole = (heads(a) @ b).gather(-1, candidates.unsqueeze(1).expand(2, 3, 7, 3))
     for rows in (1, 3, 7):
-        torch.testing.assert_close(CandidateProduct.apply(a, b, candidates, rows), whole, rtol=0, atol=1e-12)
-        assert torch.autograd.gradcheck(lambda x, y, r=rows: CandidateProduct.apply(x, y, candidates, r), (a, b))
+        chunked = CandidateProduct.apply(a, b, candidates, rows, heads)
+        torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-12)
+        check = (lambda x, y, r=rows: CandidateProduct.apply(x, y, candidates, r, heads), (a, b))
+        assert torch.autograd.gradcheck(*check)
+
+
+def test_the_aggregate_over_candidates_in_chunks_equals_the_spread_weights_times_the_values() -> None:
+    """``CandidateAggregate`` spreads each chunk of queries' weights to their sources and multiplies by the values:
+    the values of ``spread(w, candidates, S) @ values``, gradients that pass gradcheck, a source named twice
+    summed."""
+    g = torch.Generator().manual_seed(1)
+    weights = torch.rand(2, 7, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    values = torch.randn(2, 5, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    candidates = torch.randint(0, 5, (2, 7, 3), generator=g)
+    candidates[1, 2] = torch.tensor([3, 0, 3])
+    whole = torch.zeros(2, 7, 5, dtype=torch.float64).scatter_add(-1, candidates, weights) @ values
+    for rows in (1, 4, 7):
+        torch.testing.assert_close(CandidateAggregate.apply(weights, candidates, values, rows), whole)
+        assert torch.autograd.gradcheck(
+            lambda w, v, r=rows: CandidateAggregate.apply(w, candidates, v, r), (weights, values)
+        )
 
 
 def test_a_large_masked_side_screens_its_candidates_in_chunks_with_the_same_result(monkeypatch) -> None:
-    """Above ``CPU_SCORE_ELEMENTS`` the image side's score products run in chunks of regions: the same aligned
-    features, weights, cosine reads and gradients as the whole product gathered."""
+    """Above ``CPU_SCORE_ELEMENTS`` the image side's score products and its aggregation run in chunks of regions:
+    the same aligned features, weights, cosine reads and gradients as the whole products."""
     g = torch.Generator().manual_seed(3)
     tokens, regions = torch.randn(2, 16, 8, generator=g), torch.randn(2, 20, 8, generator=g)
     token_mask, region_mask = torch.ones(2, 16, dtype=torch.bool), torch.ones(2, 20, dtype=torch.bool)

@@ -167,55 +167,110 @@ back-propagated. On a GPU the product is formed whole (memory is not what limits
 
 
 class CandidateProduct(torch.autograd.Function):
-    r"""Batched products at each query's candidates alone: :math:`Y_{bgqc} = a_{bgq} \cdot b_{bg\,:\,s}` with
-    :math:`s` = ``candidates[b, q, c]``, for ``a [B, G, Q, e]``, ``b [B, G, e, S]`` -> ``[B, G, Q, C]``,
+    r"""Batched products at each query's candidates alone: :math:`Y_{bgqc} = f(a)_{bgq} \cdot b_{bg\,:\,s}` with
+    :math:`s` = ``candidates[b, q, c]``, for the queries' rows ``a [B, Q, ...]``, a map ``left`` of a chunk of them
+    to ``[B, G, rows, e]`` (the heads' view, or head-normalised rows), ``b [B, G, e, S]`` -> ``[B, G, Q, C]``,
     computed ``rows`` queries at a time: each chunk's product ``[B, G, rows, S]`` is gathered at once, and the
-    backward scatters each chunk's gradient into a chunk of the same size, so that memory grows with the
-    candidates and the chunk, not with Q x S. The same values as ``(a @ b).gather(-1, candidates)``; no gradient
-    of the gradient."""
+    backward scatters each chunk's gradient into a chunk of the same size and recomputes ``left`` of the chunk, so
+    that memory grows with the candidates and the chunk, not with Q x S, and no transformed copy of ``a`` is kept.
+    The same values as ``(left(a) @ b).gather(-1, candidates)``; no gradient of the gradient."""
 
     @staticmethod
-    def forward(ctx, a: torch.Tensor, b: torch.Tensor, candidates: torch.Tensor, rows: int) -> torch.Tensor:  # type: ignore[override]
-        B, G, Q, _ = a.shape
-        C = candidates.shape[-1]
-        out = a.new_empty(B, G, Q, C)
+    def forward(ctx, a: torch.Tensor, b: torch.Tensor, candidates: torch.Tensor, rows: int, left) -> torch.Tensor:  # type: ignore[override]
+        B, G = b.shape[0], b.shape[1]
+        Q, C = a.shape[1], candidates.shape[-1]
+        out = b.new_empty(B, G, Q, C)
         for start in range(0, Q, rows):
             chunk = slice(start, start + rows)
             index = candidates[:, None, chunk].expand(B, G, -1, C)
-            out[:, :, chunk] = torch.gather(a[:, :, chunk] @ b, -1, index)
+            out[:, :, chunk] = torch.gather(left(a[:, chunk]) @ b, -1, index)
         ctx.save_for_backward(a, b, candidates)
-        ctx.rows = rows
+        ctx.rows, ctx.left = rows, left
         return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None, None]:  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None, None, None]:  # type: ignore[override]
         a, b, candidates = ctx.saved_tensors
-        B, G, Q, _ = a.shape
-        S, C = b.shape[-1], candidates.shape[-1]
+        B, G, S = b.shape[0], b.shape[1], b.shape[-1]
+        Q, C = a.shape[1], candidates.shape[-1]
         grad_a = torch.empty_like(a) if ctx.needs_input_grad[0] else None
         grad_b = torch.zeros_like(b) if ctx.needs_input_grad[1] else None
         for start in range(0, Q, ctx.rows):
             chunk = slice(start, start + ctx.rows)
             index = candidates[:, None, chunk].expand(B, G, -1, C)
             scores_grad = grad.new_zeros(B, G, index.shape[2], S).scatter_add_(-1, index, grad[:, :, chunk])
-            if grad_a is not None:
-                grad_a[:, :, chunk] = scores_grad @ b.transpose(-1, -2)
+            with torch.enable_grad():
+                rows_in = a[:, chunk].detach().requires_grad_(grad_a is not None)
+                mapped = ctx.left(rows_in)
             if grad_b is not None:
-                grad_b += a[:, :, chunk].transpose(-1, -2) @ scores_grad
-        return grad_a, grad_b, None, None
+                grad_b += mapped.detach().transpose(-1, -2) @ scores_grad
+            if grad_a is not None:
+                (grad_a[:, chunk],) = torch.autograd.grad(mapped, rows_in, scores_grad @ b.transpose(-1, -2))
+        return grad_a, grad_b, None, None, None
 
 
-def candidate_product(a: torch.Tensor, b: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
-    """``(a @ b).gather(-1, candidates)`` for ``a [B, G, Q, e]``, ``b [B, G, e, S]``, ``candidates [B, Q, C]``
-    (broadcast over G): formed whole on a GPU and when it has at most :data:`CPU_SCORE_ELEMENTS` elements, else
-    by :class:`CandidateProduct` in chunks of queries."""
-    B, G, Q, _ = a.shape
-    S, C = b.shape[-1], candidates.shape[-1]
+def candidate_product(
+    a: torch.Tensor, b: torch.Tensor, candidates: torch.Tensor, left, scale: float = 1.0
+) -> torch.Tensor:
+    """``(scale left(a) @ b).gather(-1, candidates)`` for the queries' rows ``a [B, Q, ...]``, ``left`` mapping them
+    to ``[B, G, Q, e]``, ``b [B, G, e, S]`` and ``candidates [B, Q, C]`` (broadcast over G): formed whole on a GPU
+    and when it has at most :data:`CPU_SCORE_ELEMENTS` elements (``left(a)`` scaled and copied into the layout the
+    product reads), else by :class:`CandidateProduct` in chunks of queries (``b`` scaled instead)."""
+    B, G, S = b.shape[0], b.shape[1], b.shape[-1]
+    Q, C = a.shape[1], candidates.shape[-1]
     rows = max(1, CPU_SCORE_ELEMENTS // max(1, B * G * S))
     if a.device.type != "cpu" or rows >= Q:
-        return (a @ b).gather(-1, candidates.unsqueeze(1).expand(B, G, Q, C))
-    return CandidateProduct.apply(a, b, candidates, rows)
+        mapped = left(a) if scale == 1.0 else left(a).mul(scale).contiguous()
+        return (mapped @ b).gather(-1, candidates.unsqueeze(1).expand(B, G, Q, C))
+    return CandidateProduct.apply(a, b if scale == 1.0 else b * scale, candidates, rows, left)
+
+
+class CandidateAggregate(torch.autograd.Function):
+    r""":math:`Y_{bq} = \sum_c w_{bqc}\, v_{b,s}` with :math:`s` = ``candidates[b, q, c]``, for ``weights [B, Q, C]``
+    and ``values [B, S, d]`` -> ``[B, Q, d]``: the weights spread to their sources and multiplied by the values
+    ``rows`` queries at a time, so that no whole ``[B, Q, S]`` tensor of weights or of their gradient is formed
+    (the backward reads each chunk's gradient against every source and gathers it at the candidates). The same
+    values as ``spread(weights, candidates, S) @ values``; no gradient of the gradient."""
+
+    @staticmethod
+    def forward(ctx, weights: torch.Tensor, candidates: torch.Tensor, values: torch.Tensor, rows: int) -> torch.Tensor:  # type: ignore[override]
+        B, Q, _ = weights.shape
+        out = values.new_empty(B, Q, values.shape[-1])
+        for start in range(0, Q, rows):
+            chunk = slice(start, start + rows)
+            out[:, chunk] = spread(weights[:, chunk], candidates[:, chunk], values.shape[1]) @ values
+        ctx.save_for_backward(weights, candidates, values)
+        ctx.rows = rows
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, torch.Tensor | None, None]:  # type: ignore[override]
+        weights, candidates, values = ctx.saved_tensors
+        Q, S = weights.shape[1], values.shape[1]
+        grad_weights = torch.empty_like(weights) if ctx.needs_input_grad[0] else None
+        grad_values = torch.zeros_like(values) if ctx.needs_input_grad[2] else None
+        for start in range(0, Q, ctx.rows):
+            chunk = slice(start, start + ctx.rows)
+            if grad_weights is not None:
+                grad_weights[:, chunk] = (grad[:, chunk] @ values.transpose(1, 2)).gather(-1, candidates[:, chunk])
+            if grad_values is not None:
+                placed = spread(weights[:, chunk], candidates[:, chunk], S)
+                grad_values += placed.transpose(1, 2) @ grad[:, chunk]
+        return grad_weights, None, grad_values, None
+
+
+def candidate_aggregate(weights: torch.Tensor, candidates: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """``spread(weights, candidates, S) @ values`` for ``weights [B, Q, C]`` over ``candidates [B, Q, C]`` and
+    ``values [B, S, d]``: whole on a GPU and when ``[B, Q, S]`` has at most :data:`CPU_SCORE_ELEMENTS` elements,
+    else by :class:`CandidateAggregate` in chunks of queries."""
+    B, Q, _ = weights.shape
+    S = values.shape[1]
+    rows = max(1, CPU_SCORE_ELEMENTS // max(1, B * S))
+    if weights.device.type != "cpu" or rows >= Q:
+        return spread(weights, candidates, S) @ values
+    return CandidateAggregate.apply(weights, candidates, values, rows)
 
 
 def _head_cosine(q: torch.Tensor, k: torch.Tensor, equation: str) -> torch.Tensor:
@@ -322,10 +377,12 @@ class CrossModalAttention(nn.Module):
         them): then the screen runs over the C candidates alone and ``weights``, ``logits`` and ``cosine`` are
         ``[B, Q, C]`` beside those ``candidates``; without them they are over every source. ``mean_logits=False``
         leaves ``logits`` None (only ``confidence_source=logits`` reads them)."""
+        given = candidates is not None
         weights, sparse, logits, cosine, candidates = self._dense_screen(
             queries, query_mask, sources, source_mask, allowed, mean_logits, candidates, candidate_ok
         )
-        aligned = sparse @ self.value(sources)
+        values = self.value(sources)
+        aligned = candidate_aggregate(sparse, candidates, values) if given else sparse @ values
         return self._finish(aligned, queries, query_mask, weights, logits, candidates, cosine)
 
     def dense_weights(
@@ -343,9 +400,12 @@ class CrossModalAttention(nn.Module):
         candidates when given), without the aggregation :math:`A^s V W_V`, which
         :func:`~mdrchca.models.mdrchca.fusion.pooled_through_weights` takes after pooling instead, and without
         the mean logits."""
+        given = candidates is not None
         weights, sparse, _, cosine, candidates = self._dense_screen(
             queries, query_mask, sources, source_mask, allowed, False, candidates, candidate_ok
         )
+        if given:
+            sparse = spread(sparse, candidates, sources.shape[1])
         return SourceWeights(sparse, cosine, weights, candidates)
 
     def _dense_screen(
@@ -359,24 +419,30 @@ class CrossModalAttention(nn.Module):
         candidates: torch.Tensor | None = None,
         candidate_ok: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
-        """Scores of every query against every source, masked and screened: weights, sparse weights over every
-        source ``[B, Q, S]``, mean logits (None without ``mean_logits``), the head-averaged cosine, and the
-        candidates ``[B, Q, C]`` the weights, logits and cosine are over (every source in order unless
-        ``candidates`` are given; see :meth:`dense`)."""
+        """Scores of every query against every source, masked and screened: weights, sparse weights, mean logits
+        (None without ``mean_logits``), the head-averaged cosine, and the candidates ``[B, Q, C]`` all of them are
+        over (every source in order unless ``candidates`` are given; see :meth:`dense`)."""
         B, Q, d = queries.shape
         S = sources.shape[1]
         H, dh = self.heads, d // self.heads
         q_all, k_all = self.query(queries), self.key(sources)
+
+        def heads(rows: torch.Tensor) -> torch.Tensor:  # [B, Q', d] -> [B, H, Q', dh], a view
+            return rows.view(B, -1, H, dh).transpose(1, 2)
+
+        def units(rows: torch.Tensor) -> torch.Tensor:  # [B, Q', d] -> [B, 1, Q', d], head-normalised
+            return head_units(rows, H).unsqueeze(1)
+
         # heads first, as the product leaves them, and the scale on q: no pass over [B, H, Q, S] for either.
         # Both operands copied into the layout the batched product reads (q [B, H, Q, dh], k [B, H, dh, S]):
-        # the strided views cost the product more than the copies (1.27 against 0.80 ms a chunk, the same bits)
-        q = q_all.view(B, Q, H, dh).transpose(1, 2).mul(dh**-0.5).contiguous()
+        # the strided views cost the product more than the copies (1.27 against 0.80 ms a chunk, the same bits);
+        # in chunks (``candidate_product``) the scale goes on k and q is read where it lies
         k = k_all.view(B, S, H, dh).permute(0, 2, 3, 1).contiguous()
         # the head-averaged cosine as one product of head-normalised rows (no permuted copies of q and k)
-        q_units, k_units = head_units(q_all, H), head_units(k_all, H).transpose(1, 2)
+        k_units = head_units(k_all, H).transpose(1, 2)
         if candidates is None:
-            logits = q @ k  # [B, H, Q, S]
-            cosine = q_units @ k_units  # [B, Q, S]
+            logits = heads(q_all).mul(dh**-0.5).contiguous() @ k  # [B, H, Q, S]
+            cosine = head_units(q_all, H) @ k_units  # [B, Q, S]
             valid = source_mask.unsqueeze(1) & query_mask.unsqueeze(-1)
             if allowed is not None:
                 valid = valid & allowed
@@ -391,14 +457,14 @@ class CrossModalAttention(nn.Module):
                 candidate_ok = allowed.gather(-1, candidates) if allowed is not None else every
             at_sources = source_mask.gather(1, candidates.view(B, Q * C)).view(B, Q, C)
             valid = candidate_ok & query_mask.unsqueeze(-1) & at_sources
-            logits = candidate_product(q, k, candidates)  # [B, H, Q, C]
-            cosine = candidate_product(q_units.unsqueeze(1), k_units.unsqueeze(1), candidates).squeeze(1)
+            logits = candidate_product(q_all, k, candidates, heads, dh**-0.5)  # [B, H, Q, C]
+            cosine = candidate_product(q_all, k_units.unsqueeze(1), candidates, units).squeeze(1)
         keep = mask_operand(valid, logits)  # converted once for the screen and the cosine
         weights, sparse, mean = self._screen(logits, keep, 1, mean_logits)
         cosine = fill_invalid_(cosine, keep, infinite=True)
         if candidates is None:
             return weights, sparse, mean, cosine, torch.arange(S, device=sources.device).expand(B, Q, S)
-        return weights, spread(sparse, candidates, S), mean, cosine, candidates
+        return weights, sparse, mean, cosine, candidates
 
     def gathered(
         self,
