@@ -5,6 +5,7 @@ Shapes: B items, L tokens, P phrases, R regions, d dims, H heads, C candidates p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -163,7 +164,11 @@ CPU_SCORE_ELEMENTS = 2**20
 (:func:`candidate_product`): ML-100K's chunk of 64 items x 4 heads x 64 x 64 positions, whose product stays in
 cache. Larger products (many regions: 32 items x 4 heads x 1,024 regions x 64 tokens is eight times that) run in
 chunks of queries, each gathered at its candidates at once, so that no whole query x source tensor is formed or
-back-propagated. On a GPU the product is formed whole (memory is not what limits it there, kernel launches are)."""
+back-propagated; the aggregation over the candidates (:func:`candidate_aggregate`) runs in the same chunks. On a
+GPU the products are formed whole (memory is not what limits them there, kernel launches are)."""
+
+RowMap = Callable[[torch.Tensor], torch.Tensor]
+"""A map of a chunk of queries' rows ``[B, Q', ...]`` to the left operand of a product, ``[B, G, Q', e]``."""
 
 
 class CandidateProduct(torch.autograd.Function):
@@ -176,7 +181,9 @@ class CandidateProduct(torch.autograd.Function):
     The same values as ``(left(a) @ b).gather(-1, candidates)``; no gradient of the gradient."""
 
     @staticmethod
-    def forward(ctx, a: torch.Tensor, b: torch.Tensor, candidates: torch.Tensor, rows: int, left) -> torch.Tensor:  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        ctx, a: torch.Tensor, b: torch.Tensor, candidates: torch.Tensor, rows: int, left: RowMap
+    ) -> torch.Tensor:
         B, G = b.shape[0], b.shape[1]
         Q, C = a.shape[1], candidates.shape[-1]
         out = b.new_empty(B, G, Q, C)
@@ -211,7 +218,7 @@ class CandidateProduct(torch.autograd.Function):
 
 
 def candidate_product(
-    a: torch.Tensor, b: torch.Tensor, candidates: torch.Tensor, left, scale: float = 1.0
+    a: torch.Tensor, b: torch.Tensor, candidates: torch.Tensor, left: RowMap, scale: float = 1.0
 ) -> torch.Tensor:
     """``(scale left(a) @ b).gather(-1, candidates)`` for the queries' rows ``a [B, Q, ...]``, ``left`` mapping them
     to ``[B, G, Q, e]``, ``b [B, G, e, S]`` and ``candidates [B, Q, C]`` (broadcast over G): formed whole on a GPU
