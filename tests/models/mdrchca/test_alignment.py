@@ -13,6 +13,7 @@ from mdrchca.models.mdrchca.alignment import (
     Positions,
     align,
     align_weights,
+    candidate_mask,
     cosine_similarity_matrix,
     dense_topk_mask,
     group_members,
@@ -315,6 +316,7 @@ def test_the_screen_over_given_candidates_equals_the_masked_screen_over_every_so
     candidates, valid = text_side_candidates(similarity, phrase_mask, positions, k_r=4)
     assert candidates.shape == (3, 7, 4)
     allowed = torch.zeros(3, 7, 12, dtype=torch.bool).scatter(-1, candidates, valid)
+    assert torch.equal(candidate_mask(candidates, valid, 12), allowed)
     outputs = []
     for given in (
         {"allowed": allowed},
@@ -355,6 +357,7 @@ def test_the_image_side_over_its_candidate_tokens_equals_the_masked_image_side(s
     candidates, ok = region_candidates(similarity, phrase_mask, ids, k_p=2)
     assert candidates.shape[-1] < 16 and (~ok).any()  # fewer than every token, with padding
     allowed = image_side_mask(similarity, phrase_mask, Positions(tokens, token_mask, ids, regions, region_mask), 2)
+    assert torch.equal(candidate_mask(candidates, ok, 16), allowed)  # the mask the model builds from them
     outputs = []
     for given in ({"allowed": allowed}, {"candidates": candidates, "candidate_ok": ok}):
         torch.manual_seed(seed)

@@ -171,6 +171,13 @@ RowMap = Callable[[torch.Tensor], torch.Tensor]
 """A map of a chunk of queries' rows ``[B, Q', ...]`` to the left operand of a product, ``[B, G, Q', e]``."""
 
 
+def cpu_chunk_rows(device: torch.device, queries: int, elements_per_query: int) -> int | None:
+    """Queries per chunk that keep a score tensor of ``elements_per_query`` elements per query within
+    :data:`CPU_SCORE_ELEMENTS` on the CPU, or None when the whole tensor may be formed (it fits, or on a GPU)."""
+    rows = max(1, CPU_SCORE_ELEMENTS // max(1, elements_per_query))
+    return None if device.type != "cpu" or rows >= queries else rows
+
+
 class CandidateProduct(torch.autograd.Function):
     r"""Batched products at each query's candidates alone: :math:`Y_{bgqc} = f(a)_{bgq} \cdot b_{bg\,:\,s}` with
     :math:`s` = ``candidates[b, q, c]``, for the queries' rows ``a [B, Q, ...]``, a map ``left`` of a chunk of them
@@ -226,8 +233,8 @@ def candidate_product(
     product reads), else by :class:`CandidateProduct` in chunks of queries (``b`` scaled instead)."""
     B, G, S = b.shape[0], b.shape[1], b.shape[-1]
     Q, C = a.shape[1], candidates.shape[-1]
-    rows = max(1, CPU_SCORE_ELEMENTS // max(1, B * G * S))
-    if a.device.type != "cpu" or rows >= Q:
+    rows = cpu_chunk_rows(a.device, Q, B * G * S)
+    if rows is None:
         mapped = left(a) if scale == 1.0 else left(a).mul(scale).contiguous()
         return (mapped @ b).gather(-1, candidates.unsqueeze(1).expand(B, G, Q, C))
     return CandidateProduct.apply(a, b if scale == 1.0 else b * scale, candidates, rows, left)
@@ -274,8 +281,8 @@ def candidate_aggregate(weights: torch.Tensor, candidates: torch.Tensor, values:
     else by :class:`CandidateAggregate` in chunks of queries."""
     B, Q, _ = weights.shape
     S = values.shape[1]
-    rows = max(1, CPU_SCORE_ELEMENTS // max(1, B * S))
-    if weights.device.type != "cpu" or rows >= Q:
+    rows = cpu_chunk_rows(weights.device, Q, B * S)
+    if rows is None:
         return spread(weights, candidates, S) @ values
     return CandidateAggregate.apply(weights, candidates, values, rows)
 
@@ -789,9 +796,7 @@ def text_side_sources(
     R = similarity.shape[-1]
     if _screens_over_candidates(candidates, R):
         return {"candidates": candidates, "candidate_ok": valid}
-    # distinct regions in every row (a top-k), so the scatter writes each once
-    allowed = torch.zeros(*candidates.shape[:2], R, dtype=torch.bool, device=similarity.device)
-    return {"allowed": allowed.scatter(-1, candidates, valid)}
+    return {"allowed": candidate_mask(candidates, valid, R)}
 
 
 def image_side_sources(
@@ -799,16 +804,25 @@ def image_side_sources(
 ) -> dict[str, torch.Tensor]:
     """M^v2t for :meth:`CrossModalAttention.dense`: the tokens of each region's top-k_p phrases as indices
     (:func:`region_candidates`) when they are at most :data:`CANDIDATE_SCREEN_SHARE` of the tokens, else as the
-    mask :func:`image_side_mask`."""
+    mask ``[B, R, L]`` they make (:func:`candidate_mask`, :func:`image_side_mask`'s values)."""
     tokens, ok = region_candidates(similarity, phrase_mask, positions.phrase_ids, k_p, positions.phrase_members)
-    if _screens_over_candidates(tokens, positions.tokens.shape[1]):
+    L = positions.tokens.shape[1]
+    if _screens_over_candidates(tokens, L):
         return {"candidates": tokens, "candidate_ok": ok}
-    return {"allowed": image_side_mask(similarity, phrase_mask, positions, k_p)}
+    return {"allowed": candidate_mask(tokens, ok, L)}
+
+
+def candidate_mask(candidates: torch.Tensor, valid: torch.Tensor, n_sources: int) -> torch.Tensor:
+    """The sources that ``candidates [B, Q, C]`` name where ``valid``, as a mask ``[B, Q, S]``. A source named more
+    than once (the image side pads short phrases with invalid repeats of token 0) is allowed when any of its
+    names is valid."""
+    return spread(valid.to(torch.float32), candidates, n_sources) > 0
 
 
 def image_side_mask(
     similarity: torch.Tensor, phrase_mask: torch.Tensor, positions: Positions, k_p: int
 ) -> torch.Tensor:
-    """M^v2t ``[B, R, L]``: the tokens of each region's top-k_p phrases."""
+    """M^v2t ``[B, R, L]``: the tokens of each region's top-k_p phrases, from the phrases' top-k mask (the
+    definition the tests hold :func:`image_side_sources`, which builds it from the candidates, against)."""
     region_phrase_mask = dense_topk_mask(similarity.transpose(1, 2), phrase_mask, k_p)  # [B, R, P]
     return tokens_inherit(region_phrase_mask.transpose(1, 2), positions.phrase_ids).transpose(1, 2)
