@@ -12,8 +12,8 @@ backward passes of the content of items 0-15 with L_conf (a step's budget on ML-
 ``step_content`` where the code has it, else ``content``); ``epoch``: one training epoch of each trainer, its
 validation after it. Prints one JSON line: the seconds of both, the speed-up by round and its median, and the
 largest difference between the two versions' last outputs (rounding, or the versions compute something else).
-Sessions 22 and 23 ran this script's earlier copies kept in ``docs/results/candidates-s22/`` and
-``docs/results/padding-s23/``.
+Sessions 22 and 23 ran earlier copies of this script (in git history at 806bec9, beside their outputs in
+``docs/results/candidates-s22/`` and ``docs/results/padding-s23/``).
 """
 
 from __future__ import annotations
