@@ -160,7 +160,7 @@ class TrainConfig:
     """How Adam updates the parameters: ``fused`` in one kernel per step (on the CPU and CUDA; ``foreach`` on
     other devices), ``foreach`` by operations over all parameters at once, ``loop`` parameter by parameter
     (torch's CPU default). The same update up to rounding; on one CPU thread over MDR-CHCA's 23 parameters on
-    ML-100K a step took 0.26 ms fused against 0.87 ms by loop (docs/benchmarks.md, session 23)."""
+    ML-100K a step took 0.24 ms fused against 0.82 ms by loop (docs/benchmarks.md, session 23)."""
     weight_decay: Annotated[float, NON_NEGATIVE] = 0.0
     """Adam's weight decay, on top of the model's own embedding L2 (``reg_weight``); MMRec uses 0."""
     lr_decay: Annotated[float, Range(0, 1, low_open=True)] = 1.0
