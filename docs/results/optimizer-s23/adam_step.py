@@ -13,7 +13,6 @@ import torch
 
 sys.path.insert(0, "benchmarks")
 from bench_epoch_cost import cpu_trainer  # noqa: E402
-
 from mdrchca.data import load_dataset  # noqa: E402
 
 torch.set_num_threads(1)

@@ -40,8 +40,10 @@ for path in sys.argv[1:]:
         ModalityInput.slots = original
     difference = (trimmed - every).abs().amax(1)
     worst = int(difference.argmax())
-    print(f"items differing by more than 1e-5: {int((difference > 1e-5).sum())} of {data.n_items}; "
-          f"largest {float(difference.max()):.3g} (item {worst})")
+    print(
+        f"items differing by more than 1e-5: {int((difference > 1e-5).sum())} of {data.n_items}; "
+        f"largest {float(difference.max()):.3g} (item {worst})"
+    )
     items = torch.tensor([worst])
     with torch.no_grad():
         a = branch(items, None, model.thresholds)
@@ -51,5 +53,8 @@ for path in sys.argv[1:]:
             positions = branch._denoised_inputs(items, None, trim).positions
             out = align(branch.text_to_region, branch.region_to_text, positions, branch._plan()).region
             top = out.weights[0, region].topk(branch.region_to_text.k_s + 1)
-            print(f"  trim={trim}: region {region}, image side over {out.weights.shape[-1]} columns, top weights "
-                  f"{[f'{v:.17g}' for v in top.values.tolist()]} at tokens {out.candidates[0, region][top.indices].tolist()}")
+            print(
+                f"  trim={trim}: region {region}, image side over {out.weights.shape[-1]} columns, top weights "
+                f"{[f'{v:.17g}' for v in top.values.tolist()]} "
+                f"at tokens {out.candidates[0, region][top.indices].tolist()}"
+            )

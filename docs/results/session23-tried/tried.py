@@ -23,7 +23,6 @@ import torch
 
 sys.path.insert(0, "benchmarks")
 import bench_alignment as bench  # noqa: E402
-
 import mdrchca.models  # noqa: E402,F401
 import mdrchca.models.mdrchca.alignment as A  # noqa: E402
 import mdrchca.models.mdrchca.content as C  # noqa: E402
@@ -92,8 +91,9 @@ ORIGINAL_WEIGHTS = A.CrossModalAttention.dense_weights
 ORIGINAL_SCREEN = A.CrossModalAttention._screen
 
 
-def weights_over_candidates(self, queries, query_mask, sources, source_mask, allowed=None, candidates=None,
-                            candidate_ok=None):
+def weights_over_candidates(
+    self, queries, query_mask, sources, source_mask, allowed=None, candidates=None, candidate_ok=None
+):
     given = candidates is not None
     weights, sparse, _, cosine, candidates = self._dense_screen(
         queries, query_mask, sources, source_mask, allowed, False, candidates, candidate_ok
@@ -159,12 +159,17 @@ def main() -> None:
             for name, work in works.items():
                 seconds[name][on].append(work())
     switch(args.variant, False)
-    print(f"{args.variant}, {args.rounds} rounds; largest difference of the pass's content "
-          f"{float((content[True] - content[False]).abs().max()):.3g}")
+    print(
+        f"{args.variant}, {args.rounds} rounds; largest difference of the pass's content "
+        f"{float((content[True] - content[False]).abs().max()):.3g}"
+    )
     for name in works:
         ratios = [off / on for off, on in zip(seconds[name][False], seconds[name][True], strict=True)]
-        print(f"{name}: off {statistics.median(seconds[name][False]):.4f} s, on {statistics.median(seconds[name][True]):.4f}"
-              f" s, speed-up {statistics.median(ratios):.3f} ({min(ratios):.2f}-{max(ratios):.2f})")
+        print(
+            f"{name}: off {statistics.median(seconds[name][False]):.4f} s, "
+            f"on {statistics.median(seconds[name][True]):.4f} s, "
+            f"speed-up {statistics.median(ratios):.3f} ({min(ratios):.2f}-{max(ratios):.2f})"
+        )
 
 
 if __name__ == "__main__":
