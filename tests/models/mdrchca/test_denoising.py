@@ -33,3 +33,23 @@ def test_denoiser_gradient_check_and_an_empty_item_has_finite_gradients() -> Non
     assert torch.autograd.gradcheck(lambda t: layer(t, mask), (tokens,))
     layer(tokens, mask).sum().backward()
     assert torch.isfinite(tokens.grad).all() and torch.all(tokens.grad[2] == 0)  # the empty item: no NaN
+
+
+def test_denoiser_parameter_gradients_equal_the_explicit_projections() -> None:
+    """The logits are formed as T (W_Q^T W_K) T^T, one weight product instead of a key projection: every
+    parameter's gradient must be that of softmax(Q K^T / sqrt(d)) V with Q, K, V projected explicitly."""
+    torch.manual_seed(2)
+    layer = SelfAttentionDenoiser(6, alpha_init=-0.4).double()
+    tokens = torch.randn(3, 5, 6, dtype=torch.float64)
+    mask = torch.tensor([[True] * 5, [True, False, True, True, False], [True, False, False, False, False]])
+    upstream = torch.randn(3, 5, 6, dtype=torch.float64)
+
+    def gradients(output: torch.Tensor) -> list[torch.Tensor]:
+        return list(torch.autograd.grad((output * upstream).sum(), list(layer.parameters())))
+
+    q, k, v = layer.query(tokens), layer.key(tokens), layer.value(tokens)
+    logits = (q @ k.transpose(1, 2) / 6**0.5).masked_fill(~mask.unsqueeze(1), -torch.inf)
+    a = torch.sigmoid(layer.alpha)
+    explicit = (a * (torch.softmax(logits, -1) @ v) + (1 - a) * tokens) * mask.unsqueeze(-1)
+    for folded, expected in zip(gradients(layer(tokens, mask)), gradients(explicit), strict=True):
+        torch.testing.assert_close(folded, expected, rtol=1e-10, atol=1e-12)

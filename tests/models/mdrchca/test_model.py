@@ -1023,6 +1023,24 @@ def test_a_batch_spans_the_slots_its_items_fill_and_gets_the_untrimmed_content_a
         torch.testing.assert_close(trimmed_grads[name], full_grads[name], atol=1e-6, rtol=1e-4, msg=name)
 
 
+def test_the_input_projection_is_the_linear_map_of_the_scaled_features() -> None:
+    """The modality scale is applied to the projection's weight, not to the positions: the same map, gradients
+    included, as projecting the features divided by their mean norm; padding slots stay zero."""
+    data = _dataset()
+    model = _model(dataset=data)
+    text = model.content_branch.text
+    items = torch.tensor([0, 3, 5])
+    tokens, mask = text.tokens(items, trim=False)
+    expected = text.projection(text.values[items].float() * text.scale) * mask.unsqueeze(-1)
+    torch.testing.assert_close(tokens, expected, rtol=1e-5, atol=1e-6)
+    assert text.scale != 1.0 and not tokens[~mask].any()
+    upstream = torch.randn_like(tokens)
+    folded = torch.autograd.grad((tokens * upstream).sum(), [text.projection.weight, text.projection.bias])
+    plain = torch.autograd.grad((expected * upstream).sum(), [text.projection.weight, text.projection.bias])
+    for got, want in zip(folded, plain, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
 def test_the_pass_batches_items_in_slot_order_and_returns_them_in_item_order() -> None:
     model = _model(dataset=_dataset(L=12)).eval()
     branch = model.content_branch

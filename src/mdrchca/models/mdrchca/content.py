@@ -146,7 +146,9 @@ class ModalityInput(nn.Module):
         batch with ``trim``, every slot without."""
         slots = self.slots(items) if trim else self.mask.shape[1]
         mask = self.mask[items, :slots]
-        return self.projection(self.values[items, :slots].float() * self.scale) * mask.unsqueeze(-1), mask
+        # the scale on the weight (d x d) rather than on the batch's positions: one pass over them fewer
+        weight, bias = self.projection.weight * self.scale, self.projection.bias
+        return nn.functional.linear(self.values[items, :slots].float(), weight, bias) * mask.unsqueeze(-1), mask
 
     def slots(self, items: torch.Tensor) -> int:
         """Slots that hold a real position of at least one of ``items``: the largest ``reach`` among them (at

@@ -33,13 +33,15 @@ class SelfAttentionDenoiser(nn.Module):
 
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``tokens [B, L, d]``, ``mask [B, L]`` (True = real) -> denoised ``[B, L, d]``."""
-        q, k, v = self.query(tokens), self.key(tokens), self.value(tokens)
-        # the scale on q and the mask in place on the product's fresh output: no extra pass over [B, L, L]
-        logits = (q / math.sqrt(tokens.shape[-1])) @ k.transpose(1, 2)
+        # q k^T = T (W_Q^T W_K) T^T: one d x d product of the weights instead of projecting the keys (the same
+        # parameters and values up to rounding; the scale folds into it). The mask in place on the product's
+        # fresh output: no extra pass over [B, L, L]
+        query_key = (self.query.weight.T / math.sqrt(tokens.shape[-1])) @ self.key.weight
+        logits = (tokens @ query_key) @ tokens.transpose(1, 2)
+        v = self.value(tokens)
         # padding keys at the lowest finite value: weight exactly 0 beside any real key; an empty item's rows
         # are uniform instead of NaN, and its output is zeroed by the mask below
         logits = fill_invalid_(logits, mask, dim=1)
         weights = torch.softmax(logits, dim=-1)
-        a = torch.sigmoid(self.alpha)
-        out = a * (weights @ v) + (1 - a) * tokens
+        out = torch.lerp(tokens, weights @ v, torch.sigmoid(self.alpha))  # a SA(T) + (1 - a) T in one pass
         return out * mask.unsqueeze(-1)
