@@ -97,7 +97,8 @@ class ContentOutput:
 
 
 def _rows(value: torch.Tensor | None, rows: torch.Tensor) -> torch.Tensor | None:
-    return None if value is None else value[rows]
+    # index_select: its backward is an index_add, 2x faster on the CPU than indexing's accumulating index_put
+    return None if value is None else value.index_select(0, rows)
 
 
 def _row_on_cpu(value: torch.Tensor | None, row: int) -> torch.Tensor | None:
@@ -145,10 +146,12 @@ class ModalityInput(nn.Module):
         """The projected positions of ``items`` ``[B, S, d]`` and their mask ``[B, S]``: S = :meth:`slots` of the
         batch with ``trim``, every slot without."""
         slots = self.slots(items) if trim else self.mask.shape[1]
-        mask = self.mask[items, :slots]
+        # rows by index_select (3-5x faster than advanced indexing on the CPU, the same values)
+        mask = self.mask[:, :slots].index_select(0, items)
+        values = self.values[:, :slots].index_select(0, items).float()
         # the scale on the weight (d x d) rather than on the batch's positions: one pass over them fewer
         weight, bias = self.projection.weight * self.scale, self.projection.bias
-        return nn.functional.linear(self.values[items, :slots].float(), weight, bias) * mask.unsqueeze(-1), mask
+        return nn.functional.linear(values, weight, bias) * mask.unsqueeze(-1), mask
 
     def slots(self, items: torch.Tensor) -> int:
         """Slots that hold a real position of at least one of ``items``: the largest ``reach`` among them (at
@@ -364,13 +367,13 @@ class ContentBranch(nn.Module):
                 text_ctx, region_ctx = text_ctx[items], region_ctx[items]
         tokens, token_mask = self.text.tokens(items, trim)
         regions, region_mask = self.region.tokens(items, trim)
-        phrase_ids = self.text.phrase_ids[items, : tokens.shape[1]]
+        phrase_ids = self.text.phrase_ids[:, : tokens.shape[1]].index_select(0, items)
         if cfg.graph_context == "tokens" or text_ctx is None:  # item context on every position, or token graphs
             tokens = self._contextualise(tokens, token_mask, text_ctx, self.text_graph)
             regions = self._contextualise(regions, region_mask, region_ctx, self.region_graph)
         tokens = self.text_denoiser(tokens, token_mask)  # T~
         regions = self.region_denoiser(regions, region_mask)  # V~
-        members = self.text.phrase_members[items], self.text.phrase_member_ok[items]
+        members = self.text.phrase_members.index_select(0, items), self.text.phrase_member_ok.index_select(0, items)
         positions = Positions(tokens, token_mask, phrase_ids, regions, region_mask, members)
         return _DenoisedInputs(positions, text_ctx, region_ctx)
 
