@@ -963,12 +963,15 @@ def test_settings_the_short_pass_does_not_cover_take_the_forward() -> None:
             )
 
 
-def test_content_chunk_auto_is_64_on_the_cpu_and_scales_with_the_grid_on_a_gpu():
-    model = _model(content_chunk=0)
-    assert model.content_chunk() == 64
+def test_content_chunk_auto_scales_with_the_grid_between_64_and_256_on_the_cpu_and_up_to_4096_on_a_gpu():
+    model = _model(content_chunk=0)  # a grid of 9 x 6 slots
+    assert model.content_chunk() == 256
     assert _model(content_chunk=5).content_chunk() == 5
     assert chunk_size(5, "cuda", 64 * 64) == 5
-    assert chunk_size(0, "cpu", 64 * 64) == 64
+    assert chunk_size(0, "cpu", 64 * 64) == 64  # ML-100K's grid
+    assert chunk_size(0, "cpu", 64 * 16) == 256  # the bundled catalogue's
+    assert chunk_size(0, "cpu", 64 * 32) == 128
+    assert chunk_size(0, "cpu", 128 * 128) == 64
     assert chunk_size(0, "cuda", 64 * 64) == 1024
     assert chunk_size(0, "cuda", 64 * 16) == 4096
     assert chunk_size(0, "cuda", 128 * 128) == 256

@@ -223,9 +223,11 @@ class MDRCHCAConfig(ModelConfig):
     (``split_mode=cold_items``, where it won on validation on Last.fm and ML-100K), ``learned`` otherwise."""
     content_chunk: Annotated[int, NON_NEGATIVE] = 0
     """Items per chunk when computing every item's content without gradients (scoring, the cache refresh, the
-    staleness sample); the content is the same at any size. ``0`` (auto): 64 on the CPU, where small chunks keep
-    the alignment's per-head score tensors in cache (one pass over ML-100K's 1,682 films, 64 + 64 positions,
-    took 0.95 s in chunks of 64 against 1.40 s in chunks of 512: ``bench_content_pass.py --chunks``); on a GPU,
+    staleness sample); the content is the same at any size. ``0`` (auto): on the CPU ``64 · 4096 / (L·R)`` items,
+    between 64 and 256, small enough that the alignment's per-head score tensors stay in cache (64 at 64 tokens and
+    64 regions: one pass over ML-100K's 1,682 films took 0.95 s in chunks of 64 against 1.40 s in chunks of 512,
+    ``bench_content_pass.py --chunks``; 256 at the bundled catalogue's 64 x 16 slots, whose pass is 1.15x faster
+    than in chunks of 64, docs/results/session24-tried/chunk-sizes.txt); on a GPU,
     ``1024 · 4096 / (L·R)`` items (1,024 at 64 tokens and 64 regions), between 64 and 4,096, since there the pass
     is bound by kernel launches (on an H200 the Clothing-sized validation took 2.33 s in chunks of 64 against
     0.36 s in chunks of 1,024 and 0.25 s in chunks of 4,096; docs/benchmarks.md, session 20)."""

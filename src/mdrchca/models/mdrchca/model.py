@@ -668,12 +668,12 @@ class MDRCHCA(Recommender):
 
 
 def chunk_size(configured: int, device_type: str, position_grid: int) -> int:
-    """``configured`` items, or with ``0`` the device's choice: 64 on the CPU, else 1024 · 4096 / ``position_grid``
-    (L·R) items between 64 and 4,096."""
+    """``configured`` items, or with ``0`` the device's choice: on the CPU 64 · 4096 / ``position_grid`` (L·R)
+    items between 64 and 256, else 1024 · 4096 / ``position_grid`` items between 64 and 4,096."""
     if configured:
         return configured
     if device_type == "cpu":
-        return 64
+        return max(64, min(256, 64 * 4096 // max(1, position_grid)))
     return max(64, min(4096, 1024 * 4096 // max(1, position_grid)))
 
 
