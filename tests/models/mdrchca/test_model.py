@@ -469,8 +469,19 @@ def test_the_step_budget_counts_token_and_region_positions() -> None:
     assert _model(dataset=data, content_grad_items=2, content_grad_positions=450).step_item_budget() == 2
     assert _model(dataset=data, content_grad_items=20, content_grad_positions=0).step_item_budget() == 20
     assert _model(dataset=data, content_grad_items=20, content_grad_positions=1).step_item_budget() == 1
-    items = _model(dataset=data, content_grad_items=20, content_grad_positions=45)._step_items(_batch(data))
-    assert len(items) == 3
+    items, n_positive = _model(dataset=data, content_grad_items=20, content_grad_positions=45)._step_items(_batch(data))
+    assert len(items) == 3 and n_positive == 3
+
+
+def test_a_step_takes_the_batch_positives_first_then_negatives_that_are_not_positives() -> None:
+    data = _dataset(n_items=30, L=9, R=6)
+    model = _model(dataset=data, content_grad_items=12, content_grad_positions=0)
+    batch = Batch(torch.tensor([0, 1, 2, 3]), torch.tensor([5, 5, 7, 9]), torch.tensor([7, 11, 13, 11]))
+    items, n_positive = model._step_items(batch)
+    assert n_positive == 3 and items[:3].tolist() == [5, 7, 9] and sorted(items[3:].tolist()) == [11, 13]
+    model = _model(dataset=data, content_grad_items=2, content_grad_positions=0)  # the positives fill the budget
+    items, n_positive = model._step_items(batch)
+    assert n_positive == 2 and len(items) == 2 and set(items.tolist()) <= {5, 7, 9}
 
 
 def test_on_several_processes_each_rank_takes_its_share_of_the_step_budget() -> None:

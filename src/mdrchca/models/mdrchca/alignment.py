@@ -294,8 +294,11 @@ def _head_cosine(q: torch.Tensor, k: torch.Tensor, equation: str) -> torch.Tenso
 
 def head_units(x: torch.Tensor, heads: int) -> torch.Tensor:
     """Each head's slice of ``x [..., d]`` scaled to unit norm, the whole divided by sqrt(H): the dot product
-    of two such vectors is the head-averaged cosine (1/H) sum_h cos(x^h, y^h)."""
-    return nn.functional.normalize(x.unflatten(-1, (heads, -1)), dim=-1).flatten(-2) / heads**0.5
+    of two such vectors is the head-averaged cosine (1/H) sum_h cos(x^h, y^h). ``normalize``'s division with the
+    sqrt(H) folded into its norms (one pass over ``x`` instead of two; the same eps)."""
+    rows = x.unflatten(-1, (heads, -1))
+    norms = torch.linalg.vector_norm(rows, dim=-1, keepdim=True).clamp_min(1e-12).mul(heads**0.5)
+    return (rows / norms).flatten(-2)
 
 
 class CrossModalAttention(nn.Module):

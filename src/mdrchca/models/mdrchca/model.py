@@ -316,22 +316,23 @@ class MDRCHCA(Recommender):
         self._rank, self._world_size = rank, world_size
         self._gather = columns.gather_rows
 
-    def _step_items(self, batch: Batch) -> torch.Tensor:
+    def _step_items(self, batch: Batch) -> tuple[torch.Tensor, int]:
         """The items whose content is recomputed with gradients this step: the batch's positives, then its
-        negatives, at most :meth:`step_item_budget` (drawn at random within each group when there are more)."""
+        negatives, at most :meth:`step_item_budget` (drawn at random within each group when there are more);
+        and how many of them lead as positives. The negatives are listed only when the positives leave room
+        (with a step budget they seldom do)."""
         limit = self.step_item_budget()
         positives = torch.unique(batch.pos_items)
+        if len(positives) > limit:
+            positives = positives[torch.randperm(len(positives), device=positives.device)[:limit]]
+        if len(positives) == limit:
+            return positives, limit
         negatives = torch.unique(batch.neg_items)
         negatives = negatives[~torch.isin(negatives, positives)]
-        chosen = []
-        for group in (positives, negatives):
-            room = limit - sum(len(c) for c in chosen)
-            if room <= 0:
-                break
-            if len(group) > room:
-                group = group[torch.randperm(len(group), device=group.device)[:room]]
-            chosen.append(group)
-        return torch.cat(chosen)
+        room = limit - len(positives)
+        if len(negatives) > room:
+            negatives = negatives[torch.randperm(len(negatives), device=negatives.device)[:room]]
+        return torch.cat([positives, negatives]), len(positives)
 
     def epoch_log(self) -> dict[str, float]:
         """The epoch's confidence screen (shares of positive, noisy and unused pairs), the thresholds after it,
@@ -478,10 +479,10 @@ class MDRCHCA(Recommender):
             pos, neg, positive_rows = h[inverse[:n]], h[inverse[n:]], inverse[:n]
         else:
             if self._uses_content_cache():
-                items = self._step_items(batch)
+                items, n_positive = self._step_items(batch)
                 out = self.step_content(items)
                 fused_all = self._with_fresh_rows(items, out.fused)
-                positive_rows = torch.nonzero(torch.isin(items, batch.pos_items)).squeeze(1)
+                positive_rows = torch.arange(n_positive, device=items.device)  # the positives lead
             else:
                 out = self.step_content(torch.arange(self.n_items, device=self.item_embedding.device))
                 fused_all, positive_rows = out.fused, batch.pos_items
@@ -527,7 +528,7 @@ class MDRCHCA(Recommender):
         rank's fresh rows gathered into the cache's rows, this rank's columns propagated, and the partial scores,
         penalty and L_conf / N summed over the ranks into the one loss every rank computes."""
         cfg = self.config
-        items = self._step_items(batch)
+        items, _ = self._step_items(batch)
         mine = items[self._rank :: self._world_size]
         out = self.step_content(mine)
         fused_all = self._with_fresh_rows(items, self._gather(out.fused, len(items)))
