@@ -19,7 +19,8 @@ class SelfAttentionDenoiser(nn.Module):
         \tilde T = a\, \mathrm{SA}(T) + (1 - a)\, T, \qquad a = \sigma(\alpha)
 
     with :math:`\alpha` trainable (initialised at ``alpha_init``) and padding keys masked. An item with no
-    valid token keeps zeros.
+    valid token keeps zeros. The logits are formed as :math:`T\,(W_Q W_K^\top / \sqrt d)\,T^\top`, the same
+    parameters and values with one projection of the positions fewer.
     """
 
     def __init__(self, dim: int, alpha_init: float = 0.0) -> None:
@@ -33,9 +34,9 @@ class SelfAttentionDenoiser(nn.Module):
 
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``tokens [B, L, d]``, ``mask [B, L]`` (True = real) -> denoised ``[B, L, d]``."""
-        # q k^T = T (W_Q^T W_K) T^T: one d x d product of the weights instead of projecting the keys (the same
-        # parameters and values up to rounding; the scale folds into it). The mask in place on the product's
-        # fresh output: no extra pass over [B, L, L]
+        # q k^T = T (W_Q^T W_K) T^T with nn.Linear's (out x in) weights: one d x d product of the weights instead
+        # of projecting the keys (the same parameters and values up to rounding; the scale folds into it). The
+        # mask in place on the product's fresh output: no extra pass over [B, L, L]
         query_key = (self.query.weight.T / math.sqrt(tokens.shape[-1])) @ self.key.weight
         logits = (tokens @ query_key) @ tokens.transpose(1, 2)
         v = self.value(tokens)
