@@ -15,15 +15,14 @@ from mdrchca.models.mdrchca.alignment import (
     align_weights,
     candidate_mask,
     cosine_similarity_matrix,
-    dense_topk_mask,
     group_members,
-    image_side_mask,
     phrase_pool,
     phrase_region_similarity,
     region_candidates,
     row_softmax,
     text_side_candidates,
     token_candidates,
+    tokens_inherit,
     topk_candidates,
 )
 
@@ -44,10 +43,19 @@ def test_cosine_similarity_matrix() -> None:
     torch.testing.assert_close(s[0], torch.tensor([[1.0, 0.0, -1.0], [r, r, -r]]))
 
 
+def _image_side_mask(similarity: torch.Tensor, phrase_mask: torch.Tensor, phrase_ids: torch.Tensor, k_p: int):
+    """M^v2t ``[B, R, L]`` by its definition: each region's top-k_p phrases as a mask, inherited by their tokens
+    (the reference the image side's candidates are held to)."""
+    region_phrase_mask = candidate_mask(
+        *topk_candidates(similarity.transpose(1, 2), phrase_mask, k_p), len(phrase_mask[0])
+    )
+    return tokens_inherit(region_phrase_mask.transpose(1, 2), phrase_ids).transpose(1, 2)
+
+
 def test_topk_mask_by_hand_with_invalid_regions() -> None:
     s = torch.tensor([[[0.9, 0.1, 0.5, 0.7], [0.2, 0.3, 0.8, 0.1]]])
     valid = torch.tensor([[True, True, True, False]])  # region 3 is padding
-    mask = dense_topk_mask(s, valid, 2)
+    mask = candidate_mask(*topk_candidates(s, valid, 2), 4)  # M^t2v as a 0/1 matrix
     assert mask[0].int().tolist() == [[1, 0, 1, 0], [0, 1, 1, 0]]
     idx, ok = topk_candidates(s, valid, 2)
     assert idx[0].tolist() == [[0, 2], [2, 1]] and ok.all()
@@ -91,7 +99,7 @@ def test_a_token_only_attends_to_its_phrase_top_kr_regions() -> None:
     tokens, token_mask, regions, region_mask, ids = _random_item()
     phrases, phrase_mask = phrase_pool(tokens, ids, 3)
     s = cosine_similarity_matrix(phrases, regions)
-    allowed = dense_topk_mask(s, region_mask, 3)  # [B, P, R]
+    allowed = candidate_mask(*topk_candidates(s, region_mask, 3), 9)  # [B, P, R]
     cands, cands_ok = topk_candidates(s, region_mask, 3)
     attention = CrossModalAttention(8, heads=2, k_s=2, residual=False)
     out = attention.grouped(tokens, token_mask, regions, region_mask, ids, cands, cands_ok & phrase_mask.unsqueeze(-1))
@@ -356,7 +364,7 @@ def test_the_image_side_over_its_candidate_tokens_equals_the_masked_image_side(s
     similarity, phrase_mask = phrase_region_similarity(Positions(tokens, token_mask, ids, regions, region_mask))
     candidates, ok = region_candidates(similarity, phrase_mask, ids, k_p=2)
     assert candidates.shape[-1] < 16 and (~ok).any()  # fewer than every token, with padding
-    allowed = image_side_mask(similarity, phrase_mask, Positions(tokens, token_mask, ids, regions, region_mask), 2)
+    allowed = _image_side_mask(similarity, phrase_mask, ids, 2)
     assert torch.equal(candidate_mask(candidates, ok, 16), allowed)  # the mask the model builds from them
     outputs = []
     for given in ({"allowed": allowed}, {"candidates": candidates, "candidate_ok": ok}):

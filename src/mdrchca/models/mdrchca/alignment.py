@@ -43,17 +43,11 @@ def topk_candidates(scores: torch.Tensor, valid: torch.Tensor, k: int) -> tuple[
     as indices).
 
     ``scores [B, Q, S]``, ``valid [B, S]`` -> indices ``[B, Q, min(k, S)]`` and their validity (False where
-    a row has fewer than k valid columns). :func:`dense_topk_mask` gives the same selection as a 0/1 matrix.
+    a row has fewer than k valid columns); :func:`candidate_mask` makes them the 0/1 matrix :math:`M^{t2v}`.
     """
     masked = scores.masked_fill(~valid.unsqueeze(1), -torch.inf)
     values, indices = masked.topk(min(k, scores.shape[-1]), dim=-1)
     return indices, torch.isfinite(values)
-
-
-def dense_topk_mask(scores: torch.Tensor, valid: torch.Tensor, k: int) -> torch.Tensor:
-    """:math:`M_{kp} = 1` if :math:`s_{kp}` is in the top-k of row k (valid columns only), else 0."""
-    indices, ok = topk_candidates(scores, valid, k)
-    return torch.zeros_like(scores, dtype=torch.bool).scatter(-1, indices, ok)
 
 
 def group_members(group_ids: torch.Tensor, n_groups: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -807,7 +801,7 @@ def image_side_sources(
 ) -> dict[str, torch.Tensor]:
     """M^v2t for :meth:`CrossModalAttention.dense`: the tokens of each region's top-k_p phrases as indices
     (:func:`region_candidates`) when they are at most :data:`CANDIDATE_SCREEN_SHARE` of the tokens, else as the
-    mask ``[B, R, L]`` they make (:func:`candidate_mask`, :func:`image_side_mask`'s values)."""
+    mask ``[B, R, L]`` they make (:func:`candidate_mask`)."""
     tokens, ok = region_candidates(similarity, phrase_mask, positions.phrase_ids, k_p, positions.phrase_members)
     L = positions.tokens.shape[1]
     if _screens_over_candidates(tokens, L):
@@ -820,12 +814,3 @@ def candidate_mask(candidates: torch.Tensor, valid: torch.Tensor, n_sources: int
     than once (the image side pads short phrases with invalid repeats of token 0) is allowed when any of its
     names is valid."""
     return spread(valid.to(torch.float32), candidates, n_sources) > 0
-
-
-def image_side_mask(
-    similarity: torch.Tensor, phrase_mask: torch.Tensor, positions: Positions, k_p: int
-) -> torch.Tensor:
-    """M^v2t ``[B, R, L]``: the tokens of each region's top-k_p phrases, from the phrases' top-k mask (the
-    definition the tests hold :func:`image_side_sources`, which builds it from the candidates, against)."""
-    region_phrase_mask = dense_topk_mask(similarity.transpose(1, 2), phrase_mask, k_p)  # [B, R, P]
-    return tokens_inherit(region_phrase_mask.transpose(1, 2), positions.phrase_ids).transpose(1, 2)
