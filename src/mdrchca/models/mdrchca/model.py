@@ -528,7 +528,7 @@ class MDRCHCA(Recommender):
         rank's fresh rows gathered into the cache's rows, this rank's columns propagated, and the partial scores,
         penalty and L_conf / N summed over the ranks into the one loss every rank computes."""
         cfg = self.config
-        items, _ = self._step_items(batch)
+        items, n_positive = self._step_items(batch)
         mine = items[self._rank :: self._world_size]
         out = self.step_content(mine)
         fused_all = self._with_fresh_rows(items, self._gather(out.fused, len(items)))
@@ -539,7 +539,8 @@ class MDRCHCA(Recommender):
         )
         contrast_share = torch.zeros((), device=pos.device)
         if cfg.conf_weight > 0:
-            rows = torch.unique(torch.nonzero(torch.isin(mine, batch.pos_items)).squeeze(1))
+            # the positives lead ``items``, so they lead this rank's share of it too
+            rows = torch.arange(len(range(self._rank, n_positive, self._world_size)), device=mine.device)
             cap = max(1, -(-cfg.conf_items // self._world_size))
             if len(rows) > cap:
                 rows = rows[torch.randperm(len(rows), device=rows.device)[:cap]]
