@@ -224,6 +224,15 @@ def epoch_seconds_as_trained(
     return _timed_second_epoch(model, data, overrides, warm_up=True, validate=True, phases=phases)
 
 
+def epoch_as_trained(trainer: Trainer) -> float:
+    """Seconds of the trainer's next training epoch and the validation pass after it (as ``fit`` runs them)."""
+    trainer.epoch += 1
+    start = time.perf_counter()
+    trainer.train_epoch()
+    trainer.evaluator.evaluate(trainer.model, "valid")
+    return time.perf_counter() - start
+
+
 def alternated_as_trained(data: RecDataset, rounds: int) -> dict:
     """The epoch as trained of both models taken in turn, ``rounds`` times, in this one process: a LightGCN
     and an MDR-CHCA trainer are built and warmed up by one epoch each, then each round times one epoch of each
@@ -232,21 +241,13 @@ def alternated_as_trained(data: RecDataset, rounds: int) -> dict:
     (``ratio_alternated``). The trainers go on training from round to round, as a run does."""
     torch.set_num_threads(1)
     trainers = {name: cpu_trainer(name, data, f"epochs={rounds + 1}") for name in ("lightgcn", "mdrchca")}
-
-    def one_epoch(trainer: Trainer) -> float:
-        trainer.epoch += 1
-        start = time.perf_counter()
-        trainer.train_epoch()
-        trainer.evaluator.evaluate(trainer.model, "valid")
-        return time.perf_counter() - start
-
     for trainer in trainers.values():
         trainer.epoch = 0
-        one_epoch(trainer)  # warm-up
+        epoch_as_trained(trainer)  # warm-up
     seconds: dict[str, list[float]] = {name: [] for name in trainers}
     for _ in range(rounds):
         for name, trainer in trainers.items():
-            seconds[name].append(one_epoch(trainer))
+            seconds[name].append(epoch_as_trained(trainer))
     by_round = [m / lg for m, lg in zip(seconds["mdrchca"], seconds["lightgcn"], strict=True)]
     return {
         "rounds": rounds,

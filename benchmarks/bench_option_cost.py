@@ -18,24 +18,13 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_epoch_cost import cpu_trainer  # noqa: E402
+from bench_epoch_cost import cpu_trainer, epoch_as_trained  # noqa: E402
 from mdrchca.data import load_dataset  # noqa: E402
-from mdrchca.training import Trainer  # noqa: E402
-
-
-def epoch_as_trained(trainer: Trainer) -> float:
-    """Seconds of one training epoch and the validation pass after it."""
-    trainer.epoch += 1
-    start = time.perf_counter()
-    trainer.train_epoch()
-    trainer.evaluator.evaluate(trainer.model, "valid")
-    return time.perf_counter() - start
 
 
 def alternate(data_path: str, variants: list[str], rounds: int, warm_up: int) -> dict:

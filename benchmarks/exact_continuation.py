@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from mdrchca.training import Trainer
-from mdrchca.training.api import load_run
+from mdrchca.training.api import Run, load_run
 from mdrchca.training.checkpoint import load_checkpoint
 from mdrchca.training.trainer import STATE_KEYS
 
@@ -42,20 +42,20 @@ def run_log(run: Path) -> dict[int, float]:
         return {int(row["epoch"]): float(row["valid_recall@20"]) for row in csv.DictReader(handle)}
 
 
-def continued(run: Path, epochs: int, overrides: dict[str, object]) -> tuple[list[dict], float]:
-    """``epochs`` more epochs of the run from its best checkpoint, with ``overrides`` on its config, in memory;
-    the history rows after the best epoch and the seconds they took."""
-    opened = load_run(run)
-    config = copy.deepcopy(opened.config)
-    state = load_checkpoint(run / "best.pt", "cpu", required=STATE_KEYS)
+def continued(run: Run, epochs: int, overrides: dict[str, object]) -> tuple[list[dict], float]:
+    """``epochs`` more epochs of the opened ``run`` from its best checkpoint, with ``overrides`` on its config, in
+    memory; the history rows after the best epoch and the seconds they took."""
+    config = copy.deepcopy(run.config)
+    best = run.path / "best.pt"
+    state = load_checkpoint(best, "cpu", required=STATE_KEYS)  # per continuation: the trainer takes its tensors
     best_epoch = int(state["epoch"])
     config.set("epochs", best_epoch + epochs)
     config.set("patience", epochs + 1)
     config.set("num_threads", 1)
     for key, value in overrides.items():
         config.set(key, value)
-    trainer = Trainer(config, opened.dataset, progress=False, evaluate_test=False)
-    trainer.load_state(state, run / "best.pt")
+    trainer = Trainer(config, run.dataset, progress=False, evaluate_test=False)
+    trainer.load_state(state, best)
     start = time.perf_counter()
     trainer.fit()
     seconds = time.perf_counter() - start
@@ -78,9 +78,10 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")  # the trainer's line per epoch
     torch.set_num_threads(1)
     logged = run_log(args.run)
+    opened = load_run(args.run)  # its config and its exact split, read once for both continuations
     out: dict = {"run": str(args.run)}
     if args.control_epochs:
-        rows, _ = continued(args.run, args.control_epochs, {})
+        rows, _ = continued(opened, args.control_epochs, {})
         out["control"] = [
             {"epoch": int(r["epoch"]), "replayed": r["valid_recall@20"], "logged": logged.get(int(r["epoch"]))}
             for r in rows
@@ -88,7 +89,7 @@ def main() -> None:
         out["control_matches_log"] = all(
             c["logged"] is not None and abs(c["replayed"] - c["logged"]) < 1e-9 for c in out["control"]
         )
-    rows, seconds = continued(args.run, args.epochs, {"content_grad_items": 0})
+    rows, seconds = continued(opened, args.epochs, {"content_grad_items": 0})
     best_epoch = int(rows[0]["epoch"]) - 1
     out["best_epoch"] = best_epoch
     out["budget_best_valid"] = logged[best_epoch]
