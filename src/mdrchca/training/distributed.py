@@ -41,6 +41,8 @@ from mdrchca.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+_joined_here = False  # whether ranks_from_environment joined the process group (then leave_process_group leaves it)
+
 
 @dataclass(frozen=True)
 class Ranks:
@@ -93,6 +95,8 @@ def ranks_from_environment(device: torch.device) -> Ranks:
         backend = "nccl" if device.type == "cuda" else "gloo"
         try:
             dist.init_process_group(backend)
+            global _joined_here
+            _joined_here = True
         except (RuntimeError, ValueError) as exc:
             raise ConfigError(
                 f"cannot join the {world_size}-process training ({exc.__class__.__name__}: {str(exc).splitlines()[0]});"
@@ -101,6 +105,21 @@ def ranks_from_environment(device: torch.device) -> Ranks:
     if dist.get_world_size() != world_size or dist.get_rank() != rank:
         raise ConfigError(f"WORLD_SIZE={world_size} RANK={rank} disagree with the process group; use torchrun")
     return Ranks(rank, world_size)
+
+
+def leave_process_group() -> None:
+    """Leave the process group :func:`ranks_from_environment` joined, once every rank has got here.
+
+    Called when a training has finished on every rank. Without it gloo's worker threads outlive the interpreter,
+    and a rank that has finished can abort (SIGABRT, ``terminate called without an active exception``) as it
+    exits, failing the whole ``torchrun``. Nothing on one process, nor when the caller joined the group itself
+    (it leaves it); after a failure it is not called, since the other ranks may be inside a collective.
+    """
+    global _joined_here
+    if _joined_here and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+    _joined_here = False
 
 
 def local_device(device: torch.device) -> torch.device:

@@ -548,7 +548,7 @@ class MDRCHCA(Recommender):
         ranking, (reg, contrast) = self.bpr_and_terms(
             u, pos, neg, lambda: torch.stack([reg_share, contrast_share / self._world_size])
         )
-        self.last_loss_parts = {"bpr": ranking.item(), "contrast": float(contrast), "views": 0.0}
+        self.last_loss_parts = {"bpr": ranking.item(), "contrast": float(contrast.detach()), "views": 0.0}
         self.screen_log.add_losses(self.last_loss_parts["bpr"], self.last_loss_parts["contrast"])
         return ranking + cfg.reg_weight * reg + cfg.conf_weight * contrast
 
