@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -218,7 +217,6 @@ def test_two_trainings_into_one_folder_never_both_write(small_catalogue: Path, t
     winner = ("lightgcn", "bpr")[[code for code, _ in outcomes].index(0)]
     assert json.loads((out / "metrics.json").read_text())["model"] == winner
     assert yaml.safe_load((out / "config.yaml").read_text())["model"] == winner
-    time.sleep(0)
 
 
 def test_a_run_stopped_before_its_first_epoch_says_how_to_start_again(small_catalogue: Path, tmp_path: Path) -> None:
