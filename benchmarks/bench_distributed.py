@@ -50,7 +50,6 @@ def rank_main(case: str, model: str, parallel: str = "batch", profile_dir: str =
     from bench_epoch_cost import synthetic
     from mdrchca.config import Config
     from mdrchca.training import Trainer
-    from mdrchca.training.distributed import leave_process_group
     from phase_timer import timed_phases
 
     torch.set_num_threads(1)
@@ -79,7 +78,7 @@ def rank_main(case: str, model: str, parallel: str = "batch", profile_dir: str =
         dist.all_gather_object(peaks, peak)
     if trainer.ranks.is_main:
         print("RESULT " + json.dumps({**seconds, "peak_rss_gib_per_rank": [round(p, 3) for p in peaks]}))
-    leave_process_group()
+    trainer.close()
 
 
 def write_profile(trainer, folder: Path, label: str, phases: dict[str, float], epoch_s: float) -> None:

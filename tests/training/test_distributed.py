@@ -40,7 +40,6 @@ import mdrchca.models
 from mdrchca.config import Config
 from mdrchca.data.dataset import load_dataset
 from mdrchca.models.base import Batch
-from mdrchca.training.distributed import leave_process_group
 from mdrchca.training.trainer import Trainer
 config = Config.load("bpr", overrides=["num_threads=1", "learning_rate=0.1"])
 trainer = Trainer(config, load_dataset(None, config.data), progress=False)
@@ -48,7 +47,7 @@ batch = Batch(torch.tensor([0, 1, 2, 3, 4]), torch.tensor([5, 6, 7, 8, 9]), torc
 loss = trainer.step(batch)
 grads = {name: p.grad for name, p in trainer.model.named_parameters()}
 torch.save({"loss": loss, "grads": grads, "after": trainer.model.state_dict()}, sys.argv[1])
-leave_process_group()
+trainer.close()
 """
 
 
@@ -71,7 +70,6 @@ import sys, torch
 import mdrchca.models
 from mdrchca.config import Config
 from mdrchca.data.dataset import load_dataset
-from mdrchca.training.distributed import leave_process_group
 from mdrchca.training.trainer import Trainer
 config = Config.load("mdrchca", overrides=["num_threads=1", "content_chunk=7"])
 trainer = Trainer(config, load_dataset(sys.argv[2], config.data), progress=False)
@@ -81,7 +79,7 @@ if trainer.model._gather is not None:
     trainer.model._gather = lambda rows, total: calls.append(len(rows)) or gather(rows, total)
 fused = trainer.model.all_fused_content()
 torch.save({"fused": fused, "rows": calls}, sys.argv[1])
-leave_process_group()
+trainer.close()
 """
 
 
@@ -131,33 +129,40 @@ def test_mdrchca_splits_its_content_pass_across_ranks_and_gathers_every_item(
 
 
 LEAVE_SCRIPT = """
-import sys, torch
+import gc, os, sys, torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 import mdrchca.models
 from mdrchca.config import Config
+from mdrchca.data.dataset import load_dataset
 from mdrchca.training.api import train
+from mdrchca.training.trainer import Trainer
 config = Config.load("bpr", overrides=["num_threads=1", "epochs=1"])
-first = train(config).metrics["valid"]["recall@20"]
+trainer = Trainer(config, load_dataset(None, config.data), progress=False)
+valid = trainer.fit().valid["recall@20"]
+trainer.close()
+wrappers = sum(isinstance(o, DistributedDataParallel) for o in gc.get_objects())
 left = not dist.is_initialized()
-joined_by_caller = False
-if sys.argv[2] == "join" and int(__import__("os").environ["WORLD_SIZE"]) > 1:
+kept = False
+if int(os.environ["WORLD_SIZE"]) > 1:
     dist.init_process_group("gloo")
     train(config)
-    joined_by_caller = dist.is_initialized()
+    kept = dist.is_initialized()
     dist.destroy_process_group()
-torch.save({"valid": torch.tensor(first), "left": left, "kept": joined_by_caller}, sys.argv[1])
+torch.save({"valid": torch.tensor(valid), "wrappers": wrappers, "left": left, "kept": kept}, sys.argv[1])
 """
 
 
 def test_a_finished_training_leaves_the_process_group_it_joined_and_keeps_one_it_did_not(tmp_path: Path) -> None:
     """A rank that exits with the process group still open can abort as the interpreter tears gloo down
-    (SIGABRT after the run has finished, failing the whole torchrun): the API leaves the group it joined once
-    the training is done on every rank, and leaves a group the caller joined to the caller."""
+    (SIGABRT after the run has finished, failing the whole torchrun), and a group left while DDP still holds
+    it can hang when DDP is freed. ``Trainer.close`` frees DDP, then leaves the group it joined; the API does
+    so once the training is done on every rank, and leaves a group the caller joined to the caller."""
     import torch
 
-    shared, one = _two_ranks_and_one(LEAVE_SCRIPT, tmp_path, "join")
-    assert [s["left"] for s in shared] == [True, True]
-    assert [s["kept"] for s in shared] == [True, True]
+    shared, one = _two_ranks_and_one(LEAVE_SCRIPT, tmp_path)
+    assert [(s["wrappers"], s["left"], s["kept"]) for s in shared] == [(0, True, True), (0, True, True)]
+    assert (one["wrappers"], one["left"]) == (0, True)
     for rank in range(2):
         torch.testing.assert_close(shared[rank]["valid"], one["valid"], rtol=1e-3, atol=1e-4)
 

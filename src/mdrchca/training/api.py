@@ -30,7 +30,7 @@ from mdrchca.errors import DataError, MdrchcaError
 from mdrchca.evaluation.evaluator import Evaluator, rank_items
 from mdrchca.models import Recommender
 from mdrchca.training.checkpoint import load_checkpoint, load_model_state
-from mdrchca.training.distributed import environment_rank, leave_process_group
+from mdrchca.training.distributed import environment_rank
 from mdrchca.training.run_folder import (
     BEST_CHECKPOINT,
     METRICS_FILE,
@@ -143,7 +143,7 @@ def train(
     )
     if folder is None or not main:
         result = trainer.fit()
-        leave_process_group()
+        trainer.close()
         metrics = result.to_json(config.model, dataset.name, dataset.split_mode)
         return Run(config, dataset, trainer.model.eval(), metrics, folder.path if folder else None, result.history)
     with folder.locked():
@@ -154,7 +154,7 @@ def train(
         folder.write_provenance(config, dataset.path, command=command)
         folder.record_files()
         result = trainer.fit()
-    leave_process_group()
+    trainer.close()
     metrics = result.to_json(config.model, dataset.name, dataset.split_mode)
     return Run(config, dataset, trainer.model.eval(), metrics, folder.path, result.history)
 
@@ -196,7 +196,7 @@ def resume(
             folder.write_provenance(config, dataset.path, resumed=True, command=command)
             folder.record_files()  # an override of a resumable option rewrote config.yaml
         result = trainer.fit()
-    leave_process_group()
+    trainer.close()
     metrics = result.to_json(config.model, dataset.name, dataset.split_mode)
     return Run(config, dataset, trainer.model.eval(), metrics, folder.path, result.history)
 

@@ -110,7 +110,8 @@ def ranks_from_environment(device: torch.device) -> Ranks:
 def leave_process_group() -> None:
     """Leave the process group :func:`ranks_from_environment` joined, once every rank has got here.
 
-    Called when a training has finished on every rank. Without it gloo's worker threads outlive the interpreter,
+    Called by :meth:`~mdrchca.training.trainer.Trainer.close` once a training has finished on every rank and
+    nothing holds the group any more (DDP freed first). Without it gloo's worker threads outlive the interpreter,
     and a rank that has finished can abort (SIGABRT, ``terminate called without an active exception``) as it
     exits, failing the whole ``torchrun``. Nothing on one process, nor when the caller joined the group itself
     (it leaves it); after a failure it is not called, since the other ranks may be inside a collective.
