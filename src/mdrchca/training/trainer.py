@@ -410,7 +410,7 @@ class Trainer:
         are done: open the run folder with ``load_run`` to use the model.
 
         In that order: a group destroyed while DDP still holds it is torn down again when DDP is freed, and that
-        can hang in gloo's thread join (measured: 2 of 12 two-rank LightGCN runs of bench_distributed.py)."""
+        can hang in gloo's thread join (2 of 40 two-rank LightGCN trainings: docs/results/close-order-s27/)."""
         if not self.ranks.distributed:
             return
         self._step_module = _BatchLoss(self.model)
