@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from mdrchca.io import write_text
 from mdrchca.training import Trainer
 from mdrchca.training.api import Run, load_run
 from mdrchca.training.checkpoint import load_checkpoint
@@ -108,7 +109,7 @@ def main() -> None:
     text = json.dumps(out)
     print(text)
     if args.out is not None:
-        args.out.write_text(text + "\n", encoding="utf-8")
+        write_text(args.out, text + "\n")
 
 
 if __name__ == "__main__":
